@@ -1,0 +1,117 @@
+/**
+ * The hypervisor driver interface, shaped after Cloud Hypervisor's model:
+ * create (VMM process up, VM configured, not running) → boot → pause/resume →
+ * shutdown → delete. `hypervisor/` knows nothing of plugins, IPAM or the store:
+ * it receives a complete {@linkcode VmSpec} and hands back a {@linkcode VmmHandle}
+ * the caller persists, so a restarted daemon can re-adopt the VMM.
+ *
+ * @module
+ */
+
+/** Kernel image formats a driver may boot. */
+export type KernelFormat = "bzImage" | "vmlinux";
+
+/** A block device given to the guest, in order (first is `/dev/vda`). */
+export interface DiskSpec {
+  /** Stable id used in device names (`[a-z0-9_]+`). */
+  id: string;
+  path: string;
+  readOnly: boolean;
+  format: "raw" | "qcow2";
+}
+
+/** A network interface on a pre-created tap. */
+export interface NicSpec {
+  id: string;
+  tap: string;
+  mac: string;
+}
+
+/** Everything a driver needs to launch one VM. Paths are absolute. */
+export interface VmSpec {
+  /** Unique VM id; used to name files inside `runtimeDir`. */
+  id: string;
+  cpus: number;
+  memoryMib: number;
+  kernel: { path: string; format: KernelFormat };
+  initramfs?: string;
+  cmdline: string;
+  disks: DiskSpec[];
+  nics: NicSpec[];
+  /** File that receives the guest's serial console output (appended). */
+  serialLog: string;
+  /** File that receives the VMM's own stdout/stderr (appended). */
+  vmmLog: string;
+  /** A directory owned by this VM for sockets and pid files; created by the caller. */
+  runtimeDir: string;
+}
+
+/** What the caller persists to find a running VMM again after a daemon restart. */
+export interface VmmHandle {
+  driver: string;
+  pid: number;
+  /** Process start time (clock ticks since boot, from /proc/<pid>/stat) to guard against PID reuse. */
+  startTime: number;
+  /** The VMM's API socket (QMP for QEMU, REST for Cloud Hypervisor/Firecracker). */
+  apiSocket: string;
+  runtimeDir: string;
+  vmmLog: string;
+}
+
+/** Hypervisor-level VM state (not the daemon's lifecycle state). */
+export type VmmState = "created" | "running" | "paused" | "shutdown";
+
+/** What a driver found on this host. */
+export interface DriverProbe {
+  name: string;
+  available: boolean;
+  binary?: string;
+  version?: string;
+  kvm: boolean;
+  /** Why it is unavailable, and the fix. */
+  reason?: string;
+}
+
+/** Timeouts for the stop ladder: graceful power-off, then SIGTERM, then SIGKILL. */
+export interface ShutdownOptions {
+  gracefulMs: number;
+  termMs: number;
+}
+
+/** How the VMM ended. */
+export interface ShutdownResult {
+  /** Which step of the ladder ended the VMM. */
+  via: "graceful" | "sigterm" | "sigkill" | "already-exited";
+}
+
+/** One hypervisor. Implementations live in `hypervisor/<name>/`. */
+export interface Driver {
+  /** `qemu`, `cloud-hypervisor` or `firecracker`. */
+  readonly name: string;
+  /** Whether hardware KVM will be used. */
+  readonly kvm: boolean;
+  /** Kernel formats this driver boots, preferred first. */
+  readonly kernelFormats: readonly KernelFormat[];
+  /** Checks the binary, its version and acceleration. Never throws. */
+  probe(): Promise<DriverProbe>;
+  /**
+   * Launches a detached VMM process configured with `spec` but not yet running the guest.
+   * On failure nothing is left behind (process, socket) and a VolantError
+   * (`vmm_failed`, `hypervisor_unavailable`, `timeout`) carries the VMM's own message.
+   */
+  create(spec: VmSpec): Promise<VmmHandle>;
+  /** Starts the guest's vCPUs. */
+  boot(handle: VmmHandle): Promise<void>;
+  /** Current VMM-level state; throws `vmm_failed` when the VMM is gone or unresponsive. */
+  info(handle: VmmHandle): Promise<VmmState>;
+  pause(handle: VmmHandle): Promise<void>;
+  resume(handle: VmmHandle): Promise<void>;
+  /** Stop ladder: graceful power-off request → SIGTERM → SIGKILL. Resolves once the process is gone. */
+  shutdown(handle: VmmHandle, options: ShutdownOptions): Promise<ShutdownResult>;
+  /** Removes the VMM's sockets and pid files (the caller owns logs and the runtime dir). */
+  cleanup(handle: VmmHandle): Promise<void>;
+  /** True when the process is alive (same start time) and its API answers. */
+  adopt(handle: VmmHandle): Promise<boolean>;
+  /** Resolves when the VMM process exits (polls; works for adopted processes too). */
+  waitExit(handle: VmmHandle): Promise<void>;
+}

@@ -1,0 +1,64 @@
+/**
+ * REST API bodies beyond the VM record, and the error-code → HTTP status table the
+ * daemon answers with (the CLI reads statuses through it too).
+ *
+ * Routes (all JSON; errors are {@linkcode ErrorBody} with the status below):
+ * - `GET  /healthz` → {@linkcode Health}
+ * - `GET  /openapi.json` → the OpenAPI 3.1 document built from these schemas
+ * - `GET  /api/v1/vms` → `{vms: VmRecord[]}`
+ * - `POST /api/v1/vms` body `VmCreateRequest` → 201 `VmRecord` (state `starting`: the VMM runs, the
+ *   guest boots; wait for `running` with the wait route)
+ * - `GET  /api/v1/vms/:name` → `VmRecord`
+ * - `DELETE /api/v1/vms/:name` → 200 `VmRecord` as it was last (stops a running VM first)
+ * - `POST /api/v1/vms/:name/start` → 200 `VmRecord` (`starting`)
+ * - `POST /api/v1/vms/:name/stop` → 200 `VmRecord` (`stopped`, after the stop ladder)
+ * - `POST /api/v1/vms/:name/restart` → 200 `VmRecord` (`starting`)
+ * - `GET  /api/v1/vms/:name/wait?state=running&timeout_ms=60000` → 200 `VmRecord` once the VM is in
+ *   that state; `timeout` error when it is not in time; `invalid_state` when it reaches a state
+ *   from which the wanted one cannot follow without a request (e.g. `crashed` while waiting for
+ *   `running`)
+ *
+ * @module
+ */
+import { z } from "zod";
+import type { ErrorCode } from "./error.ts";
+import { HypervisorName, VmState } from "./vm.ts";
+
+/** `GET /healthz`. */
+export const Health = z.object({
+  status: z.literal("ok"),
+  version: z.string(),
+  hypervisor: z.object({
+    name: HypervisorName,
+    version: z.string().nullable(),
+    kvm: z.boolean(),
+  }),
+  vms: z.number().int(),
+});
+/** `GET /healthz`. */
+export type Health = z.infer<typeof Health>;
+
+/** Query of `GET /api/v1/vms/:name/wait`. */
+export const WaitQuery = z.strictObject({
+  state: VmState.default("running"),
+  timeout_ms: z.coerce.number().int().min(0).max(600_000).default(60_000),
+});
+/** Query of `GET /api/v1/vms/:name/wait`. */
+export type WaitQuery = z.infer<typeof WaitQuery>;
+
+/** The one table from error code to HTTP status. */
+export const ERROR_STATUS: Record<ErrorCode, number> = {
+  invalid_argument: 400,
+  not_found: 404,
+  already_exists: 409,
+  invalid_state: 409,
+  kernel_not_found: 422,
+  hypervisor_unavailable: 503,
+  vmm_failed: 502,
+  timeout: 504,
+  daemon_unreachable: 503,
+  ip_pool_exhausted: 409,
+  ip_unavailable: 409,
+  network_error: 500,
+  internal: 500,
+};

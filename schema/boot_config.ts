@@ -1,0 +1,81 @@
+/**
+ * The boot configuration the daemon hands to kestrel, and kestrel's readiness report.
+ * Both sides import these types so the guest and the host cannot disagree.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** Kernel command-line key that carries the base64url-encoded boot config. */
+export const BOOT_CONFIG_KEY = "volant.boot";
+
+/** Line prefix kestrel prints on the serial console when it is ready. */
+export const READY_MARKER = "KESTREL_READY";
+
+/** Guest network settings (kestrel configures eth0 itself: the kernel ignores `ip=`). */
+export const GuestNetwork = z.strictObject({
+  ip: z.string(),
+  prefix: z.number().int().min(0).max(32),
+  gateway: z.string().optional(),
+  mac: z.string().optional(),
+});
+/** Guest network settings. */
+export type GuestNetwork = z.infer<typeof GuestNetwork>;
+
+/** Boot configuration for kestrel (version 1). */
+export const BootConfig = z.strictObject({
+  v: z.literal(1),
+  name: z.string(),
+  hostname: z.string(),
+  network: GuestNetwork.optional(),
+});
+/** Boot configuration for kestrel (version 1). */
+export type BootConfig = z.infer<typeof BootConfig>;
+
+/** What kestrel reports after the marker: version, uptime and memory use read inside the guest. */
+export const ReadyReport = z.object({
+  name: z.string(),
+  kestrel_version: z.string(),
+  uptime_ms: z.number(),
+  mem_total_kb: z.number(),
+  mem_available_kb: z.number(),
+});
+/** kestrel's readiness report. */
+export type ReadyReport = z.infer<typeof ReadyReport>;
+
+/**
+ * Encodes a boot config as a kernel command-line word `volant.boot=<base64url>`.
+ *
+ * @example
+ * ```ts
+ * import { encodeBootConfig, decodeBootConfig } from "./boot_config.ts";
+ * const word = encodeBootConfig({ v: 1, name: "web", hostname: "web" });
+ * console.assert(decodeBootConfig(`quiet ${word}`)?.name === "web");
+ * ```
+ */
+export function encodeBootConfig(config: BootConfig): string {
+  const json = new TextEncoder().encode(JSON.stringify(BootConfig.parse(config)));
+  let bin = "";
+  for (const byte of json) bin += String.fromCharCode(byte);
+  const b64 = btoa(bin).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  return `${BOOT_CONFIG_KEY}=${b64}`;
+}
+
+/**
+ * Finds and decodes the boot config in a kernel command line; `undefined` when absent.
+ * Throws a zod error when present but malformed.
+ *
+ * @example
+ * ```ts
+ * import { decodeBootConfig } from "./boot_config.ts";
+ * console.assert(decodeBootConfig("console=ttyS0 quiet") === undefined);
+ * ```
+ */
+export function decodeBootConfig(cmdline: string): BootConfig | undefined {
+  const word = cmdline.split(/\s+/).find((w) => w.startsWith(`${BOOT_CONFIG_KEY}=`));
+  if (word === undefined) return undefined;
+  const b64 = word.slice(BOOT_CONFIG_KEY.length + 1).replaceAll("-", "+").replaceAll("_", "/");
+  const bin = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
+  const bytes = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  return BootConfig.parse(JSON.parse(new TextDecoder().decode(bytes)));
+}

@@ -1,0 +1,50 @@
+/**
+ * volantd's configuration file (YAML or JSON). Every key has a default, so an empty file
+ * (or none) gives a working daemon; tests point the directories elsewhere.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** Hypervisor choice: `auto` picks cloud-hypervisor, then firecracker, then qemu. */
+export const HypervisorChoice = z.enum(["auto", "qemu", "cloud-hypervisor", "firecracker"]);
+
+/** Acceleration: `auto` uses hardware KVM when `/dev/kvm` is usable, TCG otherwise. */
+export const AccelChoice = z.enum(["auto", "kvm", "tcg"]);
+
+/** The daemon configuration. */
+export const DaemonConfig = z.strictObject({
+  state_dir: z.string().default("/var/lib/volant"),
+  runtime_dir: z.string().default("/run/volant"),
+  log_dir: z.string().default("/var/log/volant"),
+  api: z.strictObject({
+    socket: z.string().optional().describe("Unix socket path; default <runtime_dir>/volantd.sock"),
+    socket_mode: z.number().int().default(0o660),
+    tcp: z.string().nullable().default(null).describe("host:port for TCP, e.g. 127.0.0.1:7777"),
+  }).prefault({}),
+  hypervisor: z.strictObject({
+    name: HypervisorChoice.default("auto"),
+    accel: AccelChoice.default("auto"),
+    qemu_binary: z.string().default("qemu-system-x86_64"),
+    cloud_hypervisor_binary: z.string().default("cloud-hypervisor"),
+    firecracker_binary: z.string().default("firecracker"),
+  }).prefault({}),
+  guest: z.strictObject({
+    dir: z.string().optional().describe("Kernels and guest images; default <state_dir>/guest"),
+    default_kernel: z.enum(["vmlinux-generic", "bzImage-volant"]).default("bzImage-volant"),
+  }).prefault({}),
+  network: z.strictObject({
+    namespace: z.string().nullable().default(null).describe(
+      "Run volantd (bridge, taps, VMMs) inside this network namespace",
+    ),
+  }).prefault({}),
+  timeouts: z.strictObject({
+    ready_ms: z.number().int().positive().default(60_000),
+    stop_graceful_ms: z.number().int().positive().default(10_000),
+    stop_term_ms: z.number().int().positive().default(5_000),
+  }).prefault({}),
+});
+/** The daemon configuration with defaults applied. */
+export type DaemonConfig = z.infer<typeof DaemonConfig>;
+/** The daemon configuration as written in a file. */
+export type DaemonConfigInput = z.input<typeof DaemonConfig>;

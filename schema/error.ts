@@ -1,0 +1,99 @@
+/**
+ * Error values shared by daemon, CLI and agent: every failure carries a
+ * machine-readable `code`, a human `message` and optional `details`.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** Every error code the project emits. The REST API maps each to one HTTP status. */
+export const ErrorCode = z.enum([
+  "invalid_argument",
+  "not_found",
+  "already_exists",
+  "invalid_state",
+  "kernel_not_found",
+  "hypervisor_unavailable",
+  "vmm_failed",
+  "timeout",
+  "daemon_unreachable",
+  "ip_pool_exhausted",
+  "ip_unavailable",
+  "network_error",
+  "internal",
+]);
+/** One of {@linkcode ErrorCode}'s values. */
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+/** The wire form of an error: `{code, message, details}`. */
+export const ErrorBody = z.object({
+  code: ErrorCode,
+  message: z.string(),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+/** The wire form of an error. */
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+/**
+ * An error with a code. Thrown inside a process, serialised as {@linkcode ErrorBody}
+ * across process boundaries.
+ *
+ * @example Create and serialise
+ * ```ts
+ * import { VolantError } from "./error.ts";
+ * const err = new VolantError("not_found", "VM web does not exist", { name: "web" });
+ * console.assert(err.toJSON().code === "not_found");
+ * ```
+ */
+export class VolantError extends Error {
+  /** Machine-readable code. */
+  readonly code: ErrorCode;
+  /** Extra structured context (field names, paths, pids). */
+  readonly details: Record<string, unknown> | undefined;
+
+  /** Creates an error; `cause` keeps the underlying exception. */
+  constructor(
+    code: ErrorCode,
+    message: string,
+    details?: Record<string, unknown>,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "VolantError";
+    this.code = code;
+    this.details = details;
+  }
+
+  /** The wire form. */
+  toJSON(): ErrorBody {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details };
+  }
+
+  /** Rebuilds an error received over the wire. */
+  static fromBody(body: ErrorBody): VolantError {
+    return new VolantError(body.code, body.message, body.details);
+  }
+}
+
+/**
+ * Turns a zod error into an `invalid_argument` {@linkcode VolantError} whose message
+ * names each failing field by its path.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { fromZodError } from "./error.ts";
+ * const r = z.object({ n: z.number() }).safeParse({ n: "x" });
+ * if (!r.success) console.assert(fromZodError(r.error).message.includes("n"));
+ * ```
+ */
+export function fromZodError(error: z.ZodError, prefix = ""): VolantError {
+  const issues = error.issues.map((issue) => {
+    const path = [prefix, ...issue.path.map(String)].filter((p) => p !== "").join(".");
+    return { field: path || "(body)", message: issue.message };
+  });
+  const text = issues.map((i) => `${i.field}: ${i.message}`).join("; ");
+  return new VolantError("invalid_argument", `Invalid input: ${text}`, { issues });
+}

@@ -1,0 +1,41 @@
+import { deepEqual, equal, ok, throws } from "node:assert/strict";
+import {
+  decodeBootConfig,
+  encodeBootConfig,
+  ERROR_STATUS,
+  ErrorCode,
+  fromZodError,
+  VmCreateRequest,
+} from "./mod.ts";
+
+Deno.test("VmCreateRequest applies defaults and rejects unknown fields", () => {
+  const ok1 = VmCreateRequest.parse({ name: "web" });
+  equal(ok1.cpu_cores, 1);
+  equal(ok1.memory_mb, 256);
+  const bad = VmCreateRequest.safeParse({ name: "web", color: "red" });
+  equal(bad.success, false);
+});
+
+Deno.test("fromZodError names the failing field", () => {
+  const r = VmCreateRequest.safeParse({ name: "Web_1", memory_mb: 1 });
+  ok(!r.success);
+  const err = fromZodError(r.error);
+  equal(err.code, "invalid_argument");
+  ok(err.message.includes("name"), err.message);
+  ok(err.message.includes("memory_mb"), err.message);
+});
+
+Deno.test("boot config round-trips through the kernel command line", () => {
+  const word = encodeBootConfig({ v: 1, name: "a-b", hostname: "a-b" });
+  ok(/^volant\.boot=[A-Za-z0-9_-]+$/.test(word), word);
+  deepEqual(decodeBootConfig(`console=ttyS0 ${word} quiet`), {
+    v: 1,
+    name: "a-b",
+    hostname: "a-b",
+  });
+  throws(() => decodeBootConfig("volant.boot=e30"));
+});
+
+Deno.test("every error code has an HTTP status", () => {
+  for (const code of ErrorCode.options) ok(ERROR_STATUS[code] >= 400, code);
+});

@@ -1,0 +1,79 @@
+/**
+ * VM schemas: the create request, the VM record returned by the API and printed by
+ * `volar vms … --json`, and the lifecycle states.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** Lifecycle states of a VM as the daemon reports them. */
+export const VmState = z.enum(["pending", "starting", "running", "stopping", "stopped", "crashed"]);
+/** One of {@linkcode VmState}'s values. */
+export type VmState = z.infer<typeof VmState>;
+
+/** A VM name: a DNS label (lowercase letters, digits, `-`; 1–63 characters). */
+export const VmName = z.string().regex(
+  /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+  "must be 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit",
+);
+
+/** Hypervisor names. `auto` lets the daemon pick the best one the host has. */
+export const HypervisorName = z.enum(["qemu", "cloud-hypervisor", "firecracker"]);
+/** One of {@linkcode HypervisorName}'s values. */
+export type HypervisorName = z.infer<typeof HypervisorName>;
+
+/** Guest kernel names (the seeds' dual-kernel strategy). */
+export const KernelName = z.enum(["vmlinux-generic", "bzImage-volant"]);
+/** One of {@linkcode KernelName}'s values. */
+export type KernelName = z.infer<typeof KernelName>;
+
+/** Limits on resources a VM may ask for. */
+export const LIMITS = {
+  cpuMin: 1,
+  cpuMax: 32,
+  memoryMinMb: 128,
+  memoryMaxMb: 262144,
+  cmdlineMax: 1024,
+} as const;
+
+/** Body of `POST /api/v1/vms`. */
+export const VmCreateRequest = z.strictObject({
+  name: VmName,
+  cpu_cores: z.number().int().min(LIMITS.cpuMin).max(LIMITS.cpuMax).default(1),
+  memory_mb: z.number().int().min(LIMITS.memoryMinMb).max(LIMITS.memoryMaxMb).default(256),
+  kernel: KernelName.optional(),
+  kernel_cmdline: z.string().max(LIMITS.cmdlineMax).regex(
+    /^[\x20-\x7e]*$/,
+    "must be printable ASCII",
+  ).optional(),
+});
+/** Parsed body of `POST /api/v1/vms` (defaults applied). */
+export type VmCreateRequest = z.infer<typeof VmCreateRequest>;
+/** What a client may send to `POST /api/v1/vms` (defaults optional). */
+export type VmCreateInput = z.input<typeof VmCreateRequest>;
+
+/** A VM as the API returns it. */
+export const VmRecord = z.object({
+  name: VmName,
+  state: VmState,
+  cpu_cores: z.number().int(),
+  memory_mb: z.number().int(),
+  kernel: KernelName,
+  kernel_cmdline: z.string().nullable(),
+  hypervisor: HypervisorName,
+  kvm: z.boolean().describe("Whether the VM runs with hardware KVM acceleration"),
+  pid: z.number().int().nullable().describe("PID of the VMM process while it runs"),
+  created_at: z.string().describe("RFC 3339 time the VM was created"),
+  updated_at: z.string(),
+  started_at: z.string().nullable().describe("Time of the last start request"),
+  ready_at: z.string().nullable().describe("Time kestrel reported ready after the last start"),
+  boot_ms: z.number().int().nullable().describe("Milliseconds from start request to kestrel ready"),
+  last_error: z.string().nullable(),
+});
+/** A VM as the API returns it. */
+export type VmRecord = z.infer<typeof VmRecord>;
+
+/** Body of `GET /api/v1/vms`. */
+export const VmList = z.object({ vms: z.array(VmRecord) });
+/** Body of `GET /api/v1/vms`. */
+export type VmList = z.infer<typeof VmList>;
