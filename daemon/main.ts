@@ -1,7 +1,172 @@
-/** Entry point of this role (placeholder until implemented). @module */
+/**
+ * volantd's entry point: flags, config, network namespace, directories, store, driver,
+ * guest artifacts, reconciliation, then the API on the unix socket until SIGTERM/SIGINT.
+ * Shutting down closes the listeners and the database but leaves VMs running; the next
+ * start re-adopts them.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { type EnvLookup, loadConfig, type ResolvedConfig } from "./config.ts";
+import { defaultDriverFactory, type DriverFactory } from "./driver_factory.ts";
+import { type GuestArtifacts, guestDirArtifacts } from "./guest.ts";
+import { readHostCmdline } from "./host.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { enterNamespace } from "./netns.ts";
+import { reconcile } from "./reconcile.ts";
+import { prepareSocket, serveDaemon } from "./server.ts";
+import { serviceConfigFrom, VmService } from "./services/mod.ts";
+import { openStore } from "./store/mod.ts";
+import { createApp } from "./api/mod.ts";
+import { VERSION } from "./version.ts";
 
-/** Runs the program with its arguments; resolves to the exit code. */
-export function main(_args: string[]): Promise<number> {
-  console.error("daemon: not implemented yet");
-  return Promise.resolve(1);
+/** The `--help` text. */
+export const USAGE = `volantd ${VERSION} — the Volant microVM daemon
+
+Usage: volantd [--config <file>]
+
+Options:
+  -c, --config <file>  Config file (YAML or JSON). Default: $VOLANT_CONFIG, else
+                       /etc/volant/config.yaml when it exists, else built-in defaults.
+  -h, --help           Show this help.
+
+Environment overrides: VOLANT_STATE_DIR VOLANT_RUNTIME_DIR VOLANT_LOG_DIR VOLANT_SOCKET
+VOLANT_API_TCP VOLANT_NETNS VOLANT_HYPERVISOR VOLANT_GUEST_DIR.
+The REST API listens on <runtime_dir>/volantd.sock (GET /openapi.json describes it).
+`;
+
+/** Seams for tests and for the lead's wiring. */
+export interface MainOptions {
+  /** Builds the hypervisor driver; default {@linkcode defaultDriverFactory}. */
+  driverFactory?: DriverFactory;
+  /** Guest artifacts; default the files in `guest.dir`. */
+  guestFactory?: (config: ResolvedConfig) => GuestArtifacts;
+  /** Environment lookup; default `Deno.env.get`. */
+  env?: EnvLookup;
+  /** Aborting it shuts the daemon down like SIGTERM. */
+  signal?: AbortSignal;
+  /** Logger; default JSON lines on stderr. */
+  logger?: Logger;
+  /** Called once the API listens. */
+  onListening?: (info: { socket: string; tcp: { hostname: string; port: number } | null }) => void;
+}
+
+function waitForStop(signal: AbortSignal | undefined): Promise<string> {
+  return new Promise((resolve) => {
+    const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
+    const handlers = signals.map((name) => {
+      const handler = () => done(name);
+      Deno.addSignalListener(name, handler);
+      return [name, handler] as const;
+    });
+    const onAbort = () => done("abort");
+    signal?.addEventListener("abort", onAbort);
+    function done(reason: string) {
+      for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
+      signal?.removeEventListener("abort", onAbort);
+      resolve(reason);
+    }
+    if (signal?.aborted) done("abort");
+  });
+}
+
+async function run(config: ResolvedConfig, options: MainOptions, logger: Logger): Promise<number> {
+  for (const dir of [config.state_dir, config.runtime_dir, config.log_dir]) {
+    await Deno.mkdir(dir, { recursive: true });
+  }
+  await Deno.mkdir(`${config.runtime_dir}/vms`, { recursive: true });
+  await Deno.mkdir(`${config.log_dir}/vms`, { recursive: true });
+  // Refuse before touching any VM when another daemon already serves this socket.
+  await prepareSocket(config.api.socket);
+
+  const store = openStore(`${config.state_dir}/volant.db`);
+  let service: VmService | undefined;
+  try {
+    const driver = await (options.driverFactory ?? defaultDriverFactory)(config, logger);
+    const probe = await driver.probe();
+    if (!probe.available) {
+      logger.warn("hypervisor unavailable", { driver: driver.name, reason: probe.reason });
+    }
+    const guest = (options.guestFactory ?? ((c) => guestDirArtifacts(c.guest.dir)))(config);
+    service = new VmService({
+      store: store.vms,
+      driver,
+      guest,
+      config: serviceConfigFrom(config, await readHostCmdline(driver.kvm)),
+      logger,
+    });
+    await reconcile(service);
+    const app = createApp({
+      service,
+      version: VERSION,
+      hypervisor: { name: driver.name, version: probe.version ?? null, kvm: driver.kvm },
+      logger,
+    });
+    const server = await serveDaemon({
+      handler: app.fetch,
+      socket: config.api.socket,
+      socketMode: config.api.socket_mode,
+      tcp: config.api.tcp,
+      logger,
+    });
+    logger.info("volantd ready", {
+      version: VERSION,
+      pid: Deno.pid,
+      driver: driver.name,
+      kvm: driver.kvm,
+      state_dir: config.state_dir,
+      guest_dir: guest.dir,
+    });
+    options.onListening?.({ socket: server.socket, tcp: server.tcp });
+    const why = await waitForStop(options.signal);
+    logger.info("shutting down; VMs keep running", { reason: why });
+    await service.close();
+    await server.close();
+    return 0;
+  } finally {
+    await service?.close();
+    store.close();
+  }
+}
+
+/**
+ * Runs volantd with its command-line arguments; resolves to the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "./main.ts";
+ * Deno.exit(await main(Deno.args));
+ * ```
+ */
+export async function main(args: string[], options: MainOptions = {}): Promise<number> {
+  let flags: { config?: string; help?: boolean };
+  try {
+    flags = parseArgs({
+      args,
+      options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    console.error(`volantd: ${(err as Error).message} (see volantd --help)`);
+    return 2;
+  }
+  if (flags.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const logger = options.logger ?? createLogger();
+  const env = options.env ?? ((key: string) => Deno.env.get(key));
+  try {
+    const config = await loadConfig({ path: flags.config, env });
+    if (config.network.namespace) {
+      const code = await enterNamespace(config.network.namespace, env, logger);
+      if (code !== null) return code;
+      logger.info("inside network namespace", { netns: config.network.namespace });
+    }
+    return await run(config, options, logger);
+  } catch (err) {
+    logger.error("volantd failed", { error: err });
+    return 1;
+  }
 }

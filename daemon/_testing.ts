@@ -1,0 +1,146 @@
+/**
+ * Test fixtures for the daemon: temp directories, a dummy guest dir, a real SQLite file,
+ * the fake driver and a VM service over them. Not part of the public API.
+ *
+ * @module
+ */
+import { FakeDriver, type FakeDriverOptions, FakeRegistry } from "../hypervisor/fake/mod.ts";
+import { guestDirArtifacts } from "./guest.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { VmService } from "./services/mod.ts";
+import type { VmServiceConfig } from "./services/mod.ts";
+import { openStore, type Store } from "./store/mod.ts";
+
+/** A daemon's worth of state in a temp dir. */
+export interface TestEnv {
+  root: string;
+  stateDir: string;
+  runtimeDir: string;
+  logDir: string;
+  guestDir: string;
+  dbPath: string;
+  registry: FakeRegistry;
+  /** Log lines written by every service of this env. */
+  logs: string[];
+  logger: Logger;
+  config: VmServiceConfig;
+  /** Opens a store, a fake driver on the shared registry and a service (a "daemon"). */
+  open(driverOptions?: Omit<FakeDriverOptions, "registry">): TestDaemon;
+  /** Closes every daemon, ends every fake process, removes the temp dir. */
+  dispose(): Promise<void>;
+}
+
+/** One "daemon instance" of a {@linkcode TestEnv}. */
+export interface TestDaemon {
+  store: Store;
+  driver: FakeDriver;
+  service: VmService;
+  close(): Promise<void>;
+}
+
+/** Creates a temp env with a dummy guest dir (bzImage-volant, initramfs.cpio, runtime.erofs). */
+export async function makeTestEnv(overrides: Partial<VmServiceConfig> = {}): Promise<TestEnv> {
+  const root = await Deno.makeTempDir({ prefix: "volantd-test-" });
+  const stateDir = `${root}/state`;
+  const runtimeDir = `${root}/run`;
+  const logDir = `${root}/log`;
+  const guestDir = `${root}/guest`;
+  for (const dir of [stateDir, runtimeDir, logDir, guestDir]) await Deno.mkdir(dir);
+  for (const file of ["bzImage-volant", "initramfs.cpio", "runtime.erofs"]) {
+    await Deno.writeTextFile(`${guestDir}/${file}`, "dummy\n");
+  }
+  const registry = new FakeRegistry();
+  const logs: string[] = [];
+  const logger = createLogger({ level: "debug", sink: (line) => logs.push(line) });
+  const config: VmServiceConfig = {
+    runtimeDir,
+    logDir,
+    defaultKernel: "bzImage-volant",
+    readyMs: 5_000,
+    stopGracefulMs: 200,
+    stopTermMs: 100,
+    hostCmdline: "tsc=reliable",
+    pollMs: 10,
+    ...overrides,
+  };
+  const daemons: TestDaemon[] = [];
+  const env: TestEnv = {
+    root,
+    stateDir,
+    runtimeDir,
+    logDir,
+    guestDir,
+    dbPath: `${stateDir}/volant.db`,
+    registry,
+    logs,
+    logger,
+    config,
+    open(driverOptions = {}) {
+      const store = openStore(env.dbPath);
+      const driver = new FakeDriver({ ...driverOptions, registry });
+      const service = new VmService({
+        store: store.vms,
+        driver,
+        guest: guestDirArtifacts(guestDir),
+        config: env.config,
+        logger,
+      });
+      let closed = false;
+      const daemon: TestDaemon = {
+        store,
+        driver,
+        service,
+        async close() {
+          if (closed) return;
+          closed = true;
+          await service.close();
+          store.close();
+        },
+      };
+      daemons.push(daemon);
+      return daemon;
+    },
+    async dispose() {
+      for (const d of daemons) await d.close();
+      registry.dispose();
+      await Deno.remove(root, { recursive: true });
+    },
+  };
+  return env;
+}
+
+/** Whether a path exists. */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs `fn` and returns the error it throws (fails when it does not). */
+export async function caught(fn: () => Promise<unknown>): Promise<Error & { code?: string }> {
+  try {
+    await fn();
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error("expected an error, got none");
+}
+
+/** `fetch` through a unix socket; the body is read before the client is closed. */
+export async function unixFetch(
+  socket: string,
+  path: string,
+  init: RequestInit = {},
+): Promise<{ status: number; body: unknown }> {
+  const client = Deno.createHttpClient({ proxy: { transport: "unix", path: socket } });
+  try {
+    const res = await fetch(`http://volant${path}`, { ...init, client });
+    const text = await res.text();
+    return { status: res.status, body: text === "" ? null : JSON.parse(text) };
+  } finally {
+    client.close();
+  }
+}

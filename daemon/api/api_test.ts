@@ -1,0 +1,198 @@
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { ERROR_STATUS, ErrorBody, Health, VmList, VmRecord } from "../../schema/mod.ts";
+import { makeTestEnv, type TestEnv } from "../_testing.ts";
+import { VERSION } from "../version.ts";
+import { createApp } from "./app.ts";
+
+function appFor(env: TestEnv) {
+  const daemon = env.open();
+  const app = createApp({
+    service: daemon.service,
+    version: VERSION,
+    hypervisor: { name: daemon.driver.name, version: "fake-1.0", kvm: false },
+    logger: env.logger,
+  });
+  return { app, daemon };
+}
+
+function post(body: unknown): RequestInit {
+  return {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  };
+}
+
+async function expectError(res: Response, code: keyof typeof ERROR_STATUS): Promise<ErrorBody> {
+  const body = ErrorBody.parse(await res.json());
+  equal(body.code, code, body.message);
+  equal(res.status, ERROR_STATUS[code]);
+  return body;
+}
+
+Deno.test("API: VM lifecycle over HTTP, bodies validate against the schemas", async () => {
+  const env = await makeTestEnv();
+  const { app } = appFor(env);
+  try {
+    const health = Health.parse(await (await app.request("/healthz")).json());
+    deepEqual(health, {
+      status: "ok",
+      version: VERSION,
+      hypervisor: { name: "qemu", version: "fake-1.0", kvm: false },
+      vms: 0,
+    });
+
+    const created = await app.request("/api/v1/vms", post({ name: "web", cpu_cores: 1 }));
+    equal(created.status, 201);
+    equal(VmRecord.parse(await created.json()).state, "starting");
+
+    const waited = await app.request("/api/v1/vms/web/wait?state=running&timeout_ms=5000");
+    equal(waited.status, 200);
+    const running = VmRecord.parse(await waited.json());
+    equal(running.state, "running");
+    ok(running.boot_ms !== null);
+
+    const list = VmList.parse(await (await app.request("/api/v1/vms")).json());
+    deepEqual(list.vms.map((v) => v.name), ["web"]);
+    equal(VmRecord.parse(await (await app.request("/api/v1/vms/web")).json()).name, "web");
+
+    const stopped = await app.request("/api/v1/vms/web/stop", { method: "POST" });
+    equal(stopped.status, 200);
+    equal(VmRecord.parse(await stopped.json()).state, "stopped");
+    const started = await app.request("/api/v1/vms/web/start", { method: "POST" });
+    equal(VmRecord.parse(await started.json()).state, "starting");
+    const restarted = await app.request("/api/v1/vms/web/restart", { method: "POST" });
+    equal(VmRecord.parse(await restarted.json()).state, "starting");
+    const deleted = await app.request("/api/v1/vms/web", { method: "DELETE" });
+    equal(deleted.status, 200);
+    equal(VmRecord.parse(await deleted.json()).name, "web");
+    await expectError(await app.request("/api/v1/vms/web"), "not_found");
+    equal(env.registry.alive().length, 0);
+
+    const access = env.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === "http");
+    ok(
+      access.some((l) => l.method === "DELETE" && l.path === "/api/v1/vms/web" && l.status === 200),
+    );
+    ok(access.some((l) => l.path === "/api/v1/vms/web" && l.status === 404));
+  } finally {
+    await env.dispose();
+  }
+});
+
+Deno.test("API: errors carry the code and the status from ERROR_STATUS", async () => {
+  const env = await makeTestEnv();
+  const { app, daemon } = appFor(env);
+  try {
+    const bad = await expectError(
+      await app.request("/api/v1/vms", post({ name: "Bad_Name" })),
+      "invalid_argument",
+    );
+    match(bad.message, /name/);
+    const range = await expectError(
+      await app.request("/api/v1/vms", post({ name: "big", memory_mb: 1 })),
+      "invalid_argument",
+    );
+    match(range.message, /memory_mb/);
+    await expectError(await app.request("/api/v1/vms", post("{not json")), "invalid_argument");
+    await expectError(
+      await app.request("/api/v1/vms", post({ name: "x", extra: 1 })),
+      "invalid_argument",
+    );
+    await expectError(await app.request("/api/v1/vms", { method: "POST" }), "invalid_argument");
+    const kernel = await expectError(
+      await app.request("/api/v1/vms", post({ name: "k", kernel: "vmlinux-generic" })),
+      "kernel_not_found",
+    );
+    match(kernel.message, /volant up/);
+    equal(daemon.service.count(), 0, "failed creates leave no rows");
+
+    equal((await app.request("/api/v1/vms", post({ name: "web" }))).status, 201);
+    await expectError(await app.request("/api/v1/vms", post({ name: "web" })), "already_exists");
+    await expectError(
+      await app.request("/api/v1/vms/web/start", { method: "POST" }),
+      "invalid_state",
+    );
+    await expectError(await app.request("/api/v1/vms/nope/stop", { method: "POST" }), "not_found");
+    const unknown = await expectError(await app.request("/api/v1/nothing"), "not_found");
+    match(unknown.message, /No route GET \/api\/v1\/nothing/);
+    await expectError(await app.request("/api/v1/vms", { method: "PUT" }), "not_found");
+    const q = await expectError(
+      await app.request("/api/v1/vms/web/wait?state=flying"),
+      "invalid_argument",
+    );
+    match(q.message, /query\.state/);
+    await expectError(await app.request("/api/v1/vms/web/wait?timeout_ms=-1"), "invalid_argument");
+  } finally {
+    await env.dispose();
+  }
+});
+
+Deno.test("API: wait semantics (timeout, crashed while waiting for running)", async () => {
+  const env = await makeTestEnv();
+  const { app, daemon } = appFor(env);
+  try {
+    daemon.driver.setBehavior({ readyDelayMs: 10_000 });
+    equal((await app.request("/api/v1/vms", post({ name: "slow" }))).status, 201);
+    const timeout = await expectError(
+      await app.request("/api/v1/vms/slow/wait?state=running&timeout_ms=50"),
+      "timeout",
+    );
+    match(timeout.message, /within 50 ms/);
+    const waiting = app.request("/api/v1/vms/slow/wait?timeout_ms=10000");
+    await new Promise((r) => setTimeout(r, 20));
+    env.registry.kill(daemon.service.get("slow").pid!);
+    const crashed = await expectError(await waiting, "invalid_state");
+    match(crashed.message, /is crashed; it cannot become running/);
+    // Waiting for the state a VM is in answers at once.
+    const now = await app.request("/api/v1/vms/slow/wait?state=crashed&timeout_ms=0");
+    equal(VmRecord.parse(await now.json()).state, "crashed");
+  } finally {
+    await env.dispose();
+  }
+});
+
+Deno.test("API: /openapi.json lists every route with schemas", async () => {
+  const env = await makeTestEnv();
+  const { app } = appFor(env);
+  try {
+    const res = await app.request("/openapi.json");
+    equal(res.status, 200);
+    const doc = JSON.parse(await res.text());
+    equal(doc.openapi, "3.1.0");
+    equal(doc.info.version, VERSION);
+    deepEqual(Object.keys(doc.paths).sort(), [
+      "/api/v1/vms",
+      "/api/v1/vms/{name}",
+      "/api/v1/vms/{name}/restart",
+      "/api/v1/vms/{name}/start",
+      "/api/v1/vms/{name}/stop",
+      "/api/v1/vms/{name}/wait",
+      "/healthz",
+      "/openapi.json",
+    ]);
+    deepEqual(Object.keys(doc.paths["/api/v1/vms"]).sort(), ["get", "post"]);
+    deepEqual(Object.keys(doc.paths["/api/v1/vms/{name}"]).sort(), ["delete", "get"]);
+    const create = doc.paths["/api/v1/vms"].post;
+    equal(
+      create.requestBody.content["application/json"].schema.$ref,
+      "#/components/schemas/VmCreateRequest",
+    );
+    equal(
+      create.responses["201"].content["application/json"].schema.$ref,
+      "#/components/schemas/VmRecord",
+    );
+    const wait = doc.paths["/api/v1/vms/{name}/wait"].get;
+    deepEqual(wait.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`), [
+      "path:name",
+      "query:state",
+      "query:timeout_ms",
+    ]);
+    const schemas = doc.components.schemas;
+    deepEqual(schemas.VmCreateRequest.required, ["name"]);
+    equal(schemas.VmCreateRequest.additionalProperties, false);
+    ok(schemas.VmRecord.properties.boot_ms);
+    deepEqual(schemas.ErrorBody.required, ["code", "message"]);
+  } finally {
+    await env.dispose();
+  }
+});

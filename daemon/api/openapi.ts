@@ -1,0 +1,113 @@
+/**
+ * The OpenAPI 3.1 document, built from the route table and the same zod schemas that
+ * validate requests (zod v4 `z.toJSONSchema`; JSON Schema 2020-12 is OpenAPI 3.1's dialect).
+ *
+ * @module
+ */
+import { z } from "zod";
+import { ErrorBody, Health, VmCreateRequest, VmList, VmName, VmRecord } from "../../schema/mod.ts";
+import type { Route } from "./route.ts";
+
+/** Schemas published under `components.schemas`, by name. */
+const COMPONENTS: ReadonlyArray<[string, z.ZodType]> = [
+  ["VmCreateRequest", VmCreateRequest],
+  ["VmRecord", VmRecord],
+  ["VmList", VmList],
+  ["Health", Health],
+  ["ErrorBody", ErrorBody],
+];
+
+/** Schemas of path parameters, by name. */
+const PATH_PARAMS: Readonly<Record<string, z.ZodType>> = { name: VmName };
+
+type JsonSchema = Record<string, unknown>;
+
+function jsonSchema(schema: z.ZodType, io: "input" | "output"): JsonSchema {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: "any" });
+  return rest;
+}
+
+function schemaFor(schema: z.ZodType, io: "input" | "output"): JsonSchema {
+  const named = COMPONENTS.find(([, s]) => s === schema);
+  return named ? { $ref: `#/components/schemas/${named[0]}` } : jsonSchema(schema, io);
+}
+
+function jsonContent(schema: JsonSchema): Record<string, unknown> {
+  return { "application/json": { schema } };
+}
+
+function parameters(route: Route): unknown[] {
+  const out: unknown[] = [];
+  for (const match of route.path.matchAll(/:([A-Za-z_]+)/g)) {
+    const name = match[1]!;
+    const schema = PATH_PARAMS[name] ?? z.string();
+    out.push({ name, in: "path", required: true, schema: jsonSchema(schema, "input") });
+  }
+  if (route.query) {
+    const q = jsonSchema(route.query, "input");
+    const props = (q.properties ?? {}) as Record<string, JsonSchema>;
+    const required = new Set((q.required ?? []) as string[]);
+    for (const [name, schema] of Object.entries(props)) {
+      out.push({ name, in: "query", required: required.has(name), schema });
+    }
+  }
+  return out;
+}
+
+/**
+ * Builds the document.
+ *
+ * @example
+ * ```ts
+ * import { buildOpenApi } from "./openapi.ts";
+ * import { ROUTES } from "./routes.ts";
+ * const doc = buildOpenApi(ROUTES, "0.1.0");
+ * console.assert(doc.openapi === "3.1.0");
+ * ```
+ */
+export function buildOpenApi(
+  routes: readonly Route[],
+  version: string,
+): { openapi: string; [key: string]: unknown } {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of routes) {
+    const path = route.path.replace(/:([A-Za-z_]+)/g, "{$1}");
+    const operation: Record<string, unknown> = {
+      operationId: route.operationId,
+      summary: route.summary,
+      parameters: parameters(route),
+      responses: {
+        [String(route.status)]: {
+          description: "Success",
+          content: jsonContent(schemaFor(route.response, "output")),
+        },
+        default: {
+          description: "Error: `code` maps to the HTTP status through one table",
+          content: jsonContent({ $ref: "#/components/schemas/ErrorBody" }),
+        },
+      },
+    };
+    if (route.body) {
+      operation.requestBody = {
+        required: true,
+        content: jsonContent(schemaFor(route.body, "input")),
+      };
+    }
+    paths[path] = { ...paths[path], [route.method.toLowerCase()]: operation };
+  }
+  const schemas: Record<string, JsonSchema> = {};
+  for (const [name, schema] of COMPONENTS) {
+    schemas[name] = jsonSchema(schema, name === "VmCreateRequest" ? "input" : "output");
+  }
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "volantd",
+      version,
+      description: "Volant microVM daemon REST API (unix socket, optionally TCP).",
+    },
+    servers: [{ url: "http://volant", description: "unix socket /run/volant/volantd.sock" }],
+    paths,
+    components: { schemas },
+  };
+}

@@ -1,0 +1,124 @@
+import { equal, match, ok } from "node:assert/strict";
+import { Health, VmRecord } from "../schema/mod.ts";
+import { FakeDriver, FakeRegistry } from "../hypervisor/fake/mod.ts";
+import { exists, unixFetch } from "./_testing.ts";
+import { createLogger } from "./log.ts";
+import { main, type MainOptions } from "./main.ts";
+
+interface Running {
+  socket: Promise<string>;
+  abort: AbortController;
+  code: Promise<number>;
+}
+
+function start(args: string[], registry: FakeRegistry, logs: string[]): Running {
+  const abort = new AbortController();
+  let listening!: (socket: string) => void;
+  const socket = new Promise<string>((resolve) => (listening = resolve));
+  const options: MainOptions = {
+    driverFactory: () => Promise.resolve(new FakeDriver({ registry })),
+    env: () => undefined,
+    signal: abort.signal,
+    logger: createLogger({ sink: (l) => logs.push(l) }),
+    onListening: (info) => listening(info.socket),
+  };
+  return { socket, abort, code: main(args, options) };
+}
+
+async function setup(): Promise<{ dir: string; config: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "volantd-main-" });
+  await Deno.mkdir(`${dir}/guest`);
+  for (const f of ["bzImage-volant", "initramfs.cpio", "runtime.erofs"]) {
+    await Deno.writeTextFile(`${dir}/guest/${f}`, "dummy");
+  }
+  const config = `${dir}/config.yaml`;
+  await Deno.writeTextFile(
+    config,
+    [
+      `state_dir: ${dir}/state`,
+      `runtime_dir: ${dir}/run`,
+      `log_dir: ${dir}/log`,
+      `guest:`,
+      `  dir: ${dir}/guest`,
+      `api:`,
+      `  socket_mode: 0o600`,
+      `timeouts:`,
+      `  stop_graceful_ms: 200`,
+      `  stop_term_ms: 100`,
+    ].join("\n"),
+  );
+  return { dir, config };
+}
+
+Deno.test("volantd serves, leaves VMs running on shutdown, re-adopts them, refuses a twin", async () => {
+  const { dir, config } = await setup();
+  const registry = new FakeRegistry();
+  const logs: string[] = [];
+  try {
+    const first = start(["--config", config], registry, logs);
+    const socket = await first.socket;
+    equal(socket, `${dir}/run/volantd.sock`);
+    equal((await Deno.lstat(socket)).mode! & 0o777, 0o600);
+    const health = await unixFetch(socket, "/healthz");
+    equal(Health.parse(health.body).hypervisor.name, "qemu");
+    const created = await unixFetch(socket, "/api/v1/vms", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "web" }),
+    });
+    equal(created.status, 201);
+    const ready = await unixFetch(socket, "/api/v1/vms/web/wait?state=running&timeout_ms=5000");
+    const vm = VmRecord.parse(ready.body);
+    equal(vm.state, "running");
+    ok(vm.pid !== null);
+    match(registry.get(vm.pid!)!.spec.cmdline, /tsc_early_khz=\d+ tsc=reliable|tsc=reliable/);
+
+    first.abort.abort();
+    equal(await first.code, 0);
+    equal(registry.get(vm.pid!)?.alive, true, "VMs keep running when volantd stops");
+    equal(await exists(socket), false);
+    ok(await exists(`${dir}/state/volant.db`));
+
+    const second = start(["--config", config], registry, logs);
+    await second.socket;
+    const adopted = VmRecord.parse((await unixFetch(socket, "/api/v1/vms/web")).body);
+    equal(adopted.state, "running");
+    equal(adopted.pid, vm.pid);
+
+    const twin = start(["--config", config], registry, logs);
+    equal(await twin.code, 1);
+    ok(
+      logs.some((l) => /Another volantd is already serving/.test(l)),
+      "the refusal names the cause",
+    );
+    equal(registry.get(vm.pid!)?.alive, true, "the refused daemon must not touch VMs");
+    equal((await unixFetch(socket, "/healthz")).status, 200);
+
+    const stopped = await unixFetch(socket, "/api/v1/vms/web/stop", { method: "POST" });
+    equal(VmRecord.parse(stopped.body).state, "stopped");
+    second.abort.abort();
+    equal(await second.code, 0);
+  } finally {
+    registry.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("volantd flags and config errors", async () => {
+  const registry = new FakeRegistry();
+  const logs: string[] = [];
+  equal(await main(["--help"]), 0);
+  equal(await main(["--bogus"]), 2);
+  const missing = start(["--config", "/nonexistent/volant.yaml"], registry, logs);
+  equal(await missing.code, 1);
+  ok(logs.some((l) => l.includes("/nonexistent/volant.yaml") && l.includes("not_found")));
+  const { dir } = await setup();
+  try {
+    await Deno.writeTextFile(`${dir}/bad.yaml`, "api:\n  socket_mode: rw\n");
+    const bad = start(["--config", `${dir}/bad.yaml`], registry, logs);
+    equal(await bad.code, 1);
+    ok(logs.some((l) => l.includes("api.socket_mode")));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

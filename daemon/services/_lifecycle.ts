@@ -1,0 +1,212 @@
+/**
+ * The VM lifecycle steps the service and the reconciler share: launch (create + boot with
+ * undo), the stop ladder, and the watchers (readiness on the serial log, VMM exit).
+ * Callers hold the VM's mutex; watchers take it themselves.
+ *
+ * @module
+ */
+import { READY_MARKER, VolantError } from "../../schema/mod.ts";
+import type { ShutdownOptions, VmmHandle } from "../../hypervisor/driver.ts";
+import type { GuestImage } from "../guest.ts";
+import type { VmRow } from "../store/mod.ts";
+import { canTransition } from "../vm_state.ts";
+import { buildSpec, vmPaths } from "./spec.ts";
+import { fileSize, tailLines, waitForReadyLine } from "./_serial.ts";
+import { messageOf, releaseResources, type Run, setState, type VmRuntime } from "./_runtime.ts";
+
+/** The normal stop ladder from the config. */
+export function stopLadder(rt: VmRuntime): ShutdownOptions {
+  return { gracefulMs: rt.config.stopGracefulMs, termMs: rt.config.stopTermMs };
+}
+
+/** The ladder for undoing a launch or a guest that never got ready: no power button. */
+export function killLadder(rt: VmRuntime): ShutdownOptions {
+  return { gracefulMs: 0, termMs: rt.config.stopTermMs };
+}
+
+/** Ends a VMM process the daemon owns (no state change) and releases its resources. */
+export async function killHandle(
+  rt: VmRuntime,
+  name: string,
+  handle: VmmHandle,
+  ladder: ShutdownOptions,
+): Promise<void> {
+  const run = rt.runs.get(name);
+  if (run) {
+    run.expectExit = true;
+    run.abort.abort();
+    rt.runs.delete(name);
+  }
+  try {
+    const result = await rt.driver.shutdown(handle, ladder);
+    rt.logger.info("vmm stopped", { vm: name, pid: handle.pid, via: result.via });
+  } catch (err) {
+    rt.logger.error("vmm shutdown failed", { vm: name, pid: handle.pid, error: err });
+  }
+  await releaseResources(rt, name, handle);
+}
+
+/**
+ * Launches the VMM for `row` (pending, stopped or crashed) and boots it; the VM is left
+ * `starting` with its watchers attached. On failure the process is ended and its resources
+ * released before the error is thrown; the row's state is the caller's to settle.
+ */
+export async function launch(rt: VmRuntime, row: VmRow, image?: GuestImage): Promise<VmRow> {
+  const name = row.name;
+  const resolved = image ?? await rt.guest.resolve(row.kernel);
+  if (!rt.driver.kernelFormats.includes(resolved.kernel.format)) {
+    throw new VolantError(
+      "invalid_argument",
+      `kernel: ${row.kernel} is a ${resolved.kernel.format} image, which the ${rt.driver.name} ` +
+        `driver cannot boot (it boots ${rt.driver.kernelFormats.join(", ")})`,
+      { kernel: row.kernel },
+    );
+  }
+  const paths = vmPaths(rt.config, name);
+  await Deno.mkdir(paths.runtimeDir, { recursive: true });
+  await Deno.mkdir(paths.logDir, { recursive: true });
+  const offset = await fileSize(paths.serialLog);
+  const spec = buildSpec(row, resolved, paths, rt.config.hostCmdline);
+  const startedAt = rt.now();
+  const handle = await rt.driver.create(spec);
+  const run: Run = {
+    name,
+    handle,
+    startedAtMs: startedAt.getTime(),
+    expectExit: false,
+    abort: new AbortController(),
+  };
+  try {
+    const starting = setState(rt, name, "starting", {
+      handle,
+      started_at: startedAt.toISOString(),
+      ready_at: null,
+      boot_ms: null,
+      last_error: null,
+      serial_offset: offset,
+    });
+    rt.runs.set(name, run);
+    watchExit(rt, run);
+    await rt.driver.boot(handle);
+    watchReady(rt, run, paths.serialLog, offset);
+    return rt.store.get(name) ?? starting;
+  } catch (err) {
+    rt.runs.set(name, run);
+    await killHandle(rt, name, handle, killLadder(rt));
+    throw err;
+  }
+}
+
+/**
+ * Re-attaches watchers to a VMM adopted after a daemon restart (VM `starting` or `running`).
+ */
+export function attachRun(rt: VmRuntime, row: VmRow & { handle: VmmHandle }): void {
+  const started = row.started_at ? Date.parse(row.started_at) : rt.now().getTime();
+  const run: Run = {
+    name: row.name,
+    handle: row.handle,
+    startedAtMs: started,
+    expectExit: false,
+    abort: new AbortController(),
+  };
+  rt.runs.set(row.name, run);
+  watchExit(rt, run);
+  if (row.state === "starting") {
+    watchReady(rt, run, vmPaths(rt.config, row.name).serialLog, row.serial_offset);
+  }
+}
+
+/**
+ * The stop ladder for a VM that is `starting` or `running`: `stopping`, then the VMM ends,
+ * resources are released, `stopped`. When the driver cannot stop it, the VM is `crashed`
+ * (handle kept so the exit watcher or the reconciler releases it later) and the error thrown.
+ */
+export async function stopVm(rt: VmRuntime, row: VmRow): Promise<VmRow> {
+  const name = row.name;
+  setState(rt, name, "stopping");
+  const run = rt.runs.get(name);
+  if (run) {
+    run.expectExit = true;
+    run.abort.abort();
+  }
+  if (row.handle) {
+    try {
+      const result = await rt.driver.shutdown(row.handle, stopLadder(rt));
+      rt.logger.info("vmm stopped", { vm: name, pid: row.handle.pid, via: result.via });
+    } catch (err) {
+      if (run) run.expectExit = false;
+      setState(rt, name, "crashed", { last_error: `Stopping the VMM failed: ${messageOf(err)}` });
+      throw err;
+    }
+  }
+  if (run && rt.runs.get(name) === run) rt.runs.delete(name);
+  await releaseResources(rt, name, row.handle);
+  return setState(rt, name, "stopped");
+}
+
+async function exitDetail(handle: VmmHandle, serialLog: string): Promise<string> {
+  const vmm = await tailLines(handle.vmmLog, 5);
+  const serial = await tailLines(serialLog, 5);
+  const parts: string[] = [];
+  if (vmm) parts.push(`VMM log (${handle.vmmLog}):\n${vmm}`);
+  if (serial) parts.push(`serial console (${serialLog}):\n${serial}`);
+  return parts.length > 0 ? `\n${parts.join("\n")}` : "";
+}
+
+/** When the VMM exits without the daemon asking: `crashed`, resources released. */
+function watchExit(rt: VmRuntime, run: Run): void {
+  rt.driver.waitExit(run.handle)
+    .catch((err) => rt.logger.warn("waitExit failed", { vm: run.name, error: err }))
+    .then(() => {
+      if (rt.closing.signal.aborted || run.expectExit) return;
+      return rt.mutex.run(run.name, async () => {
+        if (rt.closing.signal.aborted || run.expectExit || rt.runs.get(run.name) !== run) return;
+        rt.runs.delete(run.name);
+        run.abort.abort();
+        const row = rt.store.get(run.name);
+        if (!row) return;
+        const serialLog = vmPaths(rt.config, run.name).serialLog;
+        const detail = await exitDetail(run.handle, serialLog);
+        await releaseResources(rt, run.name, run.handle);
+        const message = `The VMM (pid ${run.handle.pid}) exited unexpectedly while the VM was ` +
+          `${row.state}${detail}`;
+        rt.logger.warn("vmm exited unexpectedly", { vm: run.name, pid: run.handle.pid });
+        if (canTransition(row.state, "crashed")) {
+          setState(rt, run.name, "crashed", { last_error: message });
+        }
+      });
+    })
+    .catch((err) => rt.logger.error("exit watcher failed", { vm: run.name, error: err }));
+}
+
+/** Waits for kestrel's ready line: `running` with `boot_ms`, or `crashed` after the timeout. */
+function watchReady(rt: VmRuntime, run: Run, serialLog: string, offset: number): void {
+  const timeoutMs = run.startedAtMs + rt.config.readyMs - rt.now().getTime();
+  const signal = AbortSignal.any([run.abort.signal, rt.closing.signal]);
+  waitForReadyLine(serialLog, offset, { timeoutMs, signal, pollMs: rt.config.pollMs })
+    .then((result) => {
+      if (result.kind === "aborted" || rt.closing.signal.aborted) return;
+      return rt.mutex.run(run.name, async () => {
+        if (rt.closing.signal.aborted || run.expectExit || rt.runs.get(run.name) !== run) return;
+        const row = rt.store.get(run.name);
+        if (row?.state !== "starting") return;
+        if (result.kind === "ready") {
+          const readyAt = rt.now();
+          setState(rt, run.name, "running", {
+            ready_at: readyAt.toISOString(),
+            boot_ms: Math.max(0, Math.round(readyAt.getTime() - run.startedAtMs)),
+          });
+          rt.logger.info("vm ready", { vm: run.name, report: result.report ?? result.line });
+          return;
+        }
+        const serial = await tailLines(serialLog, 5);
+        await killHandle(rt, run.name, run.handle, killLadder(rt));
+        setState(rt, run.name, "crashed", {
+          last_error: `VM ${run.name} never became ready: no ${READY_MARKER} line on its ` +
+            `serial console within ${rt.config.readyMs} ms` +
+            (serial ? `; last serial output (${serialLog}):\n${serial}` : " (no serial output)"),
+        });
+      });
+    })
+    .catch((err) => rt.logger.error("ready watcher failed", { vm: run.name, error: err }));
+}

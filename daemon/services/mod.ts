@@ -1,0 +1,19 @@
+/**
+ * Daemon services: the VM service and its event emitter.
+ *
+ * @module
+ */
+export {
+  serviceConfigFrom,
+  VmService,
+  type VmServiceConfig,
+  type VmServiceOptions,
+} from "./vms.ts";
+export {
+  type VmDeletedEvent,
+  type VmEvent,
+  type VmEventListener,
+  VmEvents,
+  type VmStateEvent,
+} from "./events.ts";
+export { BASE_CMDLINE, buildCmdline, type VmPaths, vmPaths } from "./spec.ts";

@@ -1,0 +1,353 @@
+/**
+ * The VM service: create, start, stop, restart, delete, get, list and wait, wiring the store,
+ * a hypervisor driver and the guest artifacts. Requests on one VM are serialised by a mutex
+ * per name; every failure undoes the steps already taken before the error is returned.
+ *
+ * @module
+ */
+import {
+  fromZodError,
+  HypervisorName,
+  VmCreateRequest,
+  type VmRecord,
+  type VmState,
+  VolantError,
+} from "../../schema/mod.ts";
+import type { Driver } from "../../hypervisor/driver.ts";
+import type { ResolvedConfig } from "../config.ts";
+import type { GuestArtifacts } from "../guest.ts";
+import { type Logger, silentLogger } from "../log.ts";
+import type { VmRow, VmStore } from "../store/mod.ts";
+import { assertAction, reachableWithoutRequest } from "../vm_state.ts";
+import { VmEvents } from "./events.ts";
+import { KeyedMutex } from "./_mutex.ts";
+import { vmPaths } from "./spec.ts";
+import { killHandle, killLadder, launch, stopVm } from "./_lifecycle.ts";
+import { messageOf, setState, toRecord, type VmRuntime, type VmServiceConfig } from "./_runtime.ts";
+
+export type { VmServiceConfig } from "./_runtime.ts";
+
+/** What {@linkcode VmService} is built from. */
+export interface VmServiceOptions {
+  /** Where VM rows live. */
+  store: VmStore;
+  /** The hypervisor driver. */
+  driver: Driver;
+  /** Where kernels and images come from. */
+  guest: GuestArtifacts;
+  /** Paths, timeouts and cmdline words. */
+  config: VmServiceConfig;
+  /** Logger; default silent. */
+  logger?: Logger;
+  /** Share an emitter (e.g. with the event stream); default a new one. */
+  events?: VmEvents;
+  /** Clock; default `new Date()`. */
+  now?: () => Date;
+}
+
+/**
+ * The service settings from the daemon config.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "../config.ts";
+ * import { serviceConfigFrom } from "./vms.ts";
+ * const c = serviceConfigFrom(parseConfig({}, () => undefined));
+ * console.assert(c.readyMs === 60_000);
+ * ```
+ */
+export function serviceConfigFrom(config: ResolvedConfig, hostCmdline = ""): VmServiceConfig {
+  return {
+    runtimeDir: config.runtime_dir,
+    logDir: config.log_dir,
+    defaultKernel: config.guest.default_kernel,
+    readyMs: config.timeouts.ready_ms,
+    stopGracefulMs: config.timeouts.stop_graceful_ms,
+    stopTermMs: config.timeouts.stop_term_ms,
+    hostCmdline,
+  };
+}
+
+async function removeTree(path: string): Promise<void> {
+  try {
+    await Deno.remove(path, { recursive: true });
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+}
+
+/**
+ * Manages VMs.
+ *
+ * @example
+ * ```ts ignore
+ * import { VmService } from "./vms.ts";
+ * const vm = await service.create({ name: "web", memory_mb: 256 });
+ * const ready = await service.wait("web", "running", 60_000);
+ * console.log(ready.boot_ms);
+ * ```
+ */
+export class VmService {
+  /** State changes and deletions, as they happen. */
+  readonly events: VmEvents;
+  /** Internal: the shared context (used by the reconciler). */
+  readonly runtime: VmRuntime;
+  #waits = new Set<(err: VolantError) => void>();
+
+  /** Builds a service; call `reconcile(service)` before serving requests. */
+  constructor(options: VmServiceOptions) {
+    this.events = options.events ?? new VmEvents();
+    this.runtime = {
+      store: options.store,
+      driver: options.driver,
+      guest: options.guest,
+      config: options.config,
+      logger: options.logger ?? silentLogger(),
+      events: this.events,
+      mutex: new KeyedMutex(),
+      runs: new Map(),
+      now: options.now ?? (() => new Date()),
+      closing: new AbortController(),
+    };
+  }
+
+  #open(): void {
+    if (this.runtime.closing.signal.aborted) {
+      throw new VolantError("daemon_unreachable", "volantd is shutting down");
+    }
+  }
+
+  #row(name: string): VmRow {
+    const row = this.runtime.store.get(name);
+    if (!row) throw new VolantError("not_found", `VM ${name} does not exist`, { name });
+    return row;
+  }
+
+  /** Every VM, ordered by name. */
+  list(): VmRecord[] {
+    return this.runtime.store.list().map(toRecord);
+  }
+
+  /** Number of VMs. */
+  count(): number {
+    return this.runtime.store.count();
+  }
+
+  /** One VM; `not_found` when absent. */
+  get(name: string): VmRecord {
+    return toRecord(this.#row(name));
+  }
+
+  /**
+   * Creates and boots a VM from an unvalidated request body; resolves once the VMM runs
+   * (state `starting`). Errors: `invalid_argument`, `already_exists`, `kernel_not_found`,
+   * driver errors — each after undoing every step (no row, no dirs, no process).
+   */
+  async create(input: unknown): Promise<VmRecord> {
+    this.#open();
+    const parsed = VmCreateRequest.safeParse(input);
+    if (!parsed.success) throw fromZodError(parsed.error);
+    const req = parsed.data;
+    const rt = this.runtime;
+    const hypervisor = HypervisorName.safeParse(rt.driver.name);
+    if (!hypervisor.success) {
+      throw new VolantError("internal", `Unknown hypervisor driver name ${rt.driver.name}`);
+    }
+    return await rt.mutex.run(req.name, async () => {
+      this.#open();
+      if (rt.store.get(req.name)) {
+        throw new VolantError("already_exists", `VM ${req.name} already exists`, {
+          name: req.name,
+        });
+      }
+      const kernel = req.kernel ?? rt.config.defaultKernel;
+      const image = await rt.guest.resolve(kernel);
+      const row = rt.store.insert({
+        name: req.name,
+        state: "pending",
+        cpu_cores: req.cpu_cores,
+        memory_mb: req.memory_mb,
+        kernel,
+        kernel_cmdline: req.kernel_cmdline ?? null,
+        hypervisor: hypervisor.data,
+        kvm: rt.driver.kvm,
+        started_at: null,
+        ready_at: null,
+        boot_ms: null,
+        last_error: null,
+        serial_offset: 0,
+        handle: null,
+      });
+      rt.events.emit({
+        type: "vm.state",
+        name: row.name,
+        from: null,
+        to: "pending",
+        at: row.created_at,
+        vm: toRecord(row),
+      });
+      try {
+        return toRecord(await launch(rt, row, image));
+      } catch (err) {
+        await this.#forget(row.name);
+        throw err;
+      }
+    });
+  }
+
+  /** Removes every trace of a VM (dirs, row) and emits `vm.deleted`. No process may remain. */
+  async #forget(name: string): Promise<VmRecord | undefined> {
+    const rt = this.runtime;
+    const paths = vmPaths(rt.config, name);
+    await removeTree(paths.runtimeDir);
+    await removeTree(paths.logDir);
+    const last = rt.store.get(name);
+    rt.store.delete(name);
+    if (last) {
+      const record = toRecord(last);
+      rt.events.emit({ type: "vm.deleted", name, at: rt.now().toISOString(), vm: record });
+      return record;
+    }
+    return undefined;
+  }
+
+  /** Launches `row`; on failure records the error on the VM (crashed if it got to starting). */
+  async #startLocked(row: VmRow): Promise<VmRecord> {
+    const rt = this.runtime;
+    if (row.handle) await killHandle(rt, row.name, row.handle, killLadder(rt));
+    try {
+      return toRecord(await launch(rt, rt.store.get(row.name) ?? row));
+    } catch (err) {
+      const now = rt.store.get(row.name);
+      if (now?.state === "starting") {
+        setState(rt, row.name, "crashed", { last_error: messageOf(err) });
+      } else if (now) {
+        rt.store.update(row.name, { last_error: messageOf(err) });
+      }
+      throw err;
+    }
+  }
+
+  /** Starts a `stopped` or `crashed` VM; resolves at `starting`. */
+  async start(name: string): Promise<VmRecord> {
+    this.#open();
+    return await this.runtime.mutex.run(name, () => {
+      const row = this.#row(name);
+      assertAction(name, "start", row.state);
+      return this.#startLocked(row);
+    });
+  }
+
+  /** Stops a `starting` or `running` VM through the stop ladder; resolves at `stopped`. */
+  async stop(name: string): Promise<VmRecord> {
+    this.#open();
+    return await this.runtime.mutex.run(name, async () => {
+      const row = this.#row(name);
+      assertAction(name, "stop", row.state);
+      return toRecord(await stopVm(this.runtime, row));
+    });
+  }
+
+  /** Stops (when it runs) and starts a VM; resolves at `starting`. */
+  async restart(name: string): Promise<VmRecord> {
+    this.#open();
+    return await this.runtime.mutex.run(name, async () => {
+      let row = this.#row(name);
+      assertAction(name, "restart", row.state);
+      if (row.state === "starting" || row.state === "running") {
+        row = await stopVm(this.runtime, row);
+      }
+      return this.#startLocked(row);
+    });
+  }
+
+  /** Deletes a VM (stopping it first when it runs); resolves to its last record. */
+  async delete(name: string): Promise<VmRecord> {
+    this.#open();
+    const rt = this.runtime;
+    return await rt.mutex.run(name, async () => {
+      let row = this.#row(name);
+      assertAction(name, "delete", row.state);
+      if (row.state === "starting" || row.state === "running") row = await stopVm(rt, row);
+      if (row.handle) await killHandle(rt, name, row.handle, killLadder(rt));
+      const last = await this.#forget(name);
+      rt.logger.info("vm deleted", { vm: name });
+      return last ?? toRecord(row);
+    });
+  }
+
+  /**
+   * Resolves once VM `name` is in `state`. Rejects with `timeout` after `timeoutMs`, with
+   * `invalid_state` when the VM is (or gets) in a state from which `state` cannot follow
+   * without another request, and with `not_found` when it does not exist or is deleted.
+   */
+  async wait(name: string, state: VmState, timeoutMs: number): Promise<VmRecord> {
+    this.#open();
+    return await new Promise<VmRecord>((resolve, reject) => {
+      let settled = false;
+      const timer: { id?: ReturnType<typeof setTimeout> } = {};
+      let last: VmRecord | undefined;
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        unsubscribe();
+        clearTimeout(timer.id);
+        this.#waits.delete(cancel);
+        fn();
+      };
+      const cancel = (err: VolantError) => finish(() => reject(err));
+      const check = (record: VmRecord | undefined, deleted: boolean) => {
+        if (!record || deleted) {
+          const what = deleted ? "was deleted" : "does not exist";
+          return cancel(new VolantError("not_found", `VM ${name} ${what}`, { name }));
+        }
+        last = record;
+        if (record.state === state) return finish(() => resolve(record));
+        if (!reachableWithoutRequest(record.state, state)) {
+          const why = record.last_error ? ` (last error: ${record.last_error})` : "";
+          cancel(
+            new VolantError(
+              "invalid_state",
+              `VM ${name} is ${record.state}; it cannot become ${state} without another ` +
+                `request${why}`,
+              { name, state: record.state, wanted: state },
+            ),
+          );
+        }
+      };
+      const unsubscribe = this.events.subscribe((event) => {
+        if (event.name === name) check(event.vm, event.type === "vm.deleted");
+      });
+      this.#waits.add(cancel);
+      const row = this.runtime.store.get(name);
+      check(row ? toRecord(row) : undefined, false);
+      if (settled) return;
+      timer.id = setTimeout(() => {
+        cancel(
+          new VolantError(
+            "timeout",
+            `VM ${name} did not become ${state} within ${timeoutMs} ms (it is ${
+              last?.state ?? "unknown"
+            })`,
+            { name, state: last?.state, wanted: state, timeout_ms: timeoutMs },
+          ),
+        );
+      }, timeoutMs);
+    });
+  }
+
+  /**
+   * Stops serving: pending waits fail with `daemon_unreachable`, watchers stop, in-flight
+   * requests finish. VMs keep running (the next daemon re-adopts them).
+   */
+  async close(): Promise<void> {
+    const rt = this.runtime;
+    if (rt.closing.signal.aborted) return;
+    rt.closing.abort();
+    for (const cancel of [...this.#waits]) {
+      cancel(new VolantError("daemon_unreachable", "volantd is shutting down"));
+    }
+    for (const run of rt.runs.values()) run.abort.abort();
+    await rt.mutex.idle();
+  }
+}

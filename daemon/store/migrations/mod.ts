@@ -1,0 +1,6 @@
+/** Every migration, in order. Add new ones as `NNNN_<name>.ts` and list them here. @module */
+import type { Migration } from "../migrate.ts";
+import { migration as m0001 } from "./0001_vms.ts";
+
+/** All migrations, oldest first. */
+export const MIGRATIONS: readonly Migration[] = [m0001];

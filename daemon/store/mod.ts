@@ -1,0 +1,10 @@
+/**
+ * volantd's state: SQLite via `node:sqlite`, numbered migrations, and narrow store interfaces
+ * (no SQL outside this folder).
+ *
+ * @module
+ */
+export type { NewVm, Store, VmPatch, VmRow, VmStore } from "./types.ts";
+export { migrate, type Migration } from "./migrate.ts";
+export { MIGRATIONS } from "./migrations/mod.ts";
+export { openStore, type OpenStoreOptions } from "./sqlite.ts";

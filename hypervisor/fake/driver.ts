@@ -1,0 +1,450 @@
+/**
+ * A fake {@linkcode Driver} for daemon tests: simulated VMM processes with fake pids (above
+ * any real `pid_max`), a simulated guest that appends `KESTREL_READY {json}` to the serial log
+ * after a delay, and injectable failures. Processes live in a {@linkcode FakeRegistry} that
+ * several driver instances may share, so a "restarted daemon" can adopt them.
+ *
+ * The fake honours the Driver contract: `create` checks the spec's files and leaves nothing
+ * behind on failure, `boot` runs the guest, the stop ladder goes power button → SIGTERM →
+ * SIGKILL with the given timeouts, `cleanup` removes the socket and pid files, `adopt`
+ * checks pid and start time, `waitExit` resolves when the process ends.
+ *
+ * @module
+ */
+import { decodeBootConfig, READY_MARKER, type ReadyReport, VolantError } from "../../schema/mod.ts";
+import type {
+  Driver,
+  DriverProbe,
+  KernelFormat,
+  ShutdownOptions,
+  ShutdownResult,
+  VmmHandle,
+  VmmState,
+  VmSpec,
+} from "../driver.ts";
+
+/** How a simulated VMM and its guest behave. */
+export interface FakeBehavior {
+  /** Milliseconds from `boot()` to the ready line on the serial console. */
+  readyDelayMs: number;
+  /** The guest never prints the ready line. */
+  neverReady: boolean;
+  /** Fields merged into the ready report. */
+  readyReport: Partial<ReadyReport>;
+  /** `create()` fails with this error (nothing is left behind). */
+  createError: VolantError | null;
+  /** `boot()` fails with this error (the process stays alive, like a VMM that refused `cont`). */
+  bootError: VolantError | null;
+  /** The VMM dies this many milliseconds after `boot()` (kernel panic with `-no-reboot`). */
+  crashAfterMs: number | null;
+  /** The guest ignores the power button: the stop ladder falls through to SIGTERM. */
+  ignorePowerButton: boolean;
+  /** The VMM ignores SIGTERM: the stop ladder falls through to SIGKILL. */
+  ignoreSigterm: boolean;
+  /** Milliseconds the guest takes to power off after the power button. */
+  powerOffDelayMs: number;
+}
+
+/** Default behaviour: ready after 20 ms, obeys the power button within 5 ms. */
+export const DEFAULT_FAKE_BEHAVIOR: Readonly<FakeBehavior> = {
+  readyDelayMs: 20,
+  neverReady: false,
+  readyReport: {},
+  createError: null,
+  bootError: null,
+  crashAfterMs: null,
+  ignorePowerButton: false,
+  ignoreSigterm: false,
+  powerOffDelayMs: 5,
+};
+
+/** One simulated VMM process. */
+export interface FakeProcess {
+  /** Fake pid (above any real pid_max). */
+  readonly pid: number;
+  /** Fake start time (guards adoption like /proc start times). */
+  readonly startTime: number;
+  /** Name of the driver that created it. */
+  readonly driver: string;
+  /** The spec it was created with. */
+  readonly spec: VmSpec;
+  /** The handle `create()` returned. */
+  readonly handle: VmmHandle;
+  /** Its behaviour. */
+  readonly behavior: FakeBehavior;
+  /** VMM-level state. */
+  state: VmmState;
+  /** False once it exited. */
+  alive: boolean;
+  /** How it ended, once it has. */
+  exitReason: string | null;
+  /** Internal: pending guest timers and exit waiters. */
+  readonly timers: Set<ReturnType<typeof setTimeout>>;
+  /** Internal: `waitExit` callers. */
+  readonly waiters: Array<() => void>;
+}
+
+function appendLine(path: string, line: string): void {
+  try {
+    Deno.writeTextFileSync(path, line + "\n", { append: true, create: true });
+  } catch {
+    // The log's directory may be gone (the VM was deleted); a real VMM would lose it too.
+  }
+}
+
+/**
+ * The simulated process table. Share one between driver instances to model a daemon restart.
+ *
+ * @example
+ * ```ts
+ * import { FakeRegistry } from "./driver.ts";
+ * const registry = new FakeRegistry();
+ * console.assert(registry.alive().length === 0);
+ * registry.dispose();
+ * ```
+ */
+export class FakeRegistry {
+  #processes = new Map<number, FakeProcess>();
+  #nextPid = 10_000_000;
+  #ticks = 1_000;
+
+  /** Internal: registers a new process. */
+  spawn(driver: string, spec: VmSpec, behavior: FakeBehavior): FakeProcess {
+    const pid = this.#nextPid++;
+    const startTime = this.#ticks++;
+    const handle: VmmHandle = {
+      driver,
+      pid,
+      startTime,
+      apiSocket: `${spec.runtimeDir}/fake-vmm.sock`,
+      runtimeDir: spec.runtimeDir,
+      vmmLog: spec.vmmLog,
+    };
+    const process: FakeProcess = {
+      pid,
+      startTime,
+      driver,
+      spec,
+      handle,
+      behavior,
+      state: "created",
+      alive: true,
+      exitReason: null,
+      timers: new Set(),
+      waiters: [],
+    };
+    this.#processes.set(pid, process);
+    return process;
+  }
+
+  /** The process with this pid (alive or not). */
+  get(pid: number): FakeProcess | undefined {
+    return this.#processes.get(pid);
+  }
+
+  /** The live process matching a handle (pid and start time), if any. */
+  find(handle: VmmHandle): FakeProcess | undefined {
+    const p = this.#processes.get(handle.pid);
+    return p && p.alive && p.startTime === handle.startTime ? p : undefined;
+  }
+
+  /** Every live process. */
+  alive(): FakeProcess[] {
+    return [...this.#processes.values()].filter((p) => p.alive);
+  }
+
+  /** Internal: schedules a guest event, cancelled when the process exits. */
+  schedule(p: FakeProcess, ms: number, fn: () => void): void {
+    const id = setTimeout(() => {
+      p.timers.delete(id);
+      if (p.alive) fn();
+    }, ms);
+    p.timers.add(id);
+  }
+
+  /** Ends a process (as if it exited): timers stop, `waitExit` callers resume. */
+  exit(pid: number, reason: string): void {
+    const p = this.#processes.get(pid);
+    if (!p || !p.alive) return;
+    p.alive = false;
+    p.state = "shutdown";
+    p.exitReason = reason;
+    for (const id of p.timers) clearTimeout(id);
+    p.timers.clear();
+    appendLine(p.spec.vmmLog, `fake-vmm[${pid}]: exited (${reason})`);
+    for (const resolve of p.waiters.splice(0)) resolve();
+  }
+
+  /** Simulates a crash: the VMM dies by SIGKILL without the daemon asking. */
+  kill(pid: number, message = "terminated by signal 9"): void {
+    const p = this.#processes.get(pid);
+    if (!p || !p.alive) return;
+    appendLine(p.spec.vmmLog, `fake-vmm[${pid}]: ${message}`);
+    this.exit(pid, "killed");
+  }
+
+  /** Ends every live process (call at the end of a test). */
+  dispose(): void {
+    for (const p of this.alive()) this.exit(p.pid, "disposed");
+  }
+}
+
+/** Options of {@linkcode FakeDriver}. */
+export interface FakeDriverOptions {
+  /** Shared process table; default a new one. */
+  registry?: FakeRegistry;
+  /** Driver name; default `qemu` so records validate against `HypervisorName`. */
+  name?: string;
+  /** What `kvm` reports; default false. */
+  kvm?: boolean;
+  /** Kernel formats it accepts; default both. */
+  kernelFormats?: readonly KernelFormat[];
+  /** Version reported by `probe()`. */
+  version?: string;
+  /** `probe()` reports the driver unavailable. */
+  unavailable?: boolean;
+  /** Behaviour for every VM, or per spec. */
+  behavior?: Partial<FakeBehavior> | ((spec: VmSpec) => Partial<FakeBehavior>);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function removeIfPresent(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+}
+
+/**
+ * A simulated hypervisor driver.
+ *
+ * @example
+ * ```ts
+ * import { FakeDriver, FakeRegistry } from "./driver.ts";
+ * const registry = new FakeRegistry();
+ * const driver = new FakeDriver({ registry, behavior: { readyDelayMs: 5 } });
+ * console.assert(driver.name === "qemu" && !driver.kvm);
+ * registry.dispose();
+ * ```
+ */
+export class FakeDriver implements Driver {
+  /** The shared process table. */
+  readonly registry: FakeRegistry;
+  readonly name: string;
+  readonly kvm: boolean;
+  readonly kernelFormats: readonly KernelFormat[];
+  #version: string;
+  #unavailable: boolean;
+  #behavior: Partial<FakeBehavior> | ((spec: VmSpec) => Partial<FakeBehavior>);
+
+  /** Creates a driver over `options.registry` (or a new one). */
+  constructor(options: FakeDriverOptions = {}) {
+    this.registry = options.registry ?? new FakeRegistry();
+    this.name = options.name ?? "qemu";
+    this.kvm = options.kvm ?? false;
+    this.kernelFormats = options.kernelFormats ?? ["bzImage", "vmlinux"];
+    this.#version = options.version ?? "fake-1.0";
+    this.#unavailable = options.unavailable ?? false;
+    this.#behavior = options.behavior ?? {};
+  }
+
+  /** Replaces the behaviour for VMs created from now on. */
+  setBehavior(behavior: Partial<FakeBehavior> | ((spec: VmSpec) => Partial<FakeBehavior>)): void {
+    this.#behavior = behavior;
+  }
+
+  probe(): Promise<DriverProbe> {
+    return Promise.resolve(
+      this.#unavailable
+        ? { name: this.name, available: false, kvm: false, reason: "fake driver set unavailable" }
+        : {
+          name: this.name,
+          available: true,
+          binary: "fake-vmm",
+          version: this.#version,
+          kvm: this.kvm,
+        },
+    );
+  }
+
+  async create(spec: VmSpec): Promise<VmmHandle> {
+    const extra = typeof this.#behavior === "function" ? this.#behavior(spec) : this.#behavior;
+    const behavior: FakeBehavior = { ...DEFAULT_FAKE_BEHAVIOR, ...extra };
+    if (behavior.createError) throw behavior.createError;
+    if (!this.kernelFormats.includes(spec.kernel.format)) {
+      throw new VolantError(
+        "vmm_failed",
+        `${this.name} cannot boot ${spec.kernel.format} kernels`,
+        { format: spec.kernel.format },
+      );
+    }
+    const files = [spec.kernel.path, ...(spec.initramfs ? [spec.initramfs] : [])]
+      .concat(spec.disks.map((d) => d.path));
+    for (const file of files) {
+      if (!(await exists(file))) {
+        throw new VolantError(
+          "vmm_failed",
+          `fake-vmm: could not open '${file}': No such file or directory`,
+          { path: file },
+        );
+      }
+    }
+    if (!(await exists(spec.runtimeDir))) {
+      throw new VolantError(
+        "vmm_failed",
+        `fake-vmm: runtime directory ${spec.runtimeDir} does not exist`,
+        { path: spec.runtimeDir },
+      );
+    }
+    const p = this.registry.spawn(this.name, spec, behavior);
+    try {
+      await Deno.writeTextFile(p.handle.apiSocket, "");
+      await Deno.writeTextFile(`${spec.runtimeDir}/fake-vmm.pid`, `${p.pid}\n`);
+      await Deno.writeTextFile(spec.vmmLog, `fake-vmm[${p.pid}]: created ${spec.id}\n`, {
+        append: true,
+      });
+    } catch (err) {
+      this.registry.exit(p.pid, "failed to start");
+      await this.cleanup(p.handle);
+      throw new VolantError("vmm_failed", `fake-vmm: ${(err as Error).message}`, undefined, {
+        cause: err,
+      });
+    }
+    return { ...p.handle };
+  }
+
+  #live(handle: VmmHandle): FakeProcess {
+    const p = this.registry.find(handle);
+    if (!p || p.driver !== this.name) {
+      throw new VolantError("vmm_failed", `VMM pid ${handle.pid} is not running`, {
+        pid: handle.pid,
+      });
+    }
+    return p;
+  }
+
+  boot(handle: VmmHandle): Promise<void> {
+    try {
+      const p = this.#live(handle);
+      if (p.behavior.bootError) throw p.behavior.bootError;
+      if (p.state !== "created") {
+        throw new VolantError("vmm_failed", `VMM pid ${p.pid} is already ${p.state}`);
+      }
+      p.state = "running";
+      this.#runGuest(p);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #runGuest(p: FakeProcess): void {
+    const { spec, behavior } = p;
+    appendLine(spec.serialLog, `[    0.000000] Linux version 6.1.0-fake (fake guest ${spec.id})`);
+    if (!behavior.neverReady) {
+      this.registry.schedule(p, behavior.readyDelayMs, () => {
+        const report: ReadyReport = {
+          name: decodeBootConfig(spec.cmdline)?.name ?? spec.id,
+          kestrel_version: "fake",
+          uptime_ms: behavior.readyDelayMs,
+          mem_total_kb: spec.memoryMib * 1024,
+          mem_available_kb: spec.memoryMib * 900,
+          ...behavior.readyReport,
+        };
+        appendLine(spec.serialLog, `${READY_MARKER} ${JSON.stringify(report)}`);
+      });
+    }
+    if (behavior.crashAfterMs !== null) {
+      this.registry.schedule(p, behavior.crashAfterMs, () => {
+        appendLine(spec.serialLog, "Kernel panic - not syncing: fake crash");
+        this.registry.kill(p.pid, "guest panicked; exiting (-no-reboot)");
+      });
+    }
+  }
+
+  info(handle: VmmHandle): Promise<VmmState> {
+    try {
+      return Promise.resolve(this.#live(handle).state);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Pauses a running guest. */
+  pause(handle: VmmHandle): Promise<void> {
+    return this.#switch(handle, "running", "paused");
+  }
+
+  /** Resumes a paused guest. */
+  resume(handle: VmmHandle): Promise<void> {
+    return this.#switch(handle, "paused", "running");
+  }
+
+  #switch(handle: VmmHandle, from: VmmState, to: VmmState): Promise<void> {
+    try {
+      const p = this.#live(handle);
+      if (p.state !== from) {
+        throw new VolantError("vmm_failed", `VMM pid ${p.pid} is ${p.state}, not ${from}`);
+      }
+      p.state = to;
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  async shutdown(handle: VmmHandle, options: ShutdownOptions): Promise<ShutdownResult> {
+    const p = this.registry.find(handle);
+    if (!p) return { via: "already-exited" };
+    if (p.state === "running") {
+      if (!p.behavior.ignorePowerButton && p.behavior.powerOffDelayMs <= options.gracefulMs) {
+        await sleep(p.behavior.powerOffDelayMs);
+        if (!p.alive) return { via: "already-exited" };
+        appendLine(p.spec.serialLog, "reboot: Power down");
+        this.registry.exit(p.pid, "powered off");
+        return { via: "graceful" };
+      }
+      await sleep(options.gracefulMs);
+      if (!p.alive) return { via: "already-exited" };
+    }
+    if (!p.behavior.ignoreSigterm) {
+      this.registry.exit(p.pid, "SIGTERM");
+      return { via: "sigterm" };
+    }
+    await sleep(options.termMs);
+    if (!p.alive) return { via: "already-exited" };
+    this.registry.exit(p.pid, "SIGKILL");
+    return { via: "sigkill" };
+  }
+
+  async cleanup(handle: VmmHandle): Promise<void> {
+    await removeIfPresent(handle.apiSocket);
+    await removeIfPresent(`${handle.runtimeDir}/fake-vmm.pid`);
+  }
+
+  adopt(handle: VmmHandle): Promise<boolean> {
+    const p = this.registry.find(handle);
+    return Promise.resolve(
+      p !== undefined && p.driver === this.name && handle.driver === this.name,
+    );
+  }
+
+  waitExit(handle: VmmHandle): Promise<void> {
+    const p = this.registry.find(handle);
+    if (!p) return Promise.resolve();
+    return new Promise((resolve) => p.waiters.push(resolve));
+  }
+}

@@ -1,0 +1,134 @@
+import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
+import { decodeBootConfig, READY_MARKER, ReadyReport, VolantError } from "../../schema/mod.ts";
+import type { VmSpec } from "../driver.ts";
+import { FakeDriver, FakeRegistry } from "./mod.ts";
+
+async function fixture(): Promise<{ dir: string; spec: VmSpec }> {
+  const dir = await Deno.makeTempDir({ prefix: "fake-driver-" });
+  for (const f of ["kernel", "initrd", "disk"]) await Deno.writeTextFile(`${dir}/${f}`, "x");
+  await Deno.mkdir(`${dir}/run`);
+  const spec: VmSpec = {
+    id: "web",
+    cpus: 1,
+    memoryMib: 256,
+    kernel: { path: `${dir}/kernel`, format: "bzImage" },
+    initramfs: `${dir}/initrd`,
+    cmdline: "console=ttyS0 volant.boot=eyJ2IjoxLCJuYW1lIjoid2ViIiwiaG9zdG5hbWUiOiJ3ZWIifQ",
+    disks: [{ id: "runtime", path: `${dir}/disk`, readOnly: true, format: "raw" }],
+    nics: [],
+    serialLog: `${dir}/serial.log`,
+    vmmLog: `${dir}/vmm.log`,
+    runtimeDir: `${dir}/run`,
+  };
+  return { dir, spec };
+}
+
+async function readyLine(path: string): Promise<string> {
+  for (let i = 0; i < 200; i++) {
+    const text = await Deno.readTextFile(path).catch(() => "");
+    const line = text.split("\n").find((l) => l.startsWith(READY_MARKER));
+    if (line) return line;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error("no ready line");
+}
+
+Deno.test("fake guest boots and reports ready on the serial log", async () => {
+  const { dir, spec } = await fixture();
+  const registry = new FakeRegistry();
+  try {
+    const driver = new FakeDriver({ registry, behavior: { readyDelayMs: 5 } });
+    equal(decodeBootConfig(spec.cmdline)?.name, "web");
+    const handle = await driver.create(spec);
+    ok(handle.pid >= 10_000_000, "fake pids never collide with real ones");
+    equal(await driver.info(handle), "created");
+    await driver.boot(handle);
+    equal(await driver.info(handle), "running");
+    const report = ReadyReport.parse(
+      JSON.parse((await readyLine(spec.serialLog)).slice(READY_MARKER.length)),
+    );
+    equal(report.name, "web");
+    equal(report.mem_total_kb, 256 * 1024);
+    await driver.pause(handle);
+    equal(await driver.info(handle), "paused");
+    await driver.resume(handle);
+    const exited = driver.waitExit(handle);
+    deepEqual(await driver.shutdown(handle, { gracefulMs: 100, termMs: 100 }), { via: "graceful" });
+    await exited;
+    await rejects(() => driver.info(handle), (e: VolantError) => e.code === "vmm_failed");
+    deepEqual(await driver.shutdown(handle, { gracefulMs: 1, termMs: 1 }), {
+      via: "already-exited",
+    });
+    ok((await Deno.lstat(handle.apiSocket)).isFile);
+    await driver.cleanup(handle);
+    deepEqual([...Deno.readDirSync(spec.runtimeDir)], [], "cleanup removes socket and pid file");
+  } finally {
+    registry.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("fake create failures leave nothing behind", async () => {
+  const { dir, spec } = await fixture();
+  const registry = new FakeRegistry();
+  try {
+    const failing = new FakeDriver({
+      registry,
+      behavior: { createError: new VolantError("vmm_failed", "injected") },
+    });
+    await rejects(() => failing.create(spec), /injected/);
+    const driver = new FakeDriver({ registry, kernelFormats: ["vmlinux"] });
+    await rejects(() => driver.create(spec), /cannot boot bzImage/);
+    const plain = new FakeDriver({ registry });
+    await rejects(
+      () => plain.create({ ...spec, initramfs: `${dir}/missing` }),
+      (e: VolantError) => e.code === "vmm_failed" && /missing/.test(e.message),
+    );
+    equal(registry.alive().length, 0);
+    deepEqual([...Deno.readDirSync(spec.runtimeDir)], []);
+  } finally {
+    registry.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("fake stop ladder, crashes and adoption across driver instances", async () => {
+  const { dir, spec } = await fixture();
+  const registry = new FakeRegistry();
+  try {
+    const deaf = new FakeDriver({ registry, behavior: { ignorePowerButton: true } });
+    const h1 = await deaf.create(spec);
+    await deaf.boot(h1);
+    deepEqual(await deaf.shutdown(h1, { gracefulMs: 10, termMs: 10 }), { via: "sigterm" });
+    const stubborn = new FakeDriver({
+      registry,
+      behavior: { ignorePowerButton: true, ignoreSigterm: true },
+    });
+    const h2 = await stubborn.create(spec);
+    await stubborn.boot(h2);
+    deepEqual(await stubborn.shutdown(h2, { gracefulMs: 10, termMs: 10 }), { via: "sigkill" });
+
+    const crashy = new FakeDriver({ registry, behavior: { crashAfterMs: 10, neverReady: true } });
+    const h3 = await crashy.create(spec);
+    await crashy.boot(h3);
+    await crashy.waitExit(h3);
+    match(await Deno.readTextFile(spec.serialLog), /Kernel panic/);
+    equal(registry.get(h3.pid)?.exitReason, "killed");
+
+    const a = new FakeDriver({ registry });
+    const h4 = await a.create(spec);
+    const b = new FakeDriver({ registry });
+    equal(await b.adopt(h4), true, "another instance over the same registry adopts");
+    equal(await b.adopt({ ...h4, startTime: h4.startTime + 1 }), false, "pid reuse is detected");
+    equal(await new FakeDriver().adopt(h4), false, "a different registry knows nothing");
+    equal(await new FakeDriver({ registry, name: "firecracker" }).adopt(h4), false);
+    registry.kill(h4.pid);
+    equal(await b.adopt(h4), false);
+    await b.waitExit(h4);
+    const probe = await new FakeDriver({ unavailable: true }).probe();
+    equal(probe.available, false);
+  } finally {
+    registry.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
