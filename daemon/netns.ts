@@ -1,8 +1,10 @@
 /**
  * Running volantd inside a network namespace (`network.namespace` / `VOLANT_NETNS`): when
- * the process is not inside it yet, the namespace is created if missing and volantd re-runs
- * itself under `ip netns exec`, forwarding SIGTERM/SIGINT and exiting with the child's code.
- * The unix socket lives on the shared filesystem, so `volar` in the root namespace reaches it.
+ * the process is not inside it yet, the namespace is created if missing and volantd replaces
+ * itself (`execve`, same PID, so systemd and pid files keep tracking it) with
+ * `ip netns exec <ns> <its own command line>`. Where `execve` is not possible it re-runs itself
+ * as a child instead, forwarding SIGTERM/SIGINT and exiting with the child's code. The unix
+ * socket lives on the shared filesystem, so `volar` in the root namespace reaches it.
  *
  * @module
  */
@@ -77,6 +79,56 @@ export async function ownArgv(): Promise<string[]> {
   return [Deno.execPath(), ...argv.slice(1)];
 }
 
+/** Absolute path of `cmd` on `PATH` (or common sbin dirs), or `undefined`. */
+export function findOnPath(cmd: string, path = Deno.env.get("PATH") ?? ""): string | undefined {
+  const dirs = [...path.split(":"), "/usr/sbin", "/sbin", "/usr/bin", "/bin"];
+  for (const dir of dirs.filter((d) => d !== "")) {
+    try {
+      const info = Deno.statSync(`${dir}/${cmd}`);
+      if (info.isFile && ((info.mode ?? 0) & 0o111) !== 0) return `${dir}/${cmd}`;
+    } catch {
+      // Not here.
+    }
+  }
+  return undefined;
+}
+
+function cString(text: string): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(text + "\0");
+}
+
+/** A NULL-terminated array of pointers to C strings (the strings must outlive the call). */
+function cStringArray(items: Uint8Array<ArrayBuffer>[]): BigUint64Array<ArrayBuffer> {
+  const out = new BigUint64Array(items.length + 1);
+  items.forEach((item, i) =>
+    out[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(item)))
+  );
+  return out;
+}
+
+/**
+ * Replaces this process with `ip netns exec <name> ...argv` (the marker added to the
+ * environment). Returns only when `execve` failed, with its errno.
+ */
+export function execInNamespace(name: string, argv: string[]): number {
+  const ip = findOnPath("ip");
+  if (!ip) return 2; // ENOENT
+  const libc = Deno.dlopen("libc.so.6", {
+    execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
+    __errno_location: { parameters: [], result: "pointer" },
+  });
+  try {
+    const args = ["ip", "netns", "exec", name, ...argv].map(cString);
+    const env = Object.entries({ ...Deno.env.toObject(), [NETNS_MARKER]: name })
+      .map(([k, v]) => cString(`${k}=${v}`));
+    libc.symbols.execve(cString(ip), cStringArray(args), cStringArray(env));
+    const errno = libc.symbols.__errno_location();
+    return errno === null ? -1 : new Deno.UnsafePointerView(errno).getInt32();
+  } finally {
+    libc.close();
+  }
+}
+
 /**
  * Runs `argv` in namespace `name` with the marker set, forwarding SIGTERM and SIGINT;
  * resolves to its exit code (128 + signal number when it was killed).
@@ -145,6 +197,8 @@ export async function enterNamespace(
   }
   if (await ensureNamespace(name)) logger.info("network namespace created", { netns: name });
   const argv = await ownArgv();
-  logger.info("re-running inside the network namespace", { netns: name });
+  logger.info("re-running inside the network namespace", { netns: name, pid: Deno.pid });
+  const errno = execInNamespace(name, argv);
+  logger.warn("execve failed; running as a child instead", { netns: name, errno });
   return await runInNamespace(name, argv);
 }

@@ -27,3 +27,4 @@ export {
 } from "./boot_config.ts";
 export { AccelChoice, DaemonConfig, type DaemonConfigInput, HypervisorChoice } from "./config.ts";
 export { ERROR_STATUS, Health, WaitQuery } from "./api.ts";
+export { VERSION } from "./version.ts";

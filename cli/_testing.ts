@@ -1,0 +1,152 @@
+/**
+ * Test fixtures for the CLI: an {@linkcode Io} that captures output, and a real volantd
+ * (daemon/main.ts) serving on a real unix socket in a temp dir, with the fake hypervisor
+ * driver so no VM boots. Not part of the public API.
+ *
+ * @module
+ */
+import { type FakeBehavior, FakeDriver, FakeRegistry } from "../hypervisor/fake/mod.ts";
+import type { VmSpec } from "../hypervisor/driver.ts";
+import { createLogger } from "../daemon/log.ts";
+import { main as volantd } from "../daemon/main.ts";
+import type { Io } from "./io.ts";
+import { main } from "./main.ts";
+
+/** An {@linkcode Io} whose output is kept in strings. */
+export interface CapturedIo extends Io {
+  /** Everything written to stdout. */
+  stdout(): string;
+  /** Everything written to stderr. */
+  stderr(): string;
+}
+
+/** Options of {@linkcode captureIo}. */
+export interface CaptureOptions {
+  outIsTerminal?: boolean;
+  errIsTerminal?: boolean;
+  env?: Record<string, string>;
+}
+
+/** A captured Io: not a terminal, an empty environment, the real clock. */
+export function captureIo(options: CaptureOptions = {}): CapturedIo {
+  let out = "";
+  let err = "";
+  const env = options.env ?? {};
+  return {
+    out: (text) => void (out += text),
+    err: (text) => void (err += text),
+    outIsTerminal: options.outIsTerminal ?? false,
+    errIsTerminal: options.errIsTerminal ?? false,
+    env: (key) => env[key],
+    now: () => Date.now(),
+    stdout: () => out,
+    stderr: () => err,
+  };
+}
+
+/** What one volar run produced. */
+export interface VolarResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs volar in-process with a captured Io. */
+export async function volar(args: string[], options: CaptureOptions = {}): Promise<VolarResult> {
+  const io = captureIo(options);
+  const code = await main(args, io);
+  return { code, stdout: io.stdout(), stderr: io.stderr() };
+}
+
+/**
+ * How the fake guests behave, by VM name: `slow-*` never get ready within a test, `crash-*`
+ * die after 100 ms, the rest are ready after 300 ms (long enough that waiting is real).
+ */
+export function behaviorByName(spec: VmSpec): Partial<FakeBehavior> {
+  if (spec.id.startsWith("slow-")) return { readyDelayMs: 60_000 };
+  if (spec.id.startsWith("crash-")) return { readyDelayMs: 5_000, crashAfterMs: 100 };
+  return { readyDelayMs: 300 };
+}
+
+/** A volantd running in this process. */
+export interface TestDaemon {
+  /** Its temp dir (state, runtime, logs, guest). */
+  dir: string;
+  /** Its unix socket. */
+  socket: string;
+  /** `http://127.0.0.1:<port>` when started with `tcp`. */
+  api: string | null;
+  /** The fake process table. */
+  registry: FakeRegistry;
+  /** Its log lines. */
+  logs: string[];
+  /** Stops it, ends the fake VMMs and removes the temp dir. */
+  stop(): Promise<void>;
+}
+
+/** Starts volantd (`daemon/main.ts`) with the fake driver and a temp config. */
+export async function startDaemon(options: { tcp?: boolean } = {}): Promise<TestDaemon> {
+  const dir = await Deno.makeTempDir({ prefix: "volar-test-" });
+  await Deno.mkdir(`${dir}/guest`);
+  for (const f of ["bzImage-volant", "initramfs.cpio", "runtime.erofs"]) {
+    await Deno.writeTextFile(`${dir}/guest/${f}`, "dummy\n");
+  }
+  const config = `${dir}/config.yaml`;
+  await Deno.writeTextFile(
+    config,
+    [
+      `state_dir: ${dir}/state`,
+      `runtime_dir: ${dir}/run`,
+      `log_dir: ${dir}/log`,
+      `guest:`,
+      `  dir: ${dir}/guest`,
+      `api:`,
+      `  socket_mode: 0o600`,
+      `  tcp: ${options.tcp ? "127.0.0.1:0" : "null"}`,
+      `timeouts:`,
+      `  stop_graceful_ms: 200`,
+      `  stop_term_ms: 100`,
+    ].join("\n"),
+  );
+  const registry = new FakeRegistry();
+  const logs: string[] = [];
+  const abort = new AbortController();
+  const listening = Promise.withResolvers<{ socket: string; api: string | null }>();
+  const code = volantd(["--config", config], {
+    driverFactory: () => Promise.resolve(new FakeDriver({ registry, behavior: behaviorByName })),
+    env: () => undefined,
+    signal: abort.signal,
+    logger: createLogger({ sink: (line) => logs.push(line) }),
+    onListening: (info) =>
+      listening.resolve({
+        socket: info.socket,
+        api: info.tcp ? `http://${info.tcp.hostname}:${info.tcp.port}` : null,
+      }),
+  });
+  let started: { socket: string; api: string | null };
+  try {
+    started = await Promise.race([
+      listening.promise,
+      code.then((c) => {
+        throw new Error(`volantd exited with ${c} before listening:\n${logs.join("\n")}`);
+      }),
+    ]);
+  } catch (err) {
+    registry.dispose();
+    await Deno.remove(dir, { recursive: true });
+    throw err;
+  }
+  return {
+    dir,
+    socket: started.socket,
+    api: started.api,
+    registry,
+    logs,
+    async stop() {
+      abort.abort();
+      await code;
+      registry.dispose();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}

@@ -1,0 +1,98 @@
+/**
+ * Human views of VMs: the list table, the `key: value` view of one VM, and the one-line
+ * summary printed after create/start/restart/stop/delete. Internal to the CLI.
+ *
+ * @module
+ */
+import type { VmRecord, VmState } from "../../schema/mod.ts";
+import {
+  ageSince,
+  formatBoot,
+  formatKeyValues,
+  formatSeconds,
+  formatTable,
+  paint,
+  type Style,
+} from "../format.ts";
+
+/** Headers of `volar vms list`. */
+export const LIST_HEADERS: readonly string[] = [
+  "NAME",
+  "STATE",
+  "CPU",
+  "MEM(MiB)",
+  "HYPERVISOR",
+  "KVM",
+  "PID",
+  "BOOT",
+  "AGE",
+];
+
+const STATE_STYLE: Record<VmState, Style | null> = {
+  pending: "yellow",
+  starting: "yellow",
+  running: "green",
+  stopping: "yellow",
+  stopped: "dim",
+  crashed: "red",
+};
+
+/** A state word, coloured when `color`. */
+export function paintState(state: VmState, color: boolean): string {
+  const style = STATE_STYLE[state];
+  return style ? paint(style, state, color) : state;
+}
+
+/** The `volar vms list` table. */
+export function vmTable(vms: readonly VmRecord[], now: number, color: boolean): string {
+  const rows = vms.map((vm) => [
+    vm.name,
+    paintState(vm.state, color),
+    String(vm.cpu_cores),
+    String(vm.memory_mb),
+    vm.hypervisor,
+    vm.kvm ? "yes" : "no",
+    vm.pid === null ? "-" : String(vm.pid),
+    formatBoot(vm.boot_ms),
+    ageSince(vm.created_at, now),
+  ]);
+  const headers = LIST_HEADERS.map((h) => paint("bold", h, color));
+  return formatTable(headers, rows);
+}
+
+function timeWithAge(time: string | null, now: number): string {
+  return time === null ? "-" : `${time} (${ageSince(time, now)} ago)`;
+}
+
+/** The `volar vms get` view: one `key: value` line per field, `last error` only when set. */
+export function vmDetails(vm: VmRecord, now: number, color: boolean): string {
+  const pairs: [string, string][] = [
+    ["name", vm.name],
+    ["state", paintState(vm.state, color)],
+    ["cpu", String(vm.cpu_cores)],
+    ["memory", `${vm.memory_mb} MiB`],
+    ["kernel", vm.kernel],
+    ["kernel cmdline", vm.kernel_cmdline ?? "-"],
+    ["hypervisor", vm.hypervisor],
+    ["kvm", vm.kvm ? "yes" : "no (TCG emulation)"],
+    ["pid", vm.pid === null ? "-" : String(vm.pid)],
+    ["created", timeWithAge(vm.created_at, now)],
+    ["started", timeWithAge(vm.started_at, now)],
+    ["ready", timeWithAge(vm.ready_at, now)],
+    ["boot", formatBoot(vm.boot_ms)],
+  ];
+  if (vm.last_error !== null) pairs.push(["last error", paint("red", vm.last_error, color)]);
+  return formatKeyValues(pairs);
+}
+
+/**
+ * The line printed after a lifecycle command: `demo  running  ready in 3.41 s`, or
+ * `demo  starting`, or `demo  deleted`.
+ */
+export function vmSummary(vm: VmRecord, color: boolean, word?: string): string {
+  const state = word ?? paintState(vm.state, color);
+  const ready = word === undefined && vm.state === "running" && vm.boot_ms !== null
+    ? `  ready in ${formatSeconds(vm.boot_ms)}`
+    : "";
+  return `${vm.name}  ${state}${ready}\n`;
+}

@@ -1,0 +1,254 @@
+/**
+ * `volar vms …`: list, get, create, start, stop, restart, delete (alias `rm`). Flags are
+ * validated locally with the shared schemas before any request; create/start/restart wait
+ * for `running` unless `--no-wait`.
+ *
+ * @module
+ */
+import { type Command, type CommandUnknownOpts, InvalidArgumentError, Option } from "commander";
+import { KernelName, LIMITS, VmCreateRequest, VmName, type VmRecord } from "../../schema/mod.ts";
+import type { VolantClient } from "../client.ts";
+import { UsageError } from "../errors.ts";
+import { parseDuration } from "../format.ts";
+import { colorEnabled, type Io } from "../io.ts";
+import { startProgress } from "../progress.ts";
+import { globalFlags, printJson, withClient } from "./_context.ts";
+import { bootAndWait, DEFAULT_WAIT_MS } from "./_wait.ts";
+import { vmDetails, vmSummary, vmTable } from "./_vm_view.ts";
+
+const NAME_HELP = "the VM's name: 1-63 lowercase letters, digits or '-' (e.g. web)";
+
+/**
+ * Parses a VM name argument with {@linkcode VmName}; commander reports a rejection as a
+ * usage error naming the argument.
+ *
+ * @example
+ * ```ts
+ * import { parseName } from "./vms.ts";
+ * console.assert(parseName("web-1") === "web-1");
+ * ```
+ */
+export function parseName(value: string): string {
+  const result = VmName.safeParse(value);
+  if (!result.success) throw new InvalidArgumentError(result.error.issues[0]!.message);
+  return result.data;
+}
+
+/**
+ * Parses a whole-number flag value (ranges are checked by the schema).
+ *
+ * @example
+ * ```ts
+ * import { parseInteger } from "./vms.ts";
+ * console.assert(parseInteger("512") === 512);
+ * ```
+ */
+export function parseInteger(value: string): number {
+  if (!/^[0-9]+$/.test(value.trim())) throw new InvalidArgumentError("expected a whole number.");
+  return Number(value);
+}
+
+/**
+ * Parses a `--timeout` value (`90s`, `2m`, `500ms`, or seconds) into milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { parseTimeout } from "./vms.ts";
+ * console.assert(parseTimeout("2m") === 120_000);
+ * ```
+ */
+export function parseTimeout(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    throw new InvalidArgumentError("expected a duration such as 90s, 2m or 500ms.");
+  }
+  return ms;
+}
+
+/** Which flag sets each field of {@linkcode VmCreateRequest}. */
+const CREATE_FLAGS: Record<string, string> = {
+  name: "<name>",
+  cpu_cores: "--cpu",
+  memory_mb: "--memory",
+  kernel: "--kernel",
+  kernel_cmdline: "--kernel-cmdline",
+};
+
+/** The create flags as commander parsed them. */
+export interface CreateFlags {
+  cpu?: number;
+  memory?: number;
+  kernel?: string;
+  kernelCmdline?: string;
+}
+
+/**
+ * Builds the create request from the flags and validates it with {@linkcode VmCreateRequest};
+ * a rejected value is a {@linkcode UsageError} naming its flag.
+ *
+ * @example
+ * ```ts
+ * import { createRequest } from "./vms.ts";
+ * console.assert(createRequest("web", { memory: 512 }).memory_mb === 512);
+ * try {
+ *   createRequest("web", { memory: 64 });
+ * } catch (err) {
+ *   console.assert(String(err).includes("--memory"));
+ * }
+ * ```
+ */
+export function createRequest(name: string, flags: CreateFlags): VmCreateRequest {
+  const input = {
+    name,
+    ...(flags.cpu !== undefined ? { cpu_cores: flags.cpu } : {}),
+    ...(flags.memory !== undefined ? { memory_mb: flags.memory } : {}),
+    ...(flags.kernel !== undefined ? { kernel: flags.kernel } : {}),
+    ...(flags.kernelCmdline !== undefined ? { kernel_cmdline: flags.kernelCmdline } : {}),
+  };
+  const result = VmCreateRequest.safeParse(input);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => {
+    const field = String(issue.path[0] ?? "");
+    const flag = CREATE_FLAGS[field] ?? field;
+    const value = (input as Record<string, unknown>)[field];
+    return { flag, field, value, message: issue.message };
+  });
+  const text = issues.map((i) => `invalid ${i.flag} ${JSON.stringify(i.value)}: ${i.message}`);
+  throw new UsageError(text.join("; "), { command: "volar vms create", details: { issues } });
+}
+
+interface WaitFlags {
+  wait: boolean;
+  timeout?: number;
+}
+
+const NO_WAIT_HELP = "return at state starting instead of waiting for running";
+const TIMEOUT_HELP = `how long to wait for running, e.g. 90s or 2m (default ${
+  DEFAULT_WAIT_MS / 1000
+}s)`;
+
+async function lifecycle(
+  io: Io,
+  cmd: CommandUnknownOpts,
+  name: string,
+  verb: string,
+  flags: WaitFlags,
+  send: (client: VolantClient) => Promise<VmRecord>,
+): Promise<void> {
+  const globals = globalFlags(cmd);
+  const vm = await withClient(globals, io, (client) =>
+    bootAndWait(io, client, () => send(client), {
+      label: `${verb} ${name}`,
+      wait: flags.wait,
+      timeoutMs: flags.timeout ?? DEFAULT_WAIT_MS,
+      quiet: globals.json,
+    }));
+  if (globals.json) printJson(io, vm);
+  else io.out(vmSummary(vm, colorEnabled(io)));
+}
+
+async function simple(
+  io: Io,
+  cmd: CommandUnknownOpts,
+  label: string,
+  word: string | undefined,
+  send: (client: VolantClient) => Promise<VmRecord>,
+): Promise<void> {
+  const globals = globalFlags(cmd);
+  const vm = await withClient(globals, io, async (client) => {
+    const progress = startProgress(io, label, { quiet: globals.json && !io.errIsTerminal });
+    try {
+      return await send(client);
+    } finally {
+      progress.stop();
+    }
+  });
+  if (globals.json) printJson(io, vm);
+  else io.out(vmSummary(vm, colorEnabled(io), word));
+}
+
+/**
+ * Adds the `vms` command group to `program`.
+ *
+ * @example
+ * ```ts ignore
+ * import { Command } from "commander";
+ * import { registerVms } from "./vms.ts";
+ * registerVms(new Command("volar"), io);
+ * ```
+ */
+export function registerVms(program: Command, io: Io): void {
+  const vms = program.command("vms").description("manage microVMs");
+
+  vms.command("list").alias("ls").description("list VMs").action(async (_opts, cmd) => {
+    const globals = globalFlags(cmd);
+    const list = await withClient(globals, io, (client) => client.listVms());
+    if (globals.json) return printJson(io, list);
+    if (list.vms.length === 0) {
+      io.out("No VMs yet. Create one: volar vms create <name>\n");
+      return;
+    }
+    io.out(vmTable(list.vms, io.now(), colorEnabled(io)));
+  });
+
+  vms.command("get").description("show one VM")
+    .argument("<name>", NAME_HELP, parseName)
+    .action(async (name, _opts, cmd) => {
+      const globals = globalFlags(cmd);
+      const vm = await withClient(globals, io, (client) => client.getVm(name));
+      if (globals.json) printJson(io, vm);
+      else io.out(vmDetails(vm, io.now(), colorEnabled(io)));
+    });
+
+  vms.command("create").description("create a VM and boot it (waits until it runs)")
+    .argument("<name>", NAME_HELP, parseName)
+    .option(
+      "--cpu <count>",
+      `vCPUs, ${LIMITS.cpuMin}-${LIMITS.cpuMax} (default 1)`,
+      parseInteger,
+    )
+    .option(
+      "--memory <MiB>",
+      `memory in MiB, ${LIMITS.memoryMinMb}-${LIMITS.memoryMaxMb} (default 256)`,
+      parseInteger,
+    )
+    .addOption(
+      new Option("--kernel <name>", "guest kernel (default: the daemon's)")
+        .choices(KernelName.options),
+    )
+    .option("--kernel-cmdline <words>", "extra kernel command-line words")
+    .option("--no-wait", NO_WAIT_HELP)
+    .option("--timeout <duration>", TIMEOUT_HELP, parseTimeout)
+    .action(async (name, flags, cmd) => {
+      const body = createRequest(name, flags);
+      await lifecycle(io, cmd, name, "Creating", flags, (client) => client.createVm(body));
+    });
+
+  vms.command("start").description("start a stopped or crashed VM (waits until it runs)")
+    .argument("<name>", NAME_HELP, parseName)
+    .option("--no-wait", NO_WAIT_HELP)
+    .option("--timeout <duration>", TIMEOUT_HELP, parseTimeout)
+    .action(async (name, flags, cmd) => {
+      await lifecycle(io, cmd, name, "Starting", flags, (client) => client.startVm(name));
+    });
+
+  vms.command("restart").description("stop (when running) and start a VM (waits until it runs)")
+    .argument("<name>", NAME_HELP, parseName)
+    .option("--no-wait", NO_WAIT_HELP)
+    .option("--timeout <duration>", TIMEOUT_HELP, parseTimeout)
+    .action(async (name, flags, cmd) => {
+      await lifecycle(io, cmd, name, "Restarting", flags, (client) => client.restartVm(name));
+    });
+
+  vms.command("stop").description("stop a VM: power button, then SIGTERM, then SIGKILL")
+    .argument("<name>", NAME_HELP, parseName)
+    .action(async (name, _opts, cmd) => {
+      await simple(io, cmd, `Stopping ${name}`, undefined, (client) => client.stopVm(name));
+    });
+
+  vms.command("delete").alias("rm").description("delete a VM (stopping it first)")
+    .argument("<name>", NAME_HELP, parseName)
+    .action(async (name, _opts, cmd) => {
+      await simple(io, cmd, `Deleting ${name}`, "deleted", (client) => client.deleteVm(name));
+    });
+}

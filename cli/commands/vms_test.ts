@@ -1,0 +1,267 @@
+import { deepEqual, equal, match, notEqual, ok } from "node:assert/strict";
+import { ErrorBody, VmList, VmRecord } from "../../schema/mod.ts";
+import { startDaemon, volar } from "../_testing.ts";
+import { formatSeconds, paint, stripAnsi } from "../format.ts";
+
+Deno.test("volar vms: create → list → get → stop → start → restart → delete on a real volantd", async (t) => {
+  const daemon = await startDaemon();
+  const s = ["--socket", daemon.socket];
+  const getJson = async (name: string) => {
+    const r = await volar([...s, "vms", "get", name, "--json"]);
+    equal(r.code, 0, r.stderr);
+    return VmRecord.parse(JSON.parse(r.stdout));
+  };
+  try {
+    await t.step("create waits for running and prints the ready time", async () => {
+      const r = await volar([...s, "vms", "create", "demo", "--cpu", "2", "--memory", "512"]);
+      equal(r.code, 0, r.stderr);
+      const vm = await getJson("demo");
+      equal(vm.state, "running");
+      equal(vm.cpu_cores, 2);
+      equal(vm.memory_mb, 512);
+      ok(vm.boot_ms !== null && vm.boot_ms >= 300, "the fake guest is ready after 300 ms");
+      equal(r.stdout, `demo  running  ready in ${formatSeconds(vm.boot_ms!)}\n`);
+      match(r.stderr, /^Creating demo…\nWaiting for demo to be running \(up to 2m\)…\n$/);
+      equal(daemon.registry.alive().length, 1);
+    });
+
+    await t.step("list prints an aligned table", async () => {
+      const r = await volar([...s, "vms", "list"]);
+      equal(r.code, 0, r.stderr);
+      equal(r.stderr, "");
+      const [header, row, ...rest] = r.stdout.split("\n");
+      deepEqual(rest, [""]);
+      deepEqual(header!.split(/\s+/), [
+        "NAME",
+        "STATE",
+        "CPU",
+        "MEM(MiB)",
+        "HYPERVISOR",
+        "KVM",
+        "PID",
+        "BOOT",
+        "AGE",
+      ]);
+      const vm = await getJson("demo");
+      const cells = row!.split(/\s+/);
+      deepEqual(cells.slice(0, 7), ["demo", "running", "2", "512", "qemu", "no", String(vm.pid)]);
+      match(cells[7]!, /^\d+ms$|^\d+\.\ds$/);
+      match(cells[8]!, /^\d+s$/);
+      for (
+        const [col, value] of [["STATE", "running"], ["PID", String(vm.pid)], ["AGE", cells[8]!]]
+      ) {
+        equal(row!.indexOf(value!), header!.indexOf(col!), `${col} column is aligned`);
+      }
+      equal(stripAnsi(r.stdout), r.stdout, "no colours when stdout is not a terminal");
+    });
+
+    await t.step("list --json prints exactly a VmList", async () => {
+      for (const args of [["vms", "list", "--json"], ["--json", "vms", "list"]]) {
+        const r = await volar([...s, ...args]);
+        equal(r.code, 0, r.stderr);
+        equal(r.stderr, "");
+        const list = VmList.parse(JSON.parse(r.stdout));
+        deepEqual(list.vms.map((vm) => [vm.name, vm.state]), [["demo", "running"]]);
+      }
+    });
+
+    await t.step("get prints key: value lines", async () => {
+      const r = await volar([...s, "vms", "get", "demo"]);
+      equal(r.code, 0, r.stderr);
+      match(r.stdout, /^name: +demo$/m);
+      match(r.stdout, /^state: +running$/m);
+      match(r.stdout, /^memory: +512 MiB$/m);
+      match(r.stdout, /^boot: +(\d+ms|\d+\.\ds)$/m);
+      ok(!/last error/.test(r.stdout), "last error only when set");
+      const values = r.stdout.trimEnd().split("\n").map((l) => /^[a-z ]+: +/.exec(l)![0].length);
+      equal(new Set(values).size, 1, "values are aligned");
+    });
+
+    let pid: number | null = null;
+    await t.step("stop", async () => {
+      pid = (await getJson("demo")).pid;
+      const r = await volar([...s, "vms", "stop", "demo"]);
+      equal(r.code, 0, r.stderr);
+      equal(r.stdout, "demo  stopped\n");
+      const vm = await getJson("demo");
+      equal(vm.state, "stopped");
+      equal(vm.pid, null);
+      equal(daemon.registry.get(pid!)?.alive, false);
+    });
+
+    await t.step("start waits for running again", async () => {
+      const r = await volar([...s, "vms", "start", "demo", "--timeout", "60s"]);
+      equal(r.code, 0, r.stderr);
+      const vm = await getJson("demo");
+      equal(vm.state, "running");
+      notEqual(vm.pid, pid);
+      equal(r.stdout, `demo  running  ready in ${formatSeconds(vm.boot_ms!)}\n`);
+      pid = vm.pid;
+    });
+
+    await t.step("restart --json prints the running VmRecord", async () => {
+      const r = await volar([...s, "vms", "restart", "demo", "--json"]);
+      equal(r.code, 0, r.stderr);
+      equal(r.stderr, "", "no progress lines in --json mode off a terminal");
+      const vm = VmRecord.parse(JSON.parse(r.stdout));
+      equal(vm.state, "running");
+      notEqual(vm.pid, pid, "a restart runs a new VMM");
+      equal(daemon.registry.get(pid!)?.alive, false);
+    });
+
+    await t.step("delete (and its alias rm), then get is not_found with exit 1", async () => {
+      const r = await volar([...s, "vms", "delete", "demo"]);
+      equal(r.code, 0, r.stderr);
+      equal(r.stdout, "demo  deleted\n");
+      equal(daemon.registry.alive().length, 0);
+      const gone = await volar([...s, "vms", "get", "demo"]);
+      equal(gone.code, 1);
+      equal(gone.stdout, "");
+      equal(gone.stderr, "volar: VM demo does not exist\n");
+      const json = await volar([...s, "vms", "get", "demo", "--json"]);
+      equal(json.code, 1);
+      equal(json.stdout, "");
+      equal(ErrorBody.parse(JSON.parse(json.stderr)).code, "not_found");
+
+      equal((await volar([...s, "vms", "create", "tmp", "--no-wait"])).code, 0);
+      const rm = await volar([...s, "vms", "rm", "tmp"]);
+      equal(rm.code, 0, rm.stderr);
+      equal(rm.stdout, "tmp  deleted\n");
+      const empty = await volar([...s, "vms", "list", "--json"]);
+      deepEqual(VmList.parse(JSON.parse(empty.stdout)).vms, []);
+    });
+  } finally {
+    await daemon.stop();
+  }
+});
+
+Deno.test("volar vms create: bad values are usage errors naming the flag; nothing is created", async () => {
+  const daemon = await startDaemon();
+  const s = ["--socket", daemon.socket];
+  try {
+    equal((await volar([...s, "vms", "create", "web", "--no-wait"])).code, 0);
+    const cases: [string[], RegExp][] = [
+      [["vms", "create", "Bad_Name"], /argument 'name'.*lowercase letters/],
+      [["vms", "create", "big", "--memory", "64"], /--memory 64.*>=128/],
+      [["vms", "create", "big", "--memory", "999999"], /--memory 999999.*<=262144/],
+      [["vms", "create", "big", "--cpu", "abc"], /'--cpu <count>' argument 'abc'.*whole number/],
+      [["vms", "create", "big", "--cpu", "0"], /--cpu 0.*>=1/],
+      [["vms", "create", "big", "--kernel", "vmlinuz"], /'--kernel <name>'.*vmlinux-generic/],
+      [["vms", "create", "big", "--timeout", "soon"], /--timeout <duration>.*duration/],
+      [["vms", "create", "big", "--kernel-cmdline", "caf\u00e9"], /--kernel-cmdline.*printable/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await volar([...s, ...args]);
+      equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      equal(r.stdout, "");
+      match(r.stderr, /^volar: /);
+      match(r.stderr, message);
+      const json = await volar([...s, ...args, "--json"]);
+      equal(json.code, 2);
+      equal(ErrorBody.parse(JSON.parse(json.stderr)).code, "invalid_argument");
+    }
+    const dup = await volar([...s, "vms", "create", "web"]);
+    equal(dup.code, 1, "a duplicate is the daemon's refusal, not a usage error");
+    match(dup.stderr, /volar: VM web already exists/);
+    const list = await volar([...s, "vms", "list", "--json"]);
+    deepEqual(VmList.parse(JSON.parse(list.stdout)).vms.map((vm) => vm.name), ["web"]);
+    equal(daemon.registry.alive().length, 1, "no VMM was started for a rejected request");
+  } finally {
+    await daemon.stop();
+  }
+});
+
+Deno.test("volar vms create: --no-wait, wait timeout, crash while waiting", async (t) => {
+  const daemon = await startDaemon();
+  const s = ["--socket", daemon.socket];
+  try {
+    await t.step("--no-wait returns at starting", async () => {
+      const r = await volar([...s, "vms", "create", "slow-a", "--no-wait"]);
+      equal(r.code, 0, r.stderr);
+      equal(r.stdout, "slow-a  starting\n");
+      const json = await volar([...s, "vms", "restart", "slow-a", "--no-wait", "--json"]);
+      equal(VmRecord.parse(JSON.parse(json.stdout)).state, "starting");
+    });
+
+    await t.step("a guest not ready within --timeout is a timeout error (exit 1)", async () => {
+      const r = await volar([...s, "vms", "create", "slow-b", "--timeout", "400ms"]);
+      equal(r.code, 1);
+      equal(r.stdout, "");
+      match(r.stderr, /volar: VM slow-b did not become running within 400ms \(it is starting\)/);
+      match(r.stderr, /volar vms get slow-b/);
+      const json = await volar([...s, "vms", "start", "slow-b", "--json"]);
+      equal(json.code, 1, "starting a VM that is already starting is refused");
+      equal(ErrorBody.parse(JSON.parse(json.stderr)).code, "invalid_state");
+    });
+
+    await t.step("a guest that crashes while volar waits is reported with its cause", async () => {
+      const r = await volar([...s, "vms", "create", "crash-a"]);
+      equal(r.code, 1);
+      match(r.stderr, /volar: VM crash-a is crashed; it cannot become running/);
+      const get = await volar([...s, "vms", "get", "crash-a"]);
+      match(get.stdout, /^state: +crashed$/m);
+      match(get.stdout, /^last error: +\S/m);
+    });
+  } finally {
+    await daemon.stop();
+  }
+});
+
+Deno.test("volar vms: spinner on a terminal, colours unless NO_COLOR", async () => {
+  const daemon = await startDaemon();
+  const s = ["--socket", daemon.socket];
+  try {
+    const r = await volar([...s, "vms", "create", "tty"], {
+      outIsTerminal: true,
+      errIsTerminal: true,
+    });
+    equal(r.code, 0, r.stderr);
+    const vm = VmRecord.parse(
+      JSON.parse((await volar([...s, "vms", "get", "tty", "--json"])).stdout),
+    );
+    const running = paint("green", "running", true);
+    equal(r.stdout, `tty  ${running}  ready in ${formatSeconds(vm.boot_ms!)}\n`);
+    const frames = r.stderr.split("\r\x1b[2K").filter((f) => f !== "");
+    ok(frames.length >= 3, `the spinner redraws while waiting (${frames.length} frames)`);
+    match(frames[0]!, /^⠋ Creating tty… 0\.\ds$/);
+    ok(frames.some((f) => /Waiting for tty to be running/.test(f)));
+    ok(r.stderr.endsWith("\r\x1b[2K"), "the spinner line is cleared at the end");
+
+    const colored = await volar([...s, "vms", "list"], { outIsTerminal: true });
+    ok(colored.stdout.startsWith(paint("bold", "NAME", true)), colored.stdout);
+    const plain = await volar([...s, "vms", "list"], {
+      outIsTerminal: true,
+      env: { NO_COLOR: "1" },
+    });
+    equal(stripAnsi(plain.stdout), plain.stdout);
+    match(plain.stdout, /^tty +running /m);
+  } finally {
+    await daemon.stop();
+  }
+});
+
+Deno.test("volar reaches volantd over TCP (--api, VOLANT_API_BASE) and by VOLANT_SOCKET", async () => {
+  const daemon = await startDaemon({ tcp: true });
+  try {
+    ok(daemon.api);
+    const created = await volar(["--api", daemon.api!, "vms", "create", "net", "--json"]);
+    equal(created.code, 0, created.stderr);
+    equal(VmRecord.parse(JSON.parse(created.stdout)).state, "running");
+    const byEnv = await volar(["vms", "list", "--json"], { env: { VOLANT_API_BASE: daemon.api! } });
+    equal(byEnv.code, 0, byEnv.stderr);
+    deepEqual(VmList.parse(JSON.parse(byEnv.stdout)).vms.map((v) => v.name), ["net"]);
+    const bySocketEnv = await volar(["vms", "get", "net", "--json"], {
+      env: { VOLANT_SOCKET: daemon.socket },
+    });
+    equal(bySocketEnv.code, 0, bySocketEnv.stderr);
+    const flagWins = await volar(["--socket", daemon.socket, "vms", "get", "net", "--json"], {
+      env: { VOLANT_API_BASE: "http://127.0.0.1:9" },
+    });
+    equal(flagWins.code, 0, "--socket beats VOLANT_API_BASE: " + flagWins.stderr);
+    const both = await volar(["--socket", daemon.socket, "--api", daemon.api!, "vms", "list"]);
+    equal(both.code, 2);
+    match(both.stderr, /--socket and --api both given/);
+  } finally {
+    await daemon.stop();
+  }
+});

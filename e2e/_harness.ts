@@ -1,0 +1,304 @@
+/**
+ * End-to-end fixtures: a real volantd process (from source) inside a network namespace the test
+ * creates, real QEMU under it, the real guest (kernel, stage-0 initramfs, runtime image with
+ * kestrel), and `volar` run as a real subprocess. Everything a fixture starts is ended by PID
+ * and every namespace and temp dir it made is removed in `dispose()`.
+ *
+ * @module
+ */
+import { fetchDebianKernel } from "../kernels/debian_kernel.ts";
+
+const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const MAIN = `${REPO}/main.ts`;
+
+/** The output of one `volar` run. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A volantd process serving on a unix socket in a temp dir. */
+export interface E2eDaemon {
+  /** Temp dir holding config, state, runtime and log dirs. */
+  readonly dir: string;
+  /** The daemon's unix socket. */
+  readonly socket: string;
+  /** The network namespace it runs in. */
+  readonly ns: string;
+  /** The config file. */
+  readonly config: string;
+  /** Runs `volar --socket <socket> ...args`. */
+  volar(...args: string[]): Promise<CliResult>;
+  /** A request to the daemon's API; the body parsed as JSON (null when empty). */
+  api(path: string, init?: RequestInit): Promise<{ status: number; body: unknown }>;
+  /** Stops the daemon (SIGTERM) and resolves to its exit code; VMs keep running. */
+  stop(): Promise<number>;
+  /** Starts the daemon again on the same state (after `stop`). */
+  start(): Promise<void>;
+  /** The daemon's log lines so far (JSON lines from stderr). */
+  logs(): string[];
+  /** Stops the daemon, kills leftover VMMs of this dir by PID, removes the namespace and dir. */
+  dispose(): Promise<void>;
+}
+
+/** Options of {@linkcode startDaemon}. */
+export interface StartDaemonOptions {
+  /** Extra YAML lines appended to the config. */
+  config?: string[];
+  /** Extra environment for the daemon. */
+  env?: Record<string, string>;
+  /** Guest dir instead of the built test guest. */
+  guestDir?: string;
+}
+
+/**
+ * The guest dir the VM tests boot from: `$VOLANT_TEST_GUEST_DIR` (set by `./volant test`, which
+ * builds it), else `<repo>/.cache/guest` built here on first use (bundle + guest builder).
+ */
+export async function testGuestDir(): Promise<string> {
+  const fromEnv = Deno.env.get("VOLANT_TEST_GUEST_DIR");
+  if (fromEnv) return fromEnv;
+  const dir = `${REPO}/.cache/guest`;
+  await fetchDebianKernel(dir);
+  await mustRun(Deno.execPath(), [
+    "bundle",
+    "--quiet",
+    "--platform=deno",
+    "-o",
+    "dist/volant.js",
+    MAIN,
+  ]);
+  await mustRun(Deno.execPath(), [
+    "run",
+    "-A",
+    "tools/build_guest.ts",
+    dir,
+    `${REPO}/dist/volant.js`,
+  ]);
+  return dir;
+}
+
+async function run(cmd: string, args: string[], env?: Record<string, string>): Promise<CliResult> {
+  const out = await new Deno.Command(cmd, {
+    args,
+    cwd: REPO,
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+async function mustRun(cmd: string, args: string[]): Promise<CliResult> {
+  const result = await run(cmd, args);
+  if (result.code !== 0) throw new Error(`${cmd} ${args.join(" ")} failed:\n${result.stderr}`);
+  return result;
+}
+
+/** Runs `ip <args>`; throws with its stderr on failure. */
+export async function ip(...args: string[]): Promise<string> {
+  const out = await new Deno.Command("ip", { args, stdout: "piped", stderr: "piped" }).output();
+  if (!out.success) {
+    throw new Error(`ip ${args.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
+  }
+  return new TextDecoder().decode(out.stdout);
+}
+
+/** PIDs of live processes whose command line mentions `needle` (e.g. a test's temp dir). */
+export async function processesMentioning(needle: string): Promise<number[]> {
+  const pids: number[] = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name) || Number(entry.name) === Deno.pid) continue;
+    try {
+      const cmdline = await Deno.readTextFile(`/proc/${entry.name}/cmdline`);
+      const stat = await Deno.readTextFile(`/proc/${entry.name}/stat`);
+      const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+      if (cmdline.includes(needle) && state !== "Z") pids.push(Number(entry.name));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+/** Whether process `pid` is alive (and not a zombie). */
+export async function pidAlive(pid: number): Promise<boolean> {
+  try {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** Files and dirs under `dir`, relative, sorted ("" when it does not exist). */
+export async function listTree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  async function walk(path: string, rel: string): Promise<void> {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(path));
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const child = rel ? `${rel}/${entry.name}` : entry.name;
+      out.push(child);
+      if (entry.isDirectory) await walk(`${path}/${entry.name}`, child);
+    }
+  }
+  await walk(dir, "");
+  return out.sort();
+}
+
+async function unixFetch(
+  socket: string,
+  path: string,
+  init: RequestInit = {},
+): Promise<{ status: number; body: unknown }> {
+  const client = Deno.createHttpClient({ proxy: { transport: "unix", path: socket } });
+  try {
+    const res = await fetch(`http://volant${path}`, { ...init, client });
+    const text = await res.text();
+    return { status: res.status, body: text === "" ? null : JSON.parse(text) };
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * Starts volantd from source in a fresh network namespace with dirs in a temp dir, booting the
+ * real guest with the real QEMU driver.
+ *
+ * @example
+ * ```ts ignore
+ * const daemon = await startDaemon();
+ * try {
+ *   const r = await daemon.volar("vms", "list", "--json");
+ * } finally {
+ *   await daemon.dispose();
+ * }
+ * ```
+ */
+export async function startDaemon(options: StartDaemonOptions = {}): Promise<E2eDaemon> {
+  const guest = options.guestDir ?? await testGuestDir();
+  const dir = await Deno.makeTempDir({ prefix: "volant-e2e-" });
+  const ns = `volant-e2e-${crypto.randomUUID().slice(0, 8)}`;
+  await ip("netns", "add", ns);
+  await ip("-n", ns, "link", "set", "lo", "up");
+  const socket = `${dir}/run/volantd.sock`;
+  const config = `${dir}/config.yaml`;
+  await Deno.writeTextFile(
+    config,
+    [
+      `state_dir: ${dir}/state`,
+      `runtime_dir: ${dir}/run`,
+      `log_dir: ${dir}/log`,
+      `guest:`,
+      `  dir: ${guest}`,
+      `network:`,
+      `  namespace: ${ns}`,
+      `timeouts:`,
+      `  ready_ms: 120000`,
+      ...(options.config ?? []),
+    ].join("\n") + "\n",
+  );
+  const logs: string[] = [];
+  let child: Deno.ChildProcess | undefined;
+  let pump: Promise<void> | undefined;
+
+  async function start(): Promise<void> {
+    child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, "volantd", "--config", config],
+      cwd: REPO,
+      env: { ...options.env },
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const stderr = child.stderr;
+    pump = (async () => {
+      let buffer = "";
+      for await (const chunk of stderr.pipeThrough(new TextDecoderStream())) {
+        buffer += chunk;
+        const parts = buffer.split("\n");
+        buffer = parts.pop()!;
+        logs.push(...parts);
+      }
+      if (buffer) logs.push(buffer);
+    })();
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      try {
+        if ((await unixFetch(socket, "/healthz")).status === 200) return;
+      } catch {
+        // Not listening yet.
+      }
+      const exited = await Promise.race([
+        child.status.then((s) => s),
+        new Promise<null>((r) => setTimeout(() => r(null), 100)),
+      ]);
+      if (exited) {
+        await pump;
+        throw new Error(`volantd exited with ${exited.code}:\n${logs.join("\n")}`);
+      }
+    }
+    throw new Error(`volantd did not answer on ${socket} within 60 s:\n${logs.join("\n")}`);
+  }
+
+  async function stop(): Promise<number> {
+    if (!child) return 0;
+    const current = child;
+    child = undefined;
+    try {
+      current.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    const status = await current.status;
+    await pump;
+    return status.code;
+  }
+
+  try {
+    await start();
+  } catch (err) {
+    await stop().catch(() => {});
+    await ip("netns", "del", ns).catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw err;
+  }
+
+  return {
+    dir,
+    socket,
+    ns,
+    config,
+    volar: (...args) =>
+      run(Deno.execPath(), ["run", "-A", MAIN, "volar", "--socket", socket, ...args], {
+        NO_COLOR: "1",
+      }),
+    api: (path, init) => unixFetch(socket, path, init),
+    stop,
+    start,
+    logs: () => [...logs],
+    async dispose() {
+      await stop().catch(() => {});
+      for (const pid of await processesMentioning(dir)) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch {
+          // Gone.
+        }
+      }
+      await ip("netns", "del", ns).catch(() => {});
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
