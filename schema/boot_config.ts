@@ -1,10 +1,11 @@
 /**
  * The boot configuration the daemon hands to kestrel, and kestrel's readiness report.
- * Both sides import these types so the guest and the host cannot disagree.
+ * Both sides import these types so the guest and the host cannot disagree. Written with
+ * `zod/mini` to keep kestrel's bundle small (see error.ts).
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod/mini";
 
 /** Kernel command-line key that carries the base64url-encoded boot config. */
 export const BOOT_CONFIG_KEY = "volant.boot";
@@ -15,9 +16,9 @@ export const READY_MARKER = "KESTREL_READY";
 /** Guest network settings (kestrel configures eth0 itself: the kernel ignores `ip=`). */
 export const GuestNetwork = z.strictObject({
   ip: z.string(),
-  prefix: z.number().int().min(0).max(32),
-  gateway: z.string().optional(),
-  mac: z.string().optional(),
+  prefix: z.int().check(z.minimum(0), z.maximum(32)),
+  gateway: z.optional(z.string()),
+  mac: z.optional(z.string()),
 });
 /** Guest network settings. */
 export type GuestNetwork = z.infer<typeof GuestNetwork>;
@@ -27,7 +28,7 @@ export const BootConfig = z.strictObject({
   v: z.literal(1),
   name: z.string(),
   hostname: z.string(),
-  network: GuestNetwork.optional(),
+  network: z.optional(GuestNetwork),
 });
 /** Boot configuration for kestrel (version 1). */
 export type BootConfig = z.infer<typeof BootConfig>;

@@ -2,9 +2,12 @@
  * Error values shared by daemon, CLI and agent: every failure carries a
  * machine-readable `code`, a human `message` and optional `details`.
  *
+ * Written with `zod/mini` (like every schema kestrel uses): the guest parses its JavaScript
+ * under emulation on every boot, and classic zod adds ~750 KB to that bundle.
+ *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod/mini";
 
 /** Every error code the project emits. The REST API maps each to one HTTP status. */
 export const ErrorCode = z.enum([
@@ -29,7 +32,7 @@ export type ErrorCode = z.infer<typeof ErrorCode>;
 export const ErrorBody = z.object({
   code: ErrorCode,
   message: z.string(),
-  details: z.record(z.string(), z.unknown()).optional(),
+  details: z.optional(z.record(z.string(), z.unknown())),
 });
 /** The wire form of an error. */
 export type ErrorBody = z.infer<typeof ErrorBody>;
@@ -89,7 +92,7 @@ export class VolantError extends Error {
  * if (!r.success) console.assert(fromZodError(r.error).message.includes("n"));
  * ```
  */
-export function fromZodError(error: z.ZodError, prefix = ""): VolantError {
+export function fromZodError(error: z.core.$ZodError, prefix = ""): VolantError {
   const issues = error.issues.map((issue) => {
     const path = [prefix, ...issue.path.map(String)].filter((p) => p !== "").join(".");
     return { field: path || "(body)", message: issue.message };

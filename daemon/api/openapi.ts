@@ -9,7 +9,7 @@ import { ErrorBody, Health, VmCreateRequest, VmList, VmName, VmRecord } from "..
 import type { Route } from "./route.ts";
 
 /** Schemas published under `components.schemas`, by name. */
-const COMPONENTS: ReadonlyArray<[string, z.ZodType]> = [
+const COMPONENTS: ReadonlyArray<[string, z.core.$ZodType]> = [
   ["VmCreateRequest", VmCreateRequest],
   ["VmRecord", VmRecord],
   ["VmList", VmList],
@@ -18,16 +18,16 @@ const COMPONENTS: ReadonlyArray<[string, z.ZodType]> = [
 ];
 
 /** Schemas of path parameters, by name. */
-const PATH_PARAMS: Readonly<Record<string, z.ZodType>> = { name: VmName };
+const PATH_PARAMS: Readonly<Record<string, z.core.$ZodType>> = { name: VmName };
 
 type JsonSchema = Record<string, unknown>;
 
-function jsonSchema(schema: z.ZodType, io: "input" | "output"): JsonSchema {
+function jsonSchema(schema: z.core.$ZodType, io: "input" | "output"): JsonSchema {
   const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: "any" });
   return rest;
 }
 
-function schemaFor(schema: z.ZodType, io: "input" | "output"): JsonSchema {
+function schemaFor(schema: z.core.$ZodType, io: "input" | "output"): JsonSchema {
   const named = COMPONENTS.find(([, s]) => s === schema);
   return named ? { $ref: `#/components/schemas/${named[0]}` } : jsonSchema(schema, io);
 }

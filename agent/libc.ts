@@ -1,0 +1,243 @@
+/**
+ * The few libc calls kestrel needs as PID 1, through Deno FFI (`Deno.dlopen("libc.so.6")`):
+ * mount, umount2, reboot, sethostname, waitpid, sync and prctl. A failing call throws a
+ * {@linkcode VolantError} whose message and `details.errno` carry the errno name (`EBUSY`…).
+ * The library is opened on first use, so importing this module has no effect.
+ *
+ * @module
+ */
+import { VolantError } from "../schema/error.ts";
+import { describeErrno, errnoName } from "./errno.ts";
+
+/** `mount(2)` flag: read-only. */
+export const MS_RDONLY = 0x1;
+/** `mount(2)` flag: ignore set-user-ID and set-group-ID bits. */
+export const MS_NOSUID = 0x2;
+/** `mount(2)` flag: no device files. */
+export const MS_NODEV = 0x4;
+/** `mount(2)` flag: no program execution. */
+export const MS_NOEXEC = 0x8;
+/** `mount(2)` flag: update access times relative to modification times. */
+export const MS_RELATIME = 0x200000;
+/** `umount2(2)` flag: lazy unmount. */
+export const MNT_DETACH = 0x2;
+/** `reboot(2)` command: power the machine off. */
+export const LINUX_REBOOT_CMD_POWER_OFF = 0x4321fedc;
+/** `reboot(2)` command: restart the machine. */
+export const LINUX_REBOOT_CMD_RESTART = 0x01234567;
+/** `reboot(2)` command: Ctrl-Alt-Del sends SIGINT to PID 1 instead of rebooting at once. */
+export const LINUX_REBOOT_CMD_CAD_OFF = 0;
+/** `waitpid(2)` option: return at once when no child has exited. */
+export const WNOHANG = 1;
+/** `prctl(2)` option: make this process a child subreaper. */
+export const PR_SET_CHILD_SUBREAPER = 36;
+
+const SYMBOLS = {
+  mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
+  umount2: { parameters: ["buffer", "i32"], result: "i32" },
+  reboot: { parameters: ["i32"], result: "i32" },
+  sethostname: { parameters: ["buffer", "usize"], result: "i32" },
+  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  sync: { parameters: [], result: "void" },
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const;
+
+type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+let libc: Libc | undefined;
+
+function lib(): Libc {
+  if (libc === undefined) {
+    try {
+      libc = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+    } catch (cause) {
+      throw new VolantError(
+        "internal",
+        `Cannot load libc.so.6 through FFI: ${(cause as Error).message}; kestrel needs glibc's ` +
+          "libc.so.6 in the image and the --allow-ffi permission (run with -A)",
+        undefined,
+        { cause },
+      );
+    }
+  }
+  return libc;
+}
+
+function errno(): number {
+  const p = lib().__errno_location();
+  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
+}
+
+function cString(value: string): Uint8Array<ArrayBuffer> {
+  const bytes = new TextEncoder().encode(value);
+  if (bytes.includes(0)) {
+    throw new VolantError(
+      "invalid_argument",
+      `String ${JSON.stringify(value)} contains a NUL byte`,
+    );
+  }
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  return out;
+}
+
+function fail(call: string, code: number, details: Record<string, unknown>): VolantError {
+  return new VolantError(
+    "internal",
+    `${call} failed: ${describeErrno(code)}`,
+    { syscall: call.split(" ")[0], errno: errnoName(code), ...details },
+  );
+}
+
+/**
+ * Calls `mount(2)`. `data` is the filesystem's option string (`"mode=0755"`), if any.
+ * Throws a {@linkcode VolantError} naming the errno and the mount point on failure.
+ *
+ * @example
+ * ```ts ignore
+ * import { mount, MS_NOSUID } from "./libc.ts";
+ * mount("tmpfs", "/run", "tmpfs", MS_NOSUID, "mode=0755");
+ * ```
+ */
+export function mount(
+  source: string,
+  target: string,
+  fstype: string,
+  flags: number,
+  data?: string,
+): void {
+  const rc = lib().mount(
+    cString(source),
+    cString(target),
+    cString(fstype),
+    BigInt(flags),
+    data === undefined ? null : cString(data),
+  );
+  if (rc !== 0) {
+    throw fail(`mount ${fstype} on ${target}`, errno(), { source, target, fstype });
+  }
+}
+
+/**
+ * Calls `umount2(2)`; throws a {@linkcode VolantError} (e.g. `ENOENT`, `EINVAL`) on failure.
+ *
+ * @example
+ * ```ts ignore
+ * import { umount2, MNT_DETACH } from "./libc.ts";
+ * umount2("/mnt", MNT_DETACH);
+ * ```
+ */
+export function umount2(target: string, flags = 0): void {
+  if (lib().umount2(cString(target), flags) !== 0) {
+    throw fail(`umount ${target}`, errno(), { target });
+  }
+}
+
+/**
+ * Calls `reboot(2)` with one of the `LINUX_REBOOT_CMD_*` commands. With
+ * {@linkcode LINUX_REBOOT_CMD_POWER_OFF} it does not return when it succeeds.
+ *
+ * @example
+ * ```ts ignore
+ * import { reboot, LINUX_REBOOT_CMD_CAD_OFF } from "./libc.ts";
+ * reboot(LINUX_REBOOT_CMD_CAD_OFF); // Ctrl-Alt-Del now sends SIGINT to PID 1
+ * ```
+ */
+export function reboot(cmd: number): void {
+  if (lib().reboot(cmd) !== 0) {
+    throw fail(`reboot 0x${cmd.toString(16)}`, errno(), { cmd });
+  }
+}
+
+/**
+ * Calls `sethostname(2)`; throws a {@linkcode VolantError} (`EINVAL` for names over 64 bytes).
+ *
+ * @example
+ * ```ts ignore
+ * import { sethostname } from "./libc.ts";
+ * sethostname("web");
+ * ```
+ */
+export function sethostname(name: string): void {
+  const bytes = cString(name);
+  if (lib().sethostname(bytes, BigInt(bytes.length - 1)) !== 0) {
+    throw fail(`sethostname ${JSON.stringify(name)}`, errno(), { hostname: name });
+  }
+}
+
+/** What {@linkcode waitpid} returns: the pid collected (0 with WNOHANG and nothing yet) and its raw status. */
+export interface WaitResult {
+  /** The pid whose status was collected; 0 when `WNOHANG` found nothing. */
+  pid: number;
+  /** The raw wait status; decode it with {@linkcode decodeWaitStatus}. */
+  status: number;
+}
+
+/**
+ * Calls `waitpid(2)`; throws a {@linkcode VolantError} (`ECHILD` for a pid that is not our child).
+ *
+ * @example
+ * ```ts ignore
+ * import { waitpid, WNOHANG } from "./libc.ts";
+ * const { pid, status } = waitpid(1234, WNOHANG);
+ * ```
+ */
+export function waitpid(pid: number, options = 0): WaitResult {
+  const status = new Int32Array(1);
+  const rc = lib().waitpid(pid, new Uint8Array(status.buffer), options);
+  if (rc < 0) throw fail(`waitpid ${pid}`, errno(), { pid });
+  return { pid: rc, status: status[0] ?? 0 };
+}
+
+/** A decoded wait status: how a process ended. */
+export type ExitStatus =
+  | { kind: "exited"; code: number }
+  | { kind: "signaled"; signal: number }
+  | { kind: "other"; raw: number };
+
+/**
+ * Decodes a raw `waitpid` status into an exit code or a terminating signal.
+ *
+ * @example
+ * ```ts
+ * import { decodeWaitStatus } from "./libc.ts";
+ * console.assert(JSON.stringify(decodeWaitStatus(3 << 8)) === '{"kind":"exited","code":3}');
+ * console.assert(decodeWaitStatus(9).kind === "signaled");
+ * ```
+ */
+export function decodeWaitStatus(status: number): ExitStatus {
+  const low = status & 0x7f;
+  if (low === 0) return { kind: "exited", code: (status >> 8) & 0xff };
+  if (low !== 0x7f) return { kind: "signaled", signal: low };
+  return { kind: "other", raw: status };
+}
+
+/**
+ * Calls `sync(2)`: flushes filesystem buffers to disk.
+ *
+ * @example
+ * ```ts ignore
+ * import { sync } from "./libc.ts";
+ * sync();
+ * ```
+ */
+export function sync(): void {
+  lib().sync();
+}
+
+/**
+ * Makes this process a child subreaper (`prctl(PR_SET_CHILD_SUBREAPER)`), so orphaned
+ * descendants are re-parented to it instead of to PID 1. PID 1 does not need it.
+ *
+ * @example
+ * ```ts ignore
+ * import { setChildSubreaper } from "./libc.ts";
+ * setChildSubreaper(true);
+ * ```
+ */
+export function setChildSubreaper(on: boolean): void {
+  if (lib().prctl(PR_SET_CHILD_SUBREAPER, on ? 1n : 0n, 0n, 0n, 0n) !== 0) {
+    throw fail("prctl PR_SET_CHILD_SUBREAPER", errno(), { on });
+  }
+}

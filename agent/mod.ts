@@ -1,0 +1,90 @@
+/**
+ * kestrel, Volant's PID 1 inside every microVM: mounts, boot config and hostname, zombie
+ * reaping, the `KESTREL_READY` report and clean power-off.
+ *
+ * ```ts ignore
+ * import { main } from "./mod.ts";
+ * Deno.exit(await main(["--dry-run"]));
+ * ```
+ *
+ * @module
+ */
+export { main, USAGE } from "./main.ts";
+export { KESTREL_VERSION } from "./version.ts";
+export {
+  boot,
+  type BootResult,
+  DEFAULT_HOSTNAME,
+  HOSTNAME_MAX,
+  isValidHostname,
+  type Pid1Options,
+  powerOff,
+  resolveBoot,
+  type ResolvedBoot,
+  runPid1,
+} from "./pid1.ts";
+export { drySystem, log, LOG_PREFIX, print, realSystem, type System } from "./system.ts";
+export {
+  describeMount,
+  ensureMounts,
+  type MountEntry,
+  type MountSpec,
+  parseMountinfo,
+  planMounts,
+  PTMX_LINK,
+  STANDARD_MOUNTS,
+} from "./mounts.ts";
+export {
+  isReapable,
+  parseProcStat,
+  type ProcStat,
+  type Reaped,
+  Reaper,
+  type ReaperOptions,
+} from "./reaper.ts";
+export {
+  buildReadyReport,
+  formatReadyLine,
+  parseMeminfo,
+  parseUptime,
+  readReadyReport,
+} from "./report.ts";
+export {
+  decodeInputEvents,
+  EV_KEY,
+  findPowerButtons,
+  INPUT_EVENT_SIZE,
+  type InputEvent,
+  isPowerPress,
+  KEY_POWER,
+  POWER_BUTTON_NAME,
+  type PowerReason,
+  type PowerWatch,
+  watchPower,
+  watchPowerKey,
+  type WatchPowerOptions,
+} from "./power.ts";
+export {
+  decodeWaitStatus,
+  type ExitStatus,
+  LINUX_REBOOT_CMD_CAD_OFF,
+  LINUX_REBOOT_CMD_POWER_OFF,
+  LINUX_REBOOT_CMD_RESTART,
+  MNT_DETACH,
+  mount,
+  MS_NODEV,
+  MS_NOEXEC,
+  MS_NOSUID,
+  MS_RDONLY,
+  MS_RELATIME,
+  PR_SET_CHILD_SUBREAPER,
+  reboot,
+  setChildSubreaper,
+  sethostname,
+  sync,
+  umount2,
+  waitpid,
+  type WaitResult,
+  WNOHANG,
+} from "./libc.ts";
+export { describeErrno, errnoName } from "./errno.ts";

@@ -1,0 +1,284 @@
+/**
+ * The PID 1 boot sequence: Ctrl-Alt-Del to SIGINT, mounts, boot config and hostname, zombie
+ * reaping, power watch, the ready line; then wait for a power request (or a fatal error) and
+ * power off cleanly. Every side effect goes through a {@linkcode System}.
+ *
+ * @module
+ */
+import { $ZodError } from "zod/v4/core";
+import { type BootConfig, decodeBootConfig, type ReadyReport } from "../schema/boot_config.ts";
+import { fromZodError } from "../schema/error.ts";
+import { describeMount, ensureMounts, type MountSpec } from "./mounts.ts";
+import { findPowerButtons, type PowerReason, type PowerWatch, watchPower } from "./power.ts";
+import { Reaper } from "./reaper.ts";
+import { formatReadyLine, readReadyReport } from "./report.ts";
+import type { System } from "./system.ts";
+import { KESTREL_VERSION } from "./version.ts";
+
+/** Hostname (and VM name in the report) when the boot config is missing or invalid. */
+export const DEFAULT_HOSTNAME = "volant";
+
+/** Longest hostname Linux accepts (`HOST_NAME_MAX`). */
+export const HOSTNAME_MAX = 64;
+
+/**
+ * Whether `name` is a valid hostname: RFC 1123 labels (letters, digits, inner hyphens, at most
+ * 63 each) joined by dots, at most 64 bytes in all.
+ *
+ * @example
+ * ```ts
+ * import { isValidHostname } from "./pid1.ts";
+ * console.assert(isValidHostname("web-1.local") && !isValidHostname("-bad") && !isValidHostname(""));
+ * ```
+ */
+export function isValidHostname(name: string): boolean {
+  if (name.length === 0 || name.length > HOSTNAME_MAX) return false;
+  return name.split(".").every((label) =>
+    /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label)
+  );
+}
+
+/** The boot config as kestrel uses it, with the problem that made it fall back, if any. */
+export interface ResolvedBoot {
+  /** The decoded config; `undefined` when absent or invalid. */
+  config: BootConfig | undefined;
+  /** The VM name for the ready report. */
+  name: string;
+  /** The hostname to set. */
+  hostname: string;
+  /** Why defaults were used (printed on the console), if they were. */
+  problems: string[];
+}
+
+function message(err: unknown): string {
+  if (err instanceof $ZodError) return fromZodError(err).message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Reads the boot config from a kernel command line. Never throws: a missing or invalid
+ * config, or an invalid hostname, falls back to {@linkcode DEFAULT_HOSTNAME} with a problem.
+ *
+ * @example
+ * ```ts
+ * import { resolveBoot } from "./pid1.ts";
+ * import { encodeBootConfig } from "../schema/boot_config.ts";
+ * const r = resolveBoot(`quiet ${encodeBootConfig({ v: 1, name: "web", hostname: "web" })}`);
+ * console.assert(r.hostname === "web" && r.problems.length === 0);
+ * console.assert(resolveBoot("quiet").hostname === "volant");
+ * ```
+ */
+export function resolveBoot(cmdline: string): ResolvedBoot {
+  let config: BootConfig | undefined;
+  try {
+    config = decodeBootConfig(cmdline);
+  } catch (err) {
+    return {
+      config: undefined,
+      name: DEFAULT_HOSTNAME,
+      hostname: DEFAULT_HOSTNAME,
+      problems: [`invalid boot config (volant.boot): ${message(err)}; using defaults`],
+    };
+  }
+  if (config === undefined) {
+    return {
+      config,
+      name: DEFAULT_HOSTNAME,
+      hostname: DEFAULT_HOSTNAME,
+      problems: ["no volant.boot on the kernel command line; using defaults"],
+    };
+  }
+  if (!isValidHostname(config.hostname)) {
+    return {
+      config,
+      name: config.name,
+      hostname: DEFAULT_HOSTNAME,
+      problems: [
+        `invalid hostname ${JSON.stringify(config.hostname)} in the boot config ` +
+        `(letters, digits, inner hyphens, dots; at most ${HOSTNAME_MAX} bytes); using ${DEFAULT_HOSTNAME}`,
+      ],
+    };
+  }
+  return { config, name: config.name, hostname: config.hostname, problems: [] };
+}
+
+/** The kernel's hostname as read back from /proc (the proof it was set), or `fallback`. */
+async function readHostname(system: System, fallback: string): Promise<string> {
+  try {
+    return (await system.readText("/proc/sys/kernel/hostname")).trim();
+  } catch {
+    return fallback;
+  }
+}
+
+/** What {@linkcode boot} did. */
+export interface BootResult extends ResolvedBoot {
+  /** The filesystems it mounted. */
+  mounted: MountSpec[];
+}
+
+/**
+ * Prepares the machine: Ctrl-Alt-Del to SIGINT, mounts what is missing, reads the boot
+ * config from `/proc/cmdline` and sets the hostname. Throws on a mount or hostname failure.
+ *
+ * @example
+ * ```ts ignore
+ * import { boot } from "./pid1.ts";
+ * import { drySystem } from "./system.ts";
+ * const result = await boot(drySystem());
+ * ```
+ */
+export async function boot(system: System): Promise<BootResult> {
+  try {
+    system.cadOff();
+  } catch (err) {
+    system.log(`warning: cannot route Ctrl-Alt-Del to SIGINT: ${message(err)}`);
+  }
+  const mounted = await ensureMounts(system);
+  if (!system.dryRun) { for (const spec of mounted) system.log(`mounted ${describeMount(spec)}`); }
+  let cmdline = "";
+  try {
+    cmdline = await system.readText("/proc/cmdline");
+  } catch (err) {
+    system.log(`warning: cannot read /proc/cmdline: ${message(err)}`);
+  }
+  const resolved = resolveBoot(cmdline);
+  for (const problem of resolved.problems) system.log(problem);
+  system.sethostname(resolved.hostname);
+  if (!system.dryRun) system.log(`hostname ${await readHostname(system, resolved.hostname)}`);
+  return { ...resolved, mounted };
+}
+
+/**
+ * Syncs and powers off after running `stop` (what kestrel supervises). Returns only if the
+ * power-off call returned (dry run) and throws if it failed.
+ *
+ * @example
+ * ```ts ignore
+ * import { powerOff } from "./pid1.ts";
+ * import { drySystem } from "./system.ts";
+ * await powerOff(drySystem(), "SIGTERM");
+ * ```
+ */
+export async function powerOff(
+  system: System,
+  reason: PowerReason | "fatal error",
+  stop: () => Promise<void> = () => Promise.resolve(),
+): Promise<void> {
+  system.log(`powering off (${reason})`);
+  try {
+    await stop();
+  } catch (err) {
+    system.log(`warning: stopping workloads failed: ${message(err)}`);
+  }
+  system.sync();
+  system.powerOff();
+}
+
+/** Options of {@linkcode runPid1}. */
+export interface Pid1Options {
+  /** Starts the power watch; default {@linkcode watchPower} on the discovered power buttons. */
+  watch?: (system: System) => Promise<PowerWatch>;
+  /** The zombie reaper; default a new {@linkcode Reaper} for this process. */
+  reaper?: Reaper;
+  /** Catch uncaught errors and unhandled rejections process-wide; default true. */
+  catchGlobalErrors?: boolean;
+  /** Attempts to find the power button (500 ms apart) before giving up; default 5. */
+  powerButtonAttempts?: number;
+  /** Stops supervised workloads before power-off; default nothing. */
+  stop?: () => Promise<void>;
+}
+
+async function discoverButtons(attempts: number): Promise<string[]> {
+  for (let i = 1; i <= attempts; i++) {
+    const found = await findPowerButtons();
+    if (found.length > 0 || i === attempts) return found;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return [];
+}
+
+async function defaultWatch(system: System, attempts: number): Promise<PowerWatch> {
+  const devices = await discoverButtons(attempts);
+  if (devices.length === 0) {
+    system.log("warning: no power button input device; graceful stop only through SIGTERM");
+  } else {
+    system.log(`power button ${devices.join(", ")}`);
+  }
+  return watchPower({ devices, log: system.log });
+}
+
+/**
+ * Runs PID 1 to the end: boot, reaper, power watch, the `KESTREL_READY` line, then waits for
+ * a power request and powers off. Any error, thrown or uncaught anywhere, is printed as
+ * `kestrel: fatal: <message>` and also powers off. Resolves only when the power-off call
+ * returned (a dry run) or failed (already logged).
+ *
+ * @example
+ * ```ts ignore
+ * import { runPid1 } from "./pid1.ts";
+ * import { realSystem } from "./system.ts";
+ * if (Deno.pid === 1) await runPid1(realSystem());
+ * ```
+ */
+export async function runPid1(
+  system: System,
+  options: Pid1Options = {},
+): Promise<ReadyReport | undefined> {
+  const { promise: failed, resolve: fail } = Promise.withResolvers<{ error: unknown }>();
+  const onRejection = (event: PromiseRejectionEvent) => {
+    event.preventDefault();
+    fail({ error: event.reason });
+  };
+  const onError = (event: ErrorEvent) => {
+    event.preventDefault();
+    fail({ error: event.error ?? event.message });
+  };
+  const catchGlobal = options.catchGlobalErrors ?? true;
+  if (catchGlobal) {
+    globalThis.addEventListener("unhandledrejection", onRejection);
+    globalThis.addEventListener("error", onError);
+  }
+  const reaper = options.reaper ?? new Reaper();
+  let watch: PowerWatch | undefined;
+  let report: ReadyReport | undefined;
+  try {
+    let reason: PowerReason | "fatal error";
+    try {
+      const loaded = Math.round(performance.now());
+      system.log(
+        `kestrel ${KESTREL_VERSION} starting${system.dryRun ? " (dry run)" : ""}, ` +
+          `${loaded} ms after the runtime started`,
+      );
+      const booted = await boot(system);
+      reaper.start();
+      watch = options.watch === undefined
+        ? await defaultWatch(system, options.powerButtonAttempts ?? 5)
+        : await options.watch(system);
+      report = await readReadyReport(system, booted.name);
+      system.print(formatReadyLine(report));
+      const outcome = await Promise.race([
+        watch.requested.then((r) => ({ reason: r })),
+        failed,
+      ]);
+      if ("error" in outcome) throw outcome.error;
+      reason = outcome.reason;
+    } catch (err) {
+      system.log(`fatal: ${message(err)}`);
+      reason = "fatal error";
+    }
+    try {
+      await powerOff(system, reason, options.stop);
+    } catch (err) {
+      system.log(`fatal: cannot power off: ${message(err)}`);
+    }
+    return report;
+  } finally {
+    watch?.stop();
+    reaper.stop();
+    if (catchGlobal) {
+      globalThis.removeEventListener("unhandledrejection", onRejection);
+      globalThis.removeEventListener("error", onError);
+    }
+  }
+}
