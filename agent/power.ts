@@ -111,7 +111,21 @@ export async function findPowerButtons(sysDir = "/sys", devDir = "/dev"): Promis
  * ```
  */
 export async function watchPowerKey(path: string, signal?: AbortSignal): Promise<boolean> {
-  const file = await Deno.open(path, { read: true });
+  return await readPowerKey(await Deno.open(path, { read: true }), signal);
+}
+
+/**
+ * {@linkcode watchPowerKey} on a device that is already open (events are queued only for
+ * readers that have the device open, so open it before announcing readiness). Closes it.
+ *
+ * @example
+ * ```ts ignore
+ * import { readPowerKey } from "./power.ts";
+ * const file = await Deno.open("/dev/input/event0");
+ * if (await readPowerKey(file)) console.log("power button pressed");
+ * ```
+ */
+export async function readPowerKey(file: Deno.FsFile, signal?: AbortSignal): Promise<boolean> {
   const onAbort = () => {
     try {
       file.close();
@@ -195,8 +209,18 @@ export async function watchPower(options: WatchPowerOptions = {}): Promise<Power
     Deno.addSignalListener(sig, listener);
     listeners.push([sig, listener]);
   }
-  for (const device of devices) {
-    watchPowerKey(device, abort.signal).then(
+  // Open every device before returning: a press is only queued for an open reader, and the
+  // caller announces readiness (after which the daemon may press the button) right after.
+  const opened = await Promise.all(devices.map(async (device) => {
+    try {
+      return { device, file: await Deno.open(device, { read: true }) };
+    } catch (err) {
+      options.log?.(`cannot open ${device}: ${err instanceof Error ? err.message : err}`);
+      return undefined;
+    }
+  }));
+  for (const { device, file } of opened.filter((o) => o !== undefined)) {
+    readPowerKey(file, abort.signal).then(
       (pressed) => {
         if (pressed) resolve("power-button");
       },

@@ -5,7 +5,7 @@
  * @module
  */
 import { VolantError } from "../schema/mod.ts";
-import type { Driver } from "../hypervisor/driver.ts";
+import { type Driver, selectDriver, UnavailableDriver } from "../hypervisor/mod.ts";
 import type { ResolvedConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 
@@ -13,16 +13,25 @@ import type { Logger } from "./log.ts";
 export type DriverFactory = (config: ResolvedConfig, logger: Logger) => Promise<Driver>;
 
 /**
- * The default driver: `selectDriver` from `hypervisor/mod.ts`.
+ * The default driver: {@linkcode selectDriver} on the config's `hypervisor` section. When no
+ * hypervisor can be used the daemon still starts, with a driver that fails every VM operation
+ * with the reason and the fix (`hypervisor_unavailable`).
  *
- * SEAM (lead): `hypervisor/mod.ts` did not exist when this was written; replace the body with
- * `return selectDriver(config.hypervisor)` (a static import, so `deno bundle` includes it).
+ * @example
+ * ```ts ignore
+ * import { defaultDriverFactory } from "./driver_factory.ts";
+ * const driver = await defaultDriverFactory(config, logger);
+ * ```
  */
-export function defaultDriverFactory(config: ResolvedConfig, _logger: Logger): Promise<Driver> {
-  return Promise.reject(
-    new VolantError(
-      "hypervisor_unavailable",
-      `No hypervisor driver is wired into volantd yet (hypervisor.name: ${config.hypervisor.name})`,
-    ),
-  );
+export async function defaultDriverFactory(
+  config: ResolvedConfig,
+  logger: Logger,
+): Promise<Driver> {
+  try {
+    return await selectDriver(config.hypervisor, logger);
+  } catch (err) {
+    if (!(err instanceof VolantError) || err.code !== "hypervisor_unavailable") throw err;
+    const name = config.hypervisor.name === "auto" ? "qemu" : config.hypervisor.name;
+    return new UnavailableDriver(name, err);
+  }
 }

@@ -4,7 +4,8 @@
  * after a delay, and injectable failures. Processes live in a {@linkcode FakeRegistry} that
  * several driver instances may share, so a "restarted daemon" can adopt them.
  *
- * The fake honours the Driver contract: `create` checks the spec's files and leaves nothing
+ * The fake honours the Driver contract (it runs `../contract_suite.ts`): `create` checks the
+ * spec's files (and refuses a disk declared qcow2 that is not, like a real VMM) and leaves nothing
  * behind on failure, `boot` runs the guest, the stop ladder goes power button → SIGTERM →
  * SIGKILL with the given timeouts, `cleanup` removes the socket and pid files, `adopt`
  * checks pid and start time, `waitExit` resolves when the process ends.
@@ -220,6 +221,19 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** True when `path` starts with the qcow2 magic `QFI\xfb`. */
+async function hasQcow2Magic(path: string): Promise<boolean> {
+  const file = await Deno.open(path);
+  try {
+    const head = new Uint8Array(4);
+    const n = await file.read(head);
+    return n === 4 && head[0] === 0x51 && head[1] === 0x46 && head[2] === 0x49 &&
+      head[3] === 0xfb;
+  } finally {
+    file.close();
+  }
+}
+
 async function removeIfPresent(path: string): Promise<void> {
   try {
     await Deno.remove(path);
@@ -291,23 +305,40 @@ export class FakeDriver implements Driver {
         { format: spec.kernel.format },
       );
     }
-    const files = [spec.kernel.path, ...(spec.initramfs ? [spec.initramfs] : [])]
-      .concat(spec.disks.map((d) => d.path));
-    for (const file of files) {
+    // Like the real drivers: boot files are `kernel_not_found`, other paths `invalid_argument`.
+    const bootFiles = [spec.kernel.path, ...(spec.initramfs ? [spec.initramfs] : [])];
+    for (const file of bootFiles) {
       if (!(await exists(file))) {
+        throw new VolantError("kernel_not_found", `Kernel image ${file} does not exist`, {
+          path: file,
+        });
+      }
+    }
+    for (const [i, disk] of spec.disks.entries()) {
+      if (!(await exists(disk.path))) {
         throw new VolantError(
-          "vmm_failed",
-          `fake-vmm: could not open '${file}': No such file or directory`,
-          { path: file },
+          "invalid_argument",
+          `Disk ${i} (${disk.id}) image ${disk.path} does not exist`,
+          { path: disk.path },
         );
       }
     }
     if (!(await exists(spec.runtimeDir))) {
       throw new VolantError(
-        "vmm_failed",
-        `fake-vmm: runtime directory ${spec.runtimeDir} does not exist`,
+        "invalid_argument",
+        `Runtime directory ${spec.runtimeDir} does not exist`,
         { path: spec.runtimeDir },
       );
+    }
+    // Like a real VMM, the fake opens its disks at start-up and exits when one is unusable.
+    for (const disk of spec.disks) {
+      if (disk.format === "qcow2" && !(await hasQcow2Magic(disk.path))) {
+        const message = `fake-vmm: could not open '${disk.path}': Image is not in qcow2 format`;
+        appendLine(spec.vmmLog, message);
+        throw new VolantError("vmm_failed", `fake-vmm exited at once: ${message}`, {
+          path: disk.path,
+        });
+      }
     }
     const p = this.registry.spawn(this.name, spec, behavior);
     try {

@@ -1,7 +1,44 @@
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { decodeBootConfig, READY_MARKER, ReadyReport, VolantError } from "../../schema/mod.ts";
+import { runDriverContract, TEST_IGNORE_POWER } from "../contract_suite.ts";
 import type { VmSpec } from "../driver.ts";
 import { FakeDriver, FakeRegistry } from "./mod.ts";
+
+// The shared driver contract, on simulated processes. One registry stands for the host's
+// process table, so every new driver instance (a "restarted daemon") sees the same VMMs.
+const contractRegistry = new FakeRegistry();
+runDriverContract({
+  name: "fake",
+  newDriver: () =>
+    new FakeDriver({
+      registry: contractRegistry,
+      behavior: (spec) => ({
+        readyDelayMs: 5,
+        ignorePowerButton: spec.cmdline.split(" ").includes(TEST_IGNORE_POWER),
+      }),
+    }),
+  makeGuest: async (dir) => {
+    await Deno.writeTextFile(`${dir}/kernel`, "fake kernel");
+    await Deno.writeTextFile(`${dir}/initrd`, "fake initramfs");
+    return {
+      kernel: { path: `${dir}/kernel`, format: "bzImage" },
+      initramfs: `${dir}/initrd`,
+      cmdline: "console=ttyS0",
+    };
+  },
+  skip: [{
+    reason: "the fake has no guest block layer: disk order is a property of a real VMM's devices",
+    tests: ["disks appear in spec order"],
+  }],
+  badDiskMessage: /Image is not in qcow2 format/,
+  killExternally: (handle) => contractRegistry.kill(handle.pid),
+  isRunning: (handle) => Promise.resolve(contractRegistry.find(handle) !== undefined),
+  processesUsing: (dir) =>
+    Promise.resolve(
+      contractRegistry.alive().filter((p) => p.spec.runtimeDir.startsWith(dir)).map((p) => p.pid),
+    ),
+  afterEach: () => contractRegistry.dispose(),
+});
 
 async function fixture(): Promise<{ dir: string; spec: VmSpec }> {
   const dir = await Deno.makeTempDir({ prefix: "fake-driver-" });
@@ -82,7 +119,7 @@ Deno.test("fake create failures leave nothing behind", async () => {
     const plain = new FakeDriver({ registry });
     await rejects(
       () => plain.create({ ...spec, initramfs: `${dir}/missing` }),
-      (e: VolantError) => e.code === "vmm_failed" && /missing/.test(e.message),
+      (e: VolantError) => e.code === "kernel_not_found" && /missing/.test(e.message),
     );
     equal(registry.alive().length, 0);
     deepEqual([...Deno.readDirSync(spec.runtimeDir)], []);

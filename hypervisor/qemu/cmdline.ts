@@ -1,0 +1,203 @@
+/**
+ * The QEMU command line for one {@linkcode VmSpec} on `-M microvm`: pure functions, testable
+ * without QEMU. The VMM starts paused (`-S`): `create` brings the process up configured,
+ * `boot` sends QMP `cont`.
+ *
+ * @module
+ */
+import { VolantError } from "../../schema/mod.ts";
+import type { KernelFormat, VmSpec } from "../driver.ts";
+import type { Accel } from "../kvm.ts";
+
+/** Files QEMU keeps in the VM's runtime dir. */
+export interface QemuPaths {
+  /** The QMP socket (`<runtimeDir>/qmp.sock`). */
+  qmpSocket: string;
+  /** QEMU's pid file (`<runtimeDir>/qemu.pid`). */
+  pidFile: string;
+}
+
+/**
+ * Where QEMU's socket and pid file live for a runtime dir.
+ *
+ * @example
+ * ```ts
+ * import { qemuPaths } from "./cmdline.ts";
+ * console.assert(qemuPaths("/run/volant/vms/web").qmpSocket === "/run/volant/vms/web/qmp.sock");
+ * ```
+ */
+export function qemuPaths(runtimeDir: string): QemuPaths {
+  const dir = runtimeDir.replace(/\/+$/, "");
+  return { qmpSocket: `${dir}/qmp.sock`, pidFile: `${dir}/qemu.pid` };
+}
+
+/** How QEMU runs, beyond the spec. */
+export interface QemuArgsOptions {
+  /** `kvm` (with `-cpu host`) or `tcg` (software emulation, `-cpu max`). */
+  accel: Accel;
+  /**
+   * Turn off the legacy PIT and PIC (KVM only, and only when the host CPU has the TSC deadline
+   * timer the guest then relies on). Default false.
+   */
+  noLegacyTimers?: boolean;
+}
+
+/** Unix socket paths are limited to 107 bytes plus the terminating NUL. */
+const SUN_PATH_MAX = 107;
+const ID = /^[a-z0-9_]+$/;
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+const TAP = /^[A-Za-z0-9_.-]{1,15}$/;
+
+/**
+ * Escapes a value inside a QEMU `key=value,…` option list (a literal comma is doubled).
+ *
+ * @example
+ * ```ts
+ * import { optionValue } from "./cmdline.ts";
+ * console.assert(optionValue("/img/a,b.raw") === "/img/a,,b.raw");
+ * ```
+ */
+export function optionValue(value: string): string {
+  return value.replaceAll(",", ",,");
+}
+
+function invalid(field: string, message: string, value: unknown): VolantError {
+  return new VolantError("invalid_argument", `VmSpec.${field}: ${message}`, { field, value });
+}
+
+/**
+ * Checks what QEMU cannot be trusted to report clearly: ids, sizes, MAC and tap names, the
+ * kernel format and the socket path length. Throws `invalid_argument` naming the field.
+ *
+ * @example
+ * ```ts ignore
+ * import { validateSpec } from "./cmdline.ts";
+ * validateSpec(spec, ["bzImage", "vmlinux"]);
+ * ```
+ */
+export function validateSpec(spec: VmSpec, kernelFormats: readonly KernelFormat[]): void {
+  if (spec.id === "" || /[\s,=]/.test(spec.id)) {
+    throw invalid("id", "must be non-empty without spaces, commas or '='", spec.id);
+  }
+  if (!Number.isInteger(spec.cpus) || spec.cpus < 1 || spec.cpus > 255) {
+    throw invalid("cpus", "must be an integer from 1 to 255", spec.cpus);
+  }
+  if (!Number.isInteger(spec.memoryMib) || spec.memoryMib < 16) {
+    throw invalid("memoryMib", "must be an integer of at least 16", spec.memoryMib);
+  }
+  if (!kernelFormats.includes(spec.kernel.format)) {
+    throw invalid(
+      "kernel.format",
+      `qemu boots ${kernelFormats.join(" or ")}, not ${spec.kernel.format}`,
+      spec.kernel.format,
+    );
+  }
+  const paths: Array<[string, string | undefined]> = [
+    ["kernel.path", spec.kernel.path],
+    ["initramfs", spec.initramfs],
+    ["serialLog", spec.serialLog],
+    ["vmmLog", spec.vmmLog],
+    ["runtimeDir", spec.runtimeDir],
+    ...spec.disks.map((d, i): [string, string] => [`disks[${i}].path`, d.path]),
+  ];
+  for (const [field, path] of paths) {
+    if (path !== undefined && !path.startsWith("/")) {
+      throw invalid(field, "must be an absolute path", path);
+    }
+  }
+  const seen = new Set<string>();
+  for (const [i, disk] of spec.disks.entries()) {
+    if (!ID.test(disk.id) || seen.has(`disk-${disk.id}`)) {
+      throw invalid(`disks[${i}].id`, "must be unique and match [a-z0-9_]+", disk.id);
+    }
+    seen.add(`disk-${disk.id}`);
+  }
+  for (const [i, nic] of spec.nics.entries()) {
+    if (!ID.test(nic.id) || seen.has(`net-${nic.id}`)) {
+      throw invalid(`nics[${i}].id`, "must be unique and match [a-z0-9_]+", nic.id);
+    }
+    seen.add(`net-${nic.id}`);
+    if (!MAC.test(nic.mac)) {
+      throw invalid(`nics[${i}].mac`, "must look like 52:54:00:12:34:56", nic.mac);
+    }
+    if (!TAP.test(nic.tap)) {
+      throw invalid(`nics[${i}].tap`, "must be an interface name of 1-15 characters", nic.tap);
+    }
+  }
+  const { qmpSocket } = qemuPaths(spec.runtimeDir);
+  if (new TextEncoder().encode(qmpSocket).length > SUN_PATH_MAX) {
+    throw invalid(
+      "runtimeDir",
+      `is too long for a unix socket: ${qmpSocket} exceeds ${SUN_PATH_MAX} bytes`,
+      spec.runtimeDir,
+    );
+  }
+}
+
+/**
+ * The arguments (without the binary) that launch `spec` on a paused microvm: QMP on
+ * `<runtimeDir>/qmp.sock`, the serial console appended to `spec.serialLog`, disks as
+ * virtio-blk in spec order (the first is `/dev/vda`), NICs as virtio-net on existing taps
+ * (no vhost, no scripts).
+ *
+ * @example
+ * ```ts
+ * import { qemuArgs } from "./cmdline.ts";
+ * const args = qemuArgs({
+ *   id: "web", cpus: 1, memoryMib: 256,
+ *   kernel: { path: "/k/bzImage", format: "bzImage" },
+ *   cmdline: "console=ttyS0", disks: [], nics: [],
+ *   serialLog: "/log/serial.log", vmmLog: "/log/vmm.log", runtimeDir: "/run/web",
+ * }, { accel: "tcg" });
+ * console.assert(args.includes("-S") && args.includes("microvm,x-option-roms=off,acpi=on,rtc=on"));
+ * ```
+ */
+export function qemuArgs(spec: VmSpec, options: QemuArgsOptions): string[] {
+  const paths = qemuPaths(spec.runtimeDir);
+  const machine = ["microvm", "x-option-roms=off", "acpi=on", "rtc=on"];
+  if (options.accel === "kvm" && options.noLegacyTimers) machine.push("pit=off", "pic=off");
+  const args = [
+    ["-name", optionValue(spec.id)],
+    ["-M", machine.join(",")],
+    ["-accel", options.accel],
+    ["-cpu", options.accel === "kvm" ? "host" : "max"],
+    ["-m", `${spec.memoryMib}M`],
+    ["-smp", String(spec.cpus)],
+    ["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"],
+    ["-pidfile", paths.pidFile],
+    ["-chardev", `socket,id=qmp,path=${optionValue(paths.qmpSocket)},server=on,wait=off`],
+    ["-mon", "chardev=qmp,mode=control"],
+    ["-chardev", `file,id=serial0,path=${optionValue(spec.serialLog)},append=on`],
+    ["-serial", "chardev:serial0"],
+    ["-kernel", spec.kernel.path],
+    spec.initramfs === undefined ? [] : ["-initrd", spec.initramfs],
+    ["-append", spec.cmdline],
+  ].flat();
+  for (const disk of spec.disks) {
+    const id = `disk-${disk.id}`;
+    args.push(
+      "-drive",
+      [
+        "if=none",
+        `id=${id}`,
+        `file=${optionValue(disk.path)}`,
+        `format=${disk.format}`,
+        `readonly=${disk.readOnly ? "on" : "off"}`,
+      ].join(","),
+      "-device",
+      // virtio-blk serials are at most 20 bytes; ids longer than that are simply not exposed.
+      `virtio-blk-device,drive=${id}${disk.id.length <= 20 ? `,serial=${disk.id}` : ""}`,
+    );
+  }
+  for (const nic of spec.nics) {
+    const id = `net-${nic.id}`;
+    args.push(
+      "-netdev",
+      `tap,id=${id},ifname=${nic.tap},script=no,downscript=no`,
+      "-device",
+      `virtio-net-device,netdev=${id},mac=${nic.mac.toLowerCase()}`,
+    );
+  }
+  args.push("-S");
+  return args;
+}

@@ -1,0 +1,360 @@
+/**
+ * The QEMU driver: `qemu-system-x86_64 -M microvm`, started paused and driven over QMP.
+ *
+ * - `create`: checks the spec and its files, spawns QEMU detached (it outlives the daemon),
+ *   waits until QMP answers `query-status` with `prelaunch`. On any failure the process is
+ *   killed and reaped and its socket and pid file removed; the error carries QEMU's message.
+ * - `boot`/`pause`/`resume`: QMP `cont`/`stop`/`cont`.
+ * - `shutdown`: ACPI power button (`system_powerdown`), then SIGTERM, then SIGKILL.
+ * - `adopt`: same pid and start time, and QMP answers.
+ *
+ * @module
+ */
+import { VolantError } from "../../schema/mod.ts";
+import type {
+  Driver,
+  DriverProbe,
+  KernelFormat,
+  ShutdownOptions,
+  ShutdownResult,
+  VmmHandle,
+  VmmState,
+  VmSpec,
+} from "../driver.ts";
+import type { Accel } from "../kvm.ts";
+import { stopLadder } from "../ladder.ts";
+import {
+  type DetachedProcess,
+  isAlive,
+  killAndWait,
+  logTail,
+  spawnDetached,
+  waitGone,
+} from "../process/mod.ts";
+import { checkSpecFiles, removeIfPresent } from "./_files.ts";
+import { qemuArgs, qemuPaths, validateSpec } from "./cmdline.ts";
+import { probeQemu } from "./probe.ts";
+import { QmpClient, qmpExecute } from "./qmp.ts";
+
+/** Options of {@linkcode QemuDriver}. */
+export interface QemuDriverOptions {
+  /** Absolute path of `qemu-system-x86_64`. */
+  binary: string;
+  /** Accelerator (already resolved against the host). */
+  accel: Accel;
+  /** Turn off PIT and PIC (KVM with a TSC-deadline host only). Default false. */
+  noLegacyTimers?: boolean;
+  /**
+   * Command words QEMU is run through; each must exec, never fork (tests use
+   * `["ip", "netns", "exec", ns]`). Default none.
+   */
+  launchPrefix?: readonly string[];
+  /** Limit from spawn until QMP answers; default 10 000 ms. */
+  startTimeoutMs?: number;
+  /** Limit for each QMP command (connect included); default 5000 ms. */
+  qmpTimeoutMs?: number;
+}
+
+/** The kernel formats QEMU's microvm boots (bzImage, or an ELF vmlinux through PVH). */
+export const QEMU_KERNEL_FORMATS: readonly KernelFormat[] = ["bzImage", "vmlinux"];
+
+/**
+ * Maps QEMU's RunState to the driver-level state. `prelaunch` is a VMM created with `-S` whose
+ * guest never ran; states in which the vCPUs are stopped for other reasons count as paused.
+ *
+ * @example
+ * ```ts
+ * import { vmmStateOf } from "./driver.ts";
+ * console.assert(vmmStateOf("prelaunch") === "created");
+ * console.assert(vmmStateOf("io-error") === "paused");
+ * ```
+ */
+export function vmmStateOf(status: string): VmmState {
+  switch (status) {
+    case "prelaunch":
+      return "created";
+    case "running":
+      return "running";
+    case "shutdown":
+    case "guest-panicked":
+    case "internal-error":
+      return "shutdown";
+    default:
+      return "paused";
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * The QEMU microvm driver.
+ *
+ * @example
+ * ```ts ignore
+ * import { QemuDriver } from "./driver.ts";
+ * const driver = new QemuDriver({ binary: "/usr/bin/qemu-system-x86_64", accel: "tcg" });
+ * const handle = await driver.create(spec);
+ * await driver.boot(handle);
+ * await driver.shutdown(handle, { gracefulMs: 10_000, termMs: 5_000 });
+ * await driver.cleanup(handle);
+ * ```
+ */
+export class QemuDriver implements Driver {
+  readonly name = "qemu";
+  readonly kvm: boolean;
+  readonly kernelFormats: readonly KernelFormat[] = QEMU_KERNEL_FORMATS;
+  #options: QemuDriverOptions;
+  #exe: Promise<string> | undefined;
+
+  /** A driver for the given binary and accelerator (see `openQemuDriver` to resolve them). */
+  constructor(options: QemuDriverOptions) {
+    this.#options = options;
+    this.kvm = options.accel === "kvm";
+  }
+
+  async probe(): Promise<DriverProbe> {
+    const found = await probeQemu(this.#options.binary);
+    return {
+      name: this.name,
+      available: found.available,
+      kvm: this.kvm,
+      ...(found.binary ? { binary: found.binary } : {}),
+      ...(found.version ? { version: found.version } : {}),
+      ...(found.reason ? { reason: found.reason } : {}),
+    };
+  }
+
+  get #qmpTimeoutMs(): number {
+    return this.#options.qmpTimeoutMs ?? 5_000;
+  }
+
+  /** The binary without symlinks: what `/proc/<pid>/exe` shows for a running QEMU. */
+  #realBinary(): Promise<string> {
+    this.#exe ??= Deno.realPath(this.#options.binary).catch((err) => {
+      this.#exe = undefined;
+      throw new VolantError(
+        "hypervisor_unavailable",
+        `QEMU binary ${this.#options.binary} is gone: ${(err as Error).message}`,
+        { binary: this.#options.binary },
+        { cause: err },
+      );
+    });
+    return this.#exe;
+  }
+
+  /** Refuses a runtime dir whose QMP socket still answers; removes stale files otherwise. */
+  async #claimRuntimeDir(spec: VmSpec): Promise<void> {
+    const paths = qemuPaths(spec.runtimeDir);
+    try {
+      await Deno.lstat(paths.qmpSocket);
+    } catch {
+      await removeIfPresent(paths.pidFile);
+      return;
+    }
+    const live = await qmpExecute(paths.qmpSocket, "query-status", undefined, {
+      timeoutMs: 1_000,
+    }).then(() => true, () => false);
+    if (live) {
+      throw new VolantError(
+        "invalid_state",
+        `Runtime directory ${spec.runtimeDir} belongs to a QEMU that is still running ` +
+          `(${paths.qmpSocket} answers); stop it first`,
+        { runtimeDir: spec.runtimeDir },
+      );
+    }
+    await removeIfPresent(paths.qmpSocket);
+    await removeIfPresent(paths.pidFile);
+  }
+
+  async create(spec: VmSpec): Promise<VmmHandle> {
+    validateSpec(spec, this.kernelFormats);
+    await checkSpecFiles(spec);
+    await this.#claimRuntimeDir(spec);
+    const paths = qemuPaths(spec.runtimeDir);
+    const exe = await this.#realBinary();
+    const argv = [this.#options.binary, ...qemuArgs(spec, this.#options)];
+    const vmm = await spawnDetached({
+      argv,
+      log: spec.vmmLog,
+      prefix: this.#options.launchPrefix,
+      exe,
+      label: "QEMU",
+    }).catch(async (err) => {
+      await this.#removeFiles(spec.runtimeDir);
+      throw err;
+    });
+    const handle: VmmHandle = {
+      driver: this.name,
+      pid: vmm.pid,
+      startTime: vmm.startTime,
+      apiSocket: paths.qmpSocket,
+      runtimeDir: spec.runtimeDir,
+      vmmLog: spec.vmmLog,
+    };
+    try {
+      await this.#waitReady(vmm, spec);
+      return handle;
+    } catch (err) {
+      await killAndWait(vmm.pid, vmm.startTime);
+      await this.#removeFiles(spec.runtimeDir);
+      throw err;
+    }
+  }
+
+  /** Waits until QMP answers `query-status` with `prelaunch`, or reports why QEMU died. */
+  async #waitReady(vmm: DetachedProcess, spec: VmSpec): Promise<void> {
+    const socket = qemuPaths(spec.runtimeDir).qmpSocket;
+    const timeoutMs = this.#options.startTimeoutMs ?? 10_000;
+    const deadline = Date.now() + timeoutMs;
+    const seen: { exit: Deno.CommandStatus | null } = { exit: null };
+    vmm.status.then((s) => seen.exit = s, () => {});
+    const died = async (status: Deno.CommandStatus): Promise<VolantError> => {
+      const tail = await logTail(spec.vmmLog, vmm.logOffset, 10);
+      const how = status.signal
+        ? `was killed by ${status.signal}`
+        : `exited with code ${status.code}`;
+      return new VolantError(
+        "vmm_failed",
+        `QEMU ${how} while starting${tail ? `: ${tail}` : " (nothing in its log)"}`,
+        { pid: vmm.pid, code: status.code, vmmLog: spec.vmmLog },
+      );
+    };
+    let lastError: unknown = null;
+    while (Date.now() < deadline) {
+      if (seen.exit) throw await died(seen.exit);
+      let answer: { status: string } | null = null;
+      try {
+        const left = Math.max(100, Math.min(this.#qmpTimeoutMs, deadline - Date.now()));
+        answer = await qmpExecute<{ status: string }>(socket, "query-status", undefined, {
+          timeoutMs: left,
+        });
+      } catch (err) {
+        // Refused or closed while QEMU starts (or dies): normal, look again.
+        lastError = err;
+      }
+      if (answer !== null) {
+        if (answer.status === "prelaunch") return;
+        throw new VolantError(
+          "vmm_failed",
+          `QEMU started in state ${answer.status}, expected prelaunch (paused before boot)`,
+          { pid: vmm.pid, status: answer.status },
+        );
+      }
+      const exit = await Promise.race([vmm.status, sleep(20).then(() => null)]);
+      if (exit) throw await died(exit);
+    }
+    if (seen.exit) throw await died(seen.exit);
+    throw new VolantError(
+      "timeout",
+      `QEMU (pid ${vmm.pid}) did not answer on ${socket} within ${timeoutMs} ms` +
+        (lastError instanceof Error ? `: ${lastError.message}` : ""),
+      { pid: vmm.pid, socket },
+    );
+  }
+
+  async #removeFiles(runtimeDir: string): Promise<void> {
+    const paths = qemuPaths(runtimeDir);
+    await removeIfPresent(paths.qmpSocket);
+    await removeIfPresent(paths.pidFile);
+  }
+
+  /** Runs a QMP command on a live VMM; `vmm_failed` when the process is gone. */
+  async #qmp<T>(handle: VmmHandle, command: string, args?: Record<string, unknown>): Promise<T> {
+    if (!(await isAlive(handle.pid, handle.startTime))) {
+      throw new VolantError("vmm_failed", `QEMU pid ${handle.pid} is not running`, {
+        pid: handle.pid,
+      });
+    }
+    try {
+      return await qmpExecute<T>(handle.apiSocket, command, args, {
+        timeoutMs: this.#qmpTimeoutMs,
+      });
+    } catch (err) {
+      if (!(await isAlive(handle.pid, handle.startTime))) {
+        throw new VolantError(
+          "vmm_failed",
+          `QEMU pid ${handle.pid} exited during ${command}`,
+          { pid: handle.pid },
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+
+  async #status(handle: VmmHandle): Promise<string> {
+    return (await this.#qmp<{ status: string }>(handle, "query-status")).status;
+  }
+
+  async #transition(handle: VmmHandle, from: VmmState, command: string): Promise<void> {
+    const status = await this.#status(handle);
+    const state = vmmStateOf(status);
+    if (state !== from) {
+      throw new VolantError(
+        "vmm_failed",
+        `QEMU pid ${handle.pid} is ${state} (${status}), not ${from}: cannot ${command}`,
+        { pid: handle.pid, status },
+      );
+    }
+    await this.#qmp(handle, command);
+  }
+
+  boot(handle: VmmHandle): Promise<void> {
+    return this.#transition(handle, "created", "cont");
+  }
+
+  async info(handle: VmmHandle): Promise<VmmState> {
+    return vmmStateOf(await this.#status(handle));
+  }
+
+  pause(handle: VmmHandle): Promise<void> {
+    return this.#transition(handle, "running", "stop");
+  }
+
+  resume(handle: VmmHandle): Promise<void> {
+    return this.#transition(handle, "paused", "cont");
+  }
+
+  shutdown(handle: VmmHandle, options: ShutdownOptions): Promise<ShutdownResult> {
+    return stopLadder(handle.pid, handle.startTime, {
+      ...options,
+      label: "QEMU",
+      requestPowerOff: async () => {
+        // A guest that never ran (or is paused) cannot see the power button.
+        if ((await this.#status(handle)) !== "running") return false;
+        await this.#qmp(handle, "system_powerdown");
+        return true;
+      },
+    });
+  }
+
+  async cleanup(handle: VmmHandle): Promise<void> {
+    await removeIfPresent(handle.apiSocket);
+    await removeIfPresent(qemuPaths(handle.runtimeDir).pidFile);
+  }
+
+  async adopt(handle: VmmHandle): Promise<boolean> {
+    if (handle.driver !== this.name) return false;
+    if (!(await isAlive(handle.pid, handle.startTime))) return false;
+    try {
+      const client = await QmpClient.connect(handle.apiSocket, {
+        timeoutMs: this.#qmpTimeoutMs,
+      });
+      try {
+        await client.execute("query-status");
+      } finally {
+        client.close();
+        await client.done;
+      }
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async waitExit(handle: VmmHandle): Promise<void> {
+    await waitGone(handle.pid, handle.startTime);
+  }
+}

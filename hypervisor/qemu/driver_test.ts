@@ -1,0 +1,303 @@
+import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
+import { READY_MARKER, VolantError } from "../../schema/mod.ts";
+import { processesMentioning, runDriverContract } from "../contract_suite.ts";
+import type { VmmHandle, VmSpec } from "../driver.ts";
+import { detectKvm } from "../kvm.ts";
+import { isAlive, readProcStat } from "../process/mod.ts";
+import { buildBusyboxGuest, findTestKernel, testKernelDir } from "../testing/busybox_guest.ts";
+import { createNetns, createTap, deleteNetns, netnsUnavailable } from "../testing/netns.ts";
+import { qemuArgs, qemuPaths } from "./cmdline.ts";
+import { openQemuDriver } from "./open.ts";
+import { probeQemu } from "./probe.ts";
+
+const probe = await probeQemu("qemu-system-x86_64");
+const kernel = await findTestKernel();
+const ignore = !probe.available
+  ? `QEMU is unavailable here: ${probe.reason}`
+  : "reason" in kernel
+  ? kernel.reason
+  : (await netnsUnavailable()) ?? undefined;
+if (ignore) console.log(`skipping the QEMU driver tests: ${ignore}`);
+
+// One namespace per test (created on first use, deleted after the test), shared by the driver
+// instances a test makes so a "restarted daemon" sees the same VMMs.
+let currentNs: string | undefined;
+async function netns(): Promise<string> {
+  currentNs ??= await createNetns();
+  return currentNs;
+}
+async function dropNetns(): Promise<void> {
+  if (currentNs) await deleteNetns(currentNs);
+  currentNs = undefined;
+}
+
+async function newDriver() {
+  return await openQemuDriver({
+    accel: "auto",
+    launchPrefix: ["ip", "netns", "exec", await netns()],
+  });
+}
+
+runDriverContract({
+  name: "qemu",
+  newDriver,
+  makeGuest: (dir) => buildBusyboxGuest(dir),
+  ignore,
+  badDiskMessage: /not in qcow2 format/,
+  afterEach: dropNetns,
+});
+
+interface Vm {
+  dir: string;
+  spec: VmSpec;
+  driver: Awaited<ReturnType<typeof newDriver>>;
+  ns: string;
+}
+
+/** A temp dir, a namespace, a driver and a spec for the busybox guest; all removed after. */
+async function withVm(fn: (vm: Vm) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "volant-qemu-" });
+  try {
+    await Deno.mkdir(`${dir}/run`);
+    const guest = await buildBusyboxGuest(dir);
+    const spec: VmSpec = {
+      id: "qemu-test",
+      cpus: 1,
+      memoryMib: 256,
+      kernel: guest.kernel,
+      initramfs: guest.initramfs,
+      cmdline: guest.cmdline,
+      disks: [],
+      nics: [],
+      serialLog: `${dir}/serial.log`,
+      vmmLog: `${dir}/vmm.log`,
+      runtimeDir: `${dir}/run`,
+    };
+    await fn({ dir, spec, driver: await newDriver(), ns: await netns() });
+  } finally {
+    for (const pid of await processesMentioning(dir)) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+    await dropNetns();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function serialLine(vm: Vm, handle: VmmHandle, prefix: string): Promise<string> {
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    const text = await Deno.readTextFile(vm.spec.serialLog).catch(() => "");
+    const line = text.split("\n").find((l) => l.startsWith(prefix));
+    if (line) return line;
+    if (!(await isAlive(handle.pid, handle.startTime))) {
+      throw new Error(`QEMU exited before ${prefix}:\n${text.slice(-2000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no ${prefix} line within 90 s`);
+}
+
+async function stopVm(vm: Vm, handle: VmmHandle): Promise<void> {
+  await vm.driver.shutdown(handle, { gracefulMs: 0, termMs: 10_000 });
+  await vm.driver.cleanup(handle);
+}
+
+Deno.test({
+  name: "qemu: the recorded pid is QEMU itself, in its own session, in the test's namespace",
+  ignore: ignore !== undefined,
+  fn: () =>
+    withVm(async (vm) => {
+      const handle = await vm.driver.create(vm.spec);
+      try {
+        equal(await Deno.readLink(`/proc/${handle.pid}/exe`), await Deno.realPath(probe.binary!));
+        const stat = await readProcStat(handle.pid);
+        equal(stat?.session, handle.pid, "setsid made QEMU a session leader");
+        equal(stat?.startTime, handle.startTime);
+        const netnsOf = (path: string) => Deno.statSync(path).ino;
+        equal(netnsOf(`/proc/${handle.pid}/ns/net`), netnsOf(`/run/netns/${vm.ns}`));
+        ok(netnsOf(`/proc/${handle.pid}/ns/net`) !== netnsOf("/proc/self/ns/net"));
+        const argv = (await Deno.readTextFile(`/proc/${handle.pid}/cmdline`)).split("\0");
+        argv.pop(); // trailing NUL
+        deepEqual(argv, [
+          probe.binary,
+          ...qemuArgs(vm.spec, { accel: vm.driver.kvm ? "kvm" : "tcg" }),
+        ]);
+        const pidFile = await Deno.readTextFile(qemuPaths(vm.spec.runtimeDir).pidFile);
+        equal(Number(pidFile.trim()), handle.pid);
+        equal(handle.apiSocket, qemuPaths(vm.spec.runtimeDir).qmpSocket);
+        ok((await Deno.lstat(handle.apiSocket)).isSocket);
+        await rejects(
+          () => vm.driver.create(vm.spec),
+          (e: VolantError) => e.code === "invalid_state" && /still running/.test(e.message),
+          "a second create on a live runtime dir is refused",
+        );
+        ok(await isAlive(handle.pid, handle.startTime), "the refusal did not touch the first VMM");
+      } finally {
+        await stopVm(vm, handle);
+      }
+      deepEqual([...Deno.readDirSync(vm.spec.runtimeDir)], []);
+    }),
+});
+
+Deno.test({
+  name: "qemu: a NIC on a tap reaches the guest with its MAC; the serial log is appended",
+  ignore: ignore !== undefined,
+  fn: () =>
+    withVm(async (vm) => {
+      await createTap(vm.ns, "vtap0");
+      await Deno.writeTextFile(vm.spec.serialLog, "line from an earlier boot\n");
+      const mac = "52:54:00:12:34:56";
+      const spec = { ...vm.spec, nics: [{ id: "eth", tap: "vtap0", mac }] };
+      const handle = await vm.driver.create(spec);
+      try {
+        await vm.driver.boot(handle);
+        await serialLine(vm, handle, READY_MARKER);
+        const serial = await Deno.readTextFile(vm.spec.serialLog);
+        ok(serial.startsWith("line from an earlier boot\n"), "the serial log was not truncated");
+        match(serial, new RegExp(`^VOLANT_TEST_NIC eth0 ${mac}$`, "m"));
+      } finally {
+        await stopVm(vm, handle);
+      }
+    }),
+});
+
+Deno.test({
+  name: "qemu: a launch prefix that forks instead of exec'ing is detected",
+  ignore: ignore !== undefined,
+  fn: () =>
+    withVm(async (vm) => {
+      const forking = await openQemuDriver({
+        accel: "auto",
+        launchPrefix: ["ip", "netns", "exec", vm.ns, "sh", "-c", '"$@" & wait', "fork"],
+      });
+      // The forked QEMU itself is a stray the driver cannot know about; withVm kills it.
+      await rejects(
+        () => forking.create(vm.spec),
+        (e: VolantError) => e.code === "vmm_failed" && /forked/.test(e.message),
+      );
+    }),
+});
+
+Deno.test({
+  name: "qemu: a VMM outlives the process that created it and another process adopts it",
+  ignore: ignore !== undefined,
+  fn: () =>
+    withVm(async (vm) => {
+      const helper = new URL("../testing/create_and_exit.ts", import.meta.url).pathname;
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "--no-check=remote",
+          helper,
+          JSON.stringify(vm.spec),
+          "ip",
+          "netns",
+          "exec",
+          vm.ns,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      const handle = JSON.parse(new TextDecoder().decode(out.stdout)) as VmmHandle;
+      try {
+        ok(await isAlive(handle.pid, handle.startTime), "QEMU survived its parent's exit");
+        const stat = await readProcStat(handle.pid);
+        ok(stat?.ppid !== Deno.pid, "not our child: waiting must poll /proc");
+        const driver = await openQemuDriver({ launchPrefix: ["ip", "netns", "exec", vm.ns] });
+        equal(await driver.adopt(handle), true);
+        equal(await driver.info(handle), "running");
+        await serialLine(vm, handle, READY_MARKER);
+        let exited = false;
+        const waiting = driver.waitExit(handle).then(() => exited = true);
+        deepEqual(await driver.shutdown(handle, { gracefulMs: 60_000, termMs: 10_000 }), {
+          via: "graceful",
+        });
+        await waiting;
+        equal(exited, true);
+        equal(await driver.adopt(handle), false);
+        await driver.cleanup(handle);
+        deepEqual([...Deno.readDirSync(vm.spec.runtimeDir)], []);
+      } finally {
+        if (await isAlive(handle.pid, handle.startTime)) Deno.kill(handle.pid, "SIGKILL");
+      }
+    }),
+});
+
+const vmlinuxReason = ignore ?? await (async () => {
+  try {
+    await Deno.stat(`${testKernelDir()}/vmlinux-generic`);
+    return undefined;
+  } catch {
+    const lz4 = await new Deno.Command("lz4", {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    })
+      .output().then((o) => o.success, () => false);
+    return lz4 ? undefined : `no ${testKernelDir()}/vmlinux-generic and no lz4 to extract one`;
+  }
+})();
+if (vmlinuxReason) console.log(`skipping the vmlinux boot test: ${vmlinuxReason}`);
+
+/** The ELF vmlinux inside a bzImage whose payload is LZ4 (Debian's cloud kernel). */
+async function extractVmlinux(bzImage: string, out: string): Promise<void> {
+  const bytes = await Deno.readFile(bzImage);
+  const magic = [0x02, 0x21, 0x4c, 0x18];
+  const at = bytes.findIndex((_, i) => magic.every((m, j) => bytes[i + j] === m));
+  if (at < 0) throw new Error(`${bzImage} has no LZ4 payload`);
+  const lz4 = new Deno.Command("lz4", {
+    args: ["-dc"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  })
+    .spawn();
+  const writer = lz4.stdin.getWriter();
+  const writing = writer.write(bytes.subarray(at)).then(() => writer.close()).catch(() => {});
+  const { stdout } = await lz4.output();
+  await writing;
+  // lz4 stops with an error at the bzImage's trailing bytes; the ELF is complete by then.
+  if (stdout[0] !== 0x7f || stdout[1] !== 0x45) throw new Error("lz4 did not produce an ELF");
+  await Deno.writeFile(out, stdout);
+}
+
+Deno.test({
+  name: "qemu: an ELF vmlinux boots through PVH",
+  ignore: vmlinuxReason !== undefined,
+  fn: () =>
+    withVm(async (vm) => {
+      let path = `${testKernelDir()}/vmlinux-generic`;
+      if (!(await Deno.stat(path).then(() => true, () => false))) {
+        path = `${vm.dir}/vmlinux`;
+        await extractVmlinux((kernel as { bzImage: string }).bzImage, path);
+      }
+      const handle = await vm.driver.create({ ...vm.spec, kernel: { path, format: "vmlinux" } });
+      try {
+        await vm.driver.boot(handle);
+        match(await serialLine(vm, handle, READY_MARKER), /"kestrel_version":"busybox-test"/);
+      } finally {
+        await stopVm(vm, handle);
+      }
+    }),
+});
+
+Deno.test({
+  name: "qemu: probe reports the binary, its version and the accelerator",
+  ignore: !probe.available,
+  fn: async () => {
+    const driver = await openQemuDriver({ accel: "auto" });
+    const found = await driver.probe();
+    equal(found.available, true);
+    equal(found.name, "qemu");
+    equal(found.binary, probe.binary);
+    match(found.version ?? "", /^\d+\.\d+\.\d+$/);
+    equal(found.kvm, (await detectKvm()).available);
+    equal(driver.kvm, found.kvm);
+  },
+});
