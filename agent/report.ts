@@ -48,7 +48,8 @@ export function parseUptime(text: string): number {
 }
 
 /**
- * Builds a {@linkcode ReadyReport} from the texts of `/proc/uptime` and `/proc/meminfo`.
+ * Builds a {@linkcode ReadyReport} from the texts of `/proc/uptime` and `/proc/meminfo`, and
+ * kestrel's own resident memory from `/proc/self/status` (`VmRSS`) when `status` is given.
  * Throws an `internal` {@linkcode VolantError} when MemTotal or MemAvailable is missing.
  *
  * @example
@@ -58,8 +59,14 @@ export function parseUptime(text: string): number {
  * console.assert(r.uptime_ms === 1500 && r.mem_available_kb === 80);
  * ```
  */
-export function buildReadyReport(name: string, uptime: string, meminfo: string): ReadyReport {
+export function buildReadyReport(
+  name: string,
+  uptime: string,
+  meminfo: string,
+  status?: string,
+): ReadyReport {
   const mem = parseMeminfo(meminfo);
+  const rss = status === undefined ? undefined : parseMeminfo(status).get("VmRSS");
   const total = mem.get("MemTotal");
   const available = mem.get("MemAvailable");
   if (total === undefined || available === undefined) {
@@ -75,6 +82,7 @@ export function buildReadyReport(name: string, uptime: string, meminfo: string):
     uptime_ms: parseUptime(uptime),
     mem_total_kb: total,
     mem_available_kb: available,
+    ...(rss === undefined ? {} : { kestrel_rss_kb: rss }),
   });
 }
 
@@ -89,11 +97,12 @@ export function buildReadyReport(name: string, uptime: string, meminfo: string):
  * ```
  */
 export async function readReadyReport(system: System, name: string): Promise<ReadyReport> {
-  const [uptime, meminfo] = await Promise.all([
+  const [uptime, meminfo, status] = await Promise.all([
     system.readText("/proc/uptime"),
     system.readText("/proc/meminfo"),
+    system.readText("/proc/self/status").catch(() => undefined),
   ]);
-  return buildReadyReport(name, uptime, meminfo);
+  return buildReadyReport(name, uptime, meminfo, status);
 }
 
 /**

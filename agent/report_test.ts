@@ -67,3 +67,10 @@ Deno.test("readReadyReport() reads this host's real /proc", async () => {
   assert.ok(report.mem_total_kb > 0 && report.mem_available_kb <= report.mem_total_kb);
   assert.ok(report.uptime_ms > 0);
 });
+
+Deno.test("buildReadyReport() adds kestrel's VmRSS from /proc/self/status", () => {
+  const status = "Name:\tdeno\nVmPeak:\t 90000 kB\nVmRSS:\t   41234 kB\nThreads:\t7\n";
+  const report = buildReadyReport("web", "1.5 1", MEMINFO, status);
+  assert.equal(report.kestrel_rss_kb, 41234);
+  assert.equal(buildReadyReport("web", "1.5 1", MEMINFO).kestrel_rss_kb, undefined);
+});

@@ -38,6 +38,8 @@ export interface E2eDaemon {
   start(): Promise<void>;
   /** The daemon's log lines so far (JSON lines from stderr). */
   logs(): string[];
+  /** The daemon's PID while it runs (it enters its namespace in place, keeping the PID). */
+  pid(): number | undefined;
   /** Stops the daemon, kills leftover VMMs of this dir by PID, removes the namespace and dir. */
   dispose(): Promise<void>;
 }
@@ -288,6 +290,7 @@ export async function startDaemon(options: StartDaemonOptions = {}): Promise<E2e
     stop,
     start,
     logs: () => [...logs],
+    pid: () => child?.pid,
     async dispose() {
       await stop().catch(() => {});
       for (const pid of await processesMentioning(dir)) {

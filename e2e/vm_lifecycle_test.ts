@@ -91,7 +91,7 @@ Deno.test("volar drives a real microVM: create → running → stop → start �
     equal(gone.code, 1);
     match(gone.stderr, /demo/);
     match(gone.stderr, /does not exist/);
-    deepEqual(await processesMentioning(daemon.dir), [], "no VMM process remains");
+    deepEqual(await processesMentioning(`${daemon.dir}/run/vms`), [], "no VMM process remains");
     deepEqual(await listTree(`${daemon.dir}/run/vms`), [], "no runtime files remain");
     deepEqual(await listTree(`${daemon.dir}/log/vms`), [], "no VM logs remain");
     const empty = VmList.parse((await daemon.api("/api/v1/vms")).body);

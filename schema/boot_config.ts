@@ -40,6 +40,8 @@ export const ReadyReport = z.object({
   uptime_ms: z.number(),
   mem_total_kb: z.number(),
   mem_available_kb: z.number(),
+  /** kestrel's own resident memory (VmRSS of PID 1), when it could read it. */
+  kestrel_rss_kb: z.optional(z.number()),
 });
 /** kestrel's readiness report. */
 export type ReadyReport = z.infer<typeof ReadyReport>;
