@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { type KestrelFlags, parseKestrelArgs } from "./args.ts";
 import { boot, runPid1 } from "./pid1.ts";
 import { findPowerButtons } from "./power.ts";
 import { formatReadyLine, readReadyReport } from "./report.ts";
@@ -71,20 +71,9 @@ async function dryRun(cmdline: string | undefined, wait: boolean): Promise<numbe
  * ```
  */
 export async function main(args: string[]): Promise<number> {
-  let values;
+  let values: KestrelFlags;
   try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        "dry-run": { type: "boolean" },
-        wait: { type: "boolean" },
-        cmdline: { type: "string" },
-        version: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
+    values = parseKestrelArgs(args);
   } catch (err) {
     log(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
     return 2;

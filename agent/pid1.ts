@@ -250,11 +250,17 @@ export async function runPid1(
         `kestrel ${KESTREL_VERSION} starting${system.dryRun ? " (dry run)" : ""}, ` +
           `${loaded} ms after the runtime started`,
       );
-      const booted = await boot(system);
+      // Finding and opening the power button runs alongside the boot steps (it is slow under
+      // emulation); readiness is announced only once both are done.
+      const watching = options.watch === undefined
+        ? defaultWatch(system, options.powerButtonAttempts ?? 5)
+        : options.watch(system);
+      const booted = await boot(system).catch(async (err) => {
+        (await watching.catch(() => undefined))?.stop();
+        throw err;
+      });
       reaper.start();
-      watch = options.watch === undefined
-        ? await defaultWatch(system, options.powerButtonAttempts ?? 5)
-        : await options.watch(system);
+      watch = await watching;
       report = await readReadyReport(system, booted.name);
       system.print(formatReadyLine(report));
       const outcome = await Promise.race([

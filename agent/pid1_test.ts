@@ -162,14 +162,14 @@ Deno.test("runPid1() turns a mount failure into 'fatal:' and a power-off, with n
       ),
     },
   });
-  let watched = false;
+  const scripted = scriptedWatch();
   await runPid1(fake, {
-    watch: () => Promise.resolve((watched = true, scriptedWatch().watch)),
+    watch: () => Promise.resolve(scripted.watch),
     reaper: quietReaper(),
     catchGlobalErrors: false,
   });
   assert.deepEqual(fake.printed, []);
-  assert.ok(!watched);
+  assert.ok(scripted.stopped(), "the power watch started alongside the boot is stopped again");
   assert.ok(
     fake.logs.includes("fatal: mount devpts on /dev/pts failed: EBUSY (Device or resource busy)"),
     fake.logs.join("\n"),

@@ -68,7 +68,21 @@ function writeLine(target: { writeSync(p: Uint8Array): number }, line: string): 
  * ```
  */
 export function log(message: string): void {
-  writeLine(Deno.stderr, `${LOG_PREFIX}${message}`);
+  writeLine(Deno.stderr, `${LOG_PREFIX}${uptimeStamp()}${message}`);
+}
+
+/**
+ * `[  12.345] ` from /proc/uptime, like the kernel's console stamps, when running as PID 1
+ * (in a guest); "" elsewhere or where unreadable.
+ */
+function uptimeStamp(): string {
+  if (Deno.pid !== 1) return "";
+  try {
+    const seconds = Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]);
+    return Number.isFinite(seconds) ? `[${seconds.toFixed(3).padStart(8)}] ` : "";
+  } catch {
+    return "";
+  }
 }
 
 /**
@@ -111,13 +125,27 @@ export function realSystem(): System {
     mkdirp: (path) => Deno.mkdir(path, { recursive: true }),
     symlink: (target, path) => Deno.symlink(target, path),
     mount: (spec) => mount(spec.source, spec.target, spec.fstype, spec.flags, spec.data),
-    sethostname,
-    cadOff: () => reboot(LINUX_REBOOT_CMD_CAD_OFF),
+    sethostname: (name) => writeProcOr("/proc/sys/kernel/hostname", name, () => sethostname(name)),
+    cadOff: () =>
+      writeProcOr("/proc/sys/kernel/ctrl-alt-del", "0", () => reboot(LINUX_REBOOT_CMD_CAD_OFF)),
     sync,
     powerOff: () => reboot(LINUX_REBOOT_CMD_POWER_OFF),
     log,
     print,
   };
+}
+
+/**
+ * Writes a /proc/sys setting, or calls `fallback` (the libc call doing the same) when procfs
+ * refuses. Boot-time settings go through procfs: opening libc through FFI costs ~0.3 s of
+ * guest boot under emulation, and is then only needed for power-off.
+ */
+function writeProcOr(path: string, value: string, fallback: () => void): void {
+  try {
+    Deno.writeTextFileSync(path, value);
+  } catch {
+    fallback();
+  }
 }
 
 /**

@@ -11,7 +11,7 @@ import { type CpioEntry, writeCpio } from "./cpio.ts";
 import type { ModuleToLoad } from "./modules.ts";
 
 /** Version of the `/init` script contract; recorded in `guest.json`. */
-export const INIT_SCRIPT_VERSION = 2;
+export const INIT_SCRIPT_VERSION = 3;
 
 /** The line stage 0 prints (followed by what failed) before powering off. */
 export const STAGE0_ERROR_MARKER = "VOLANT_STAGE0_ERROR";
@@ -22,6 +22,7 @@ export const STAGE0_APPLETS = [
   "mount",
   "insmod",
   "usleep",
+  "mkdir",
   "switch_root",
   "poweroff",
   "setsid",
@@ -92,6 +93,9 @@ fail() {
 mount -t proc proc /proc || fail "mount proc on /proc"
 mount -t sysfs sysfs /sys || fail "mount sysfs on /sys"
 mount -t devtmpfs devtmpfs /dev || fail "mount devtmpfs on /dev"
+mkdir -p /dev/pts /dev/shm
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts || fail "mount devpts on /dev/pts"
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm || fail "mount tmpfs on /dev/shm"
 read -r cmdline </proc/cmdline
 case " $cmdline " in *" volant.stage0=shell "*) mode=shell ;; esac
 ${insmods.join("\n")}

@@ -35,6 +35,8 @@ Deno.test("initScript() runs the stage-0 steps in the contract's order", () => {
     /^mount -t proc proc \/proc /,
     /^mount -t sysfs sysfs \/sys /,
     /^mount -t devtmpfs devtmpfs \/dev /,
+    /^mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts \/dev\/pts /,
+    /^mount -t tmpfs -o mode=1777 tmpfs \/dev\/shm /,
     /^insmod \/lib\/modules\/virtio_ring\.ko /,
     /^insmod \/lib\/modules\/virtio\.ko /,
     /^insmod \/lib\/modules\/erofs\.ko /,
@@ -47,7 +49,7 @@ Deno.test("initScript() runs the stage-0 steps in the contract's order", () => {
     /^mount --move \/sys \/newroot\/sys /,
     /^mount --move \/dev \/newroot\/dev /,
     /^export DENO_DIR=\/tmp\/deno HOME=\/tmp NO_COLOR=1 PATH=\/usr\/bin:\/bin$/,
-    /^exec switch_root \/newroot \/usr\/bin\/deno run -A --no-config --no-lock --quiet \/opt\/volant\/volant\.js kestrel$/,
+    /^exec switch_root \/newroot \/usr\/bin\/deno run -A --no-config --no-lock --quiet \/opt\/volant\/kestrel\.js kestrel$/,
   ];
   const at = steps.map((s) => lineOf(lines, s));
   deepEqual([...at].sort((a, b) => a - b), at, "steps out of order");
