@@ -7,7 +7,7 @@
  * @module
  */
 import { VolantError } from "../schema/error.ts";
-import { describeErrno, errnoName } from "./errno.ts";
+import { describeErrno, errnoName } from "../net/errno.ts";
 
 /** `mount(2)` flag: read-only. */
 export const MS_RDONLY = 0x1;

@@ -87,4 +87,3 @@ export {
   type WaitResult,
   WNOHANG,
 } from "./libc.ts";
-export { describeErrno, errnoName } from "./errno.ts";

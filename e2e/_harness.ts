@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { unixFetch } from "../daemon/_testing.ts";
 import { fetchDebianKernel } from "../kernels/debian_kernel.ts";
 
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -157,21 +158,6 @@ export async function listTree(dir: string): Promise<string[]> {
   }
   await walk(dir, "");
   return out.sort();
-}
-
-async function unixFetch(
-  socket: string,
-  path: string,
-  init: RequestInit = {},
-): Promise<{ status: number; body: unknown }> {
-  const client = Deno.createHttpClient({ proxy: { transport: "unix", path: socket } });
-  try {
-    const res = await fetch(`http://volant${path}`, { ...init, client });
-    const text = await res.text();
-    return { status: res.status, body: text === "" ? null : JSON.parse(text) };
-  } finally {
-    client.close();
-  }
 }
 
 /**

@@ -62,72 +62,7 @@ export function errno(): number {
   return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
 }
 
-const ERRNO: Readonly<Record<number, readonly [string, string]>> = {
-  1: ["EPERM", "Operation not permitted"],
-  2: ["ENOENT", "No such file or directory"],
-  3: ["ESRCH", "No such process"],
-  4: ["EINTR", "Interrupted system call"],
-  5: ["EIO", "Input/output error"],
-  6: ["ENXIO", "No such device or address"],
-  9: ["EBADF", "Bad file descriptor"],
-  11: ["EAGAIN", "Resource temporarily unavailable"],
-  12: ["ENOMEM", "Cannot allocate memory"],
-  13: ["EACCES", "Permission denied"],
-  16: ["EBUSY", "Device or resource busy"],
-  17: ["EEXIST", "File exists"],
-  19: ["ENODEV", "No such device"],
-  22: ["EINVAL", "Invalid argument"],
-  24: ["EMFILE", "Too many open files"],
-  25: ["ENOTTY", "Inappropriate ioctl for device"],
-  34: ["ERANGE", "Numerical result out of range"],
-  36: ["ENAMETOOLONG", "File name too long"],
-  40: ["ELOOP", "Too many levels of symbolic links"],
-  38: ["ENOSYS", "Function not implemented"],
-  61: ["ENODATA", "No data available"],
-  71: ["EPROTO", "Protocol error"],
-  90: ["EMSGSIZE", "Message too long"],
-  93: ["EPROTONOSUPPORT", "Protocol not supported"],
-  95: ["EOPNOTSUPP", "Operation not supported"],
-  97: ["EAFNOSUPPORT", "Address family not supported by protocol"],
-  98: ["EADDRINUSE", "Address already in use"],
-  99: ["EADDRNOTAVAIL", "Cannot assign requested address"],
-  100: ["ENETDOWN", "Network is down"],
-  101: ["ENETUNREACH", "Network is unreachable"],
-  105: ["ENOBUFS", "No buffer space available"],
-  110: ["ETIMEDOUT", "Connection timed out"],
-  113: ["EHOSTUNREACH", "No route to host"],
-};
-
-/**
- * The symbolic name of an errno value (`17` → `"EEXIST"`); `"E<n>"` for numbers not in the
- * table. Negative values, as netlink reports them, are accepted.
- *
- * @example
- * ```ts
- * import { errnoName } from "./_libc.ts";
- * console.assert(errnoName(-19) === "ENODEV");
- * console.assert(errnoName(4242) === "E4242");
- * ```
- */
-export function errnoName(n: number): string {
-  const abs = Math.abs(n);
-  return ERRNO[abs]?.[0] ?? `E${abs}`;
-}
-
-/**
- * `NAME (description)` for an errno value, e.g. `"EPERM (Operation not permitted)"`.
- *
- * @example
- * ```ts
- * import { describeErrno } from "./_libc.ts";
- * console.assert(describeErrno(1) === "EPERM (Operation not permitted)");
- * ```
- */
-export function describeErrno(n: number): string {
-  const abs = Math.abs(n);
-  const entry = ERRNO[abs];
-  return entry === undefined ? `E${abs} (errno ${abs})` : `${entry[0]} (${entry[1]})`;
-}
+export { describeErrno, errnoName, errnoText } from "./errno.ts";
 
 /** `value` as a NUL-terminated C string; refuses strings that contain NUL. */
 export function cString(value: string, field: string): Uint8Array<ArrayBuffer> {
@@ -142,20 +77,6 @@ export function cString(value: string, field: string): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(bytes.length + 1);
   out.set(bytes);
   return out;
-}
-
-/**
- * The description of an errno value alone (`"File exists"` for 17).
- *
- * @example
- * ```ts
- * import { errnoText } from "./_libc.ts";
- * console.assert(errnoText(-17) === "File exists");
- * ```
- */
-export function errnoText(n: number): string {
-  const abs = Math.abs(n);
-  return ERRNO[abs]?.[1] ?? `errno ${abs}`;
 }
 
 /** Closes `fd`, ignoring errors (used in `finally` blocks). */

@@ -45,3 +45,4 @@ export {
   reservedAddresses,
 } from "./ipam.ts";
 export { currentNetns, NETNS_RUN_DIR, withNetns } from "./netns.ts";
+export { describeErrno, errnoName, errnoText } from "./errno.ts";

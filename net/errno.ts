@@ -1,6 +1,7 @@
 /**
  * Linux errno numbers (x86_64) to their names and short descriptions, so a failed system call
- * can say `EBUSY (Device or resource busy)` instead of a bare number.
+ * can say `EBUSY (Device or resource busy)` instead of a bare number. Shared by net/ (netlink,
+ * taps) and kestrel (mounts, reboot).
  *
  * @module
  */
@@ -102,4 +103,18 @@ export function describeErrno(errno: number): string {
   const n = Math.abs(errno);
   const entry = ERRNO[n];
   return entry === undefined ? `E${n} (errno ${n})` : `${entry[0]} (${entry[1]})`;
+}
+
+/**
+ * The description of an errno value alone (`"File exists"` for 17).
+ *
+ * @example
+ * ```ts
+ * import { errnoText } from "./errno.ts";
+ * console.assert(errnoText(-17) === "File exists");
+ * ```
+ */
+export function errnoText(errno: number): string {
+  const n = Math.abs(errno);
+  return ERRNO[n]?.[1] ?? `errno ${n}`;
 }
