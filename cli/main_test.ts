@@ -77,7 +77,11 @@ Deno.test("main() names the socket and the fix when volantd is not running", asy
     // A socket file nobody listens on: its owner was killed with SIGKILL and left it behind.
     const stale = `${dir}/stale.sock`;
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["eval", `Deno.listen({ transport: "unix", path: "${stale}" }); console.log("up")`],
+      args: [
+        "eval",
+        `Deno.listen({ transport: "unix", path: "${stale}" }); console.log("up");` +
+        " setInterval(() => {}, 1e9);",
+      ],
       stdout: "piped",
     }).spawn();
     const reader = child.stdout.getReader();

@@ -37,6 +37,18 @@ export const DaemonConfig = z.strictObject({
     namespace: z.string().nullable().default(null).describe(
       "Run volantd (bridge, taps, VMMs) inside this network namespace",
     ),
+    bridge: z.string().default("vbr0").describe("Linux bridge the VMs' taps attach to"),
+    subnet: z.string().default("192.168.127.0/24").describe("IPv4 subnet of the VMs (CIDR)"),
+    gateway: z.string().default("192.168.127.1").describe(
+      "The host's address on the bridge: the VMs' default gateway",
+    ),
+    range_start: z.string().nullable().default(null).describe(
+      "First address leased to VMs; default the first usable address of the subnet",
+    ),
+    range_end: z.string().nullable().default(null).describe(
+      "Last address leased to VMs; default the last usable address of the subnet",
+    ),
+    nat: z.boolean().default(true).describe("Masquerade guest traffic leaving the subnet"),
   }).prefault({}),
   timeouts: z.strictObject({
     ready_ms: z.number().int().positive().default(60_000),

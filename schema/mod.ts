@@ -7,8 +7,10 @@
 export { ErrorBody, ErrorCode, fromZodError, VolantError } from "./error.ts";
 export {
   HypervisorName,
+  Ipv4Address,
   KernelName,
   LIMITS,
+  PortMapping,
   type VmCreateInput,
   VmCreateRequest,
   VmList,
@@ -28,3 +30,4 @@ export {
 export { AccelChoice, DaemonConfig, type DaemonConfigInput, HypervisorChoice } from "./config.ts";
 export { ERROR_STATUS, Health, WaitQuery } from "./api.ts";
 export { VERSION } from "./version.ts";
+export { AGENT_PORT, AgentHealth, NetCheckRequest, NetCheckResult } from "./agent.ts";

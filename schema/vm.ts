@@ -36,6 +36,21 @@ export const LIMITS = {
   cmdlineMax: 1024,
 } as const;
 
+/** An IPv4 address in dotted-quad form. */
+export const Ipv4Address = z.string().regex(
+  /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/,
+  "must be an IPv4 address like 192.168.127.50",
+);
+
+/** A host port forwarded to a port of the VM (kernel-level DNAT). */
+export const PortMapping = z.strictObject({
+  host_port: z.number().int().min(1).max(65535),
+  guest_port: z.number().int().min(1).max(65535),
+  protocol: z.enum(["tcp", "udp"]).default("tcp"),
+});
+/** A host port forwarded to a port of the VM. */
+export type PortMapping = z.infer<typeof PortMapping>;
+
 /** Body of `POST /api/v1/vms`. */
 export const VmCreateRequest = z.strictObject({
   name: VmName,
@@ -46,6 +61,8 @@ export const VmCreateRequest = z.strictObject({
     /^[\x20-\x7e]*$/,
     "must be printable ASCII",
   ).optional(),
+  ip: Ipv4Address.optional().describe("A specific address from the pool (default: lowest free)"),
+  publish: z.array(PortMapping).max(64).default([]).describe("Host ports forwarded to the VM"),
 });
 /** Parsed body of `POST /api/v1/vms` (defaults applied). */
 export type VmCreateRequest = z.infer<typeof VmCreateRequest>;
@@ -69,6 +86,10 @@ export const VmRecord = z.object({
   ready_at: z.string().nullable().describe("Time kestrel reported ready after the last start"),
   boot_ms: z.number().int().nullable().describe("Milliseconds from start request to kestrel ready"),
   last_error: z.string().nullable(),
+  ip: z.string().nullable().describe("The VM's static IPv4 address (its lease)"),
+  mac: z.string().nullable().describe("The guest NIC's MAC address"),
+  tap: z.string().nullable().describe("The host tap device while the VMM runs"),
+  ports: z.array(PortMapping).describe("Host ports forwarded to the VM"),
 });
 /** A VM as the API returns it. */
 export type VmRecord = z.infer<typeof VmRecord>;

@@ -78,6 +78,10 @@ export function toRecord(row: VmRow): VmRecord {
     ready_at: row.ready_at,
     boot_ms: row.boot_ms,
     last_error: row.last_error,
+    ip: null,
+    mac: null,
+    tap: null,
+    ports: [],
   };
 }
 
