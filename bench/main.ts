@@ -2,15 +2,20 @@
  * `deno task bench` / `./volant bench`: runs the benchmarks and prints tables with the
  * baseline measured in the same run and the ratio. Timing targets live here, never in tests.
  *
- * Usage: `deno run -A bench/main.ts [--runs N] [--json]`
+ * Usage: `deno run -A bench/main.ts [--runs N] [--only boot|net] [--json]`
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { median, runBootBench } from "./boot_bench.ts";
+import { type BootBenchResult, median, runBootBench } from "./boot_bench.ts";
+import { type NetBenchResult, runNetBench } from "./net_bench.ts";
 
 function fmtMs(ms: number): string {
-  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(ms < 10 ? 2 : 0)} ms`;
+}
+
+function mib(kb: number): string {
+  return `${Math.round(kb / 1024)} MiB`;
 }
 
 function table(header: string[], rows: string[][]): string {
@@ -20,21 +25,7 @@ function table(header: string[], rows: string[][]): string {
     .join("\n");
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { runs: { type: "string", default: "5" }, json: { type: "boolean", default: false } },
-  });
-  const runs = Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1) {
-    console.error(`bench: --runs must be a positive integer, got ${values.runs}`);
-    Deno.exit(2);
-  }
-  const boot = await runBootBench(runs);
-  if (values.json) {
-    console.log(JSON.stringify({ boot }, null, 2));
-    Deno.exit(0);
-  }
+function printBoot(boot: BootBenchResult, runs: number): void {
   const raw = median(boot.rawMs);
   const api = median(boot.daemonMs);
   const r = boot.report;
@@ -55,16 +46,60 @@ if (import.meta.main) {
   console.log(table(["measure", "value"], [
     [
       "guest memory in use at ready (MemTotal − MemAvailable)",
-      `${Math.round((r.mem_total_kb - r.mem_available_kb) / 1024)} MiB of ${
-        Math.round(r.mem_total_kb / 1024)
-      } MiB`,
+      `${mib(r.mem_total_kb - r.mem_available_kb)} of ${mib(r.mem_total_kb)}`,
+    ],
+    ["kestrel RSS inside the guest", r.kestrel_rss_kb ? mib(r.kestrel_rss_kb) : "n/a"],
+    ["guest uptime at ready", fmtMs(r.uptime_ms)],
+    ["volantd RSS (host)", mib(boot.volantdRssKb)],
+    ["one QEMU process RSS at ready (host)", mib(boot.qemuRssKb)],
+  ]));
+}
+
+function printNet(net: NetBenchResult, runs: number): void {
+  const ffi = median(net.ffiTapMs);
+  const ipTool = median(net.ipTapMs);
+  console.log(`\nNetworking (median of ${runs} taps; leases with 10 000 addresses taken)\n`);
+  console.log(table(["measure", "volant", "baseline", "ratio"], [
+    [
+      "tap create + attach + up: Deno FFI vs `ip tuntap add` + `ip link set`",
+      fmtMs(ffi),
+      fmtMs(ipTool),
+      (ffi / ipTool).toFixed(3),
     ],
     [
-      "kestrel RSS inside the guest",
-      r.kestrel_rss_kb ? `${Math.round(r.kestrel_rss_kb / 1024)} MiB` : "n/a",
+      "leases/s: numeric allocator vs SQLite pool table (original's scheme)",
+      Math.round(net.nextFreePerSec).toLocaleString("en"),
+      Math.round(net.poolTablePerSec).toLocaleString("en"),
+      (net.nextFreePerSec / net.poolTablePerSec).toFixed(2),
     ],
-    ["guest uptime at ready", fmtMs(r.uptime_ms)],
-    ["volantd RSS (host)", `${Math.round(boot.volantdRssKb / 1024)} MiB`],
-    ["one QEMU process RSS at ready (host)", `${Math.round(boot.qemuRssKb / 1024)} MiB`],
   ]));
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      runs: { type: "string", default: "5" },
+      only: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+  });
+  const runs = Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1) {
+    console.error(`bench: --runs must be a positive integer, got ${values.runs}`);
+    Deno.exit(2);
+  }
+  if (values.only !== undefined && !["boot", "net"].includes(values.only)) {
+    console.error(`bench: --only must be boot or net, got ${values.only}`);
+    Deno.exit(2);
+  }
+  const want = (name: string) => values.only === undefined || values.only === name;
+  const net = want("net") ? await runNetBench(Math.max(runs, 20)) : undefined;
+  const boot = want("boot") ? await runBootBench(runs) : undefined;
+  if (values.json) {
+    console.log(JSON.stringify({ boot, net }, null, 2));
+  } else {
+    if (net) printNet(net, Math.max(runs, 20));
+    if (boot) printBoot(boot, runs);
+  }
 }

@@ -183,11 +183,16 @@ function takenSet(taken: Iterable<string | number>): Set<number> {
  */
 export function nextFree(pool: Pool | PoolSpec, taken: Iterable<string | number>): string {
   const p = toPool(pool);
-  const busy = takenSet(taken);
-  for (const ip of reserved(p)) busy.add(ip);
-  // At most |busy| + 1 steps: the loop stops at the first address not in `busy`.
+  // A Set of integers is used as it is (no copy: callers that keep one pay O(1) per lease).
+  const first = taken instanceof Set ? taken.values().next() : undefined;
+  const busy: ReadonlySet<string | number> =
+    first && (first.done || typeof first.value === "number")
+      ? taken as ReadonlySet<number>
+      : takenSet(taken);
+  const held = new Set(reserved(p));
+  // At most |busy| + |reserved| + 1 steps: the loop stops at the first free address.
   for (let ip = p.first; ip <= p.last; ip++) {
-    if (!busy.has(ip)) return formatIpv4(ip);
+    if (!busy.has(ip) && !held.has(ip)) return formatIpv4(ip);
   }
   throw new VolantError(
     "ip_pool_exhausted",
