@@ -10,6 +10,7 @@ import { UsageError } from "./errors.ts";
 import type { Io } from "./io.ts";
 import { registerVersion, VOLAR_VERSION } from "./commands/version.ts";
 import { registerVms } from "./commands/vms.ts";
+import { registerSetup } from "./commands/setup.ts";
 
 /** Help was printed (`--help`, or a command group without its subcommand); not an error. */
 export class HelpShown extends Error {
@@ -94,6 +95,7 @@ export function buildProgram(io: Io): Command {
     .showSuggestionAfterError(true);
   registerVms(program, io);
   registerVersion(program, io);
+  registerSetup(program, io);
   harden(program);
   return program;
 }

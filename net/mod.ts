@@ -46,3 +46,23 @@ export {
 } from "./ipam.ts";
 export { currentNetns, NETNS_RUN_DIR, withNetns } from "./netns.ts";
 export { describeErrno, errnoName, errnoText } from "./errno.ts";
+export { getSysctl, setSysctl, type SysctlOptions, sysctlPath } from "./sysctl.ts";
+export {
+  deleteNftTable,
+  ensureNat,
+  listPortForwards,
+  NFT_TABLE,
+  nftAvailable,
+  type NftOptions,
+  type PortForward,
+  portInUse,
+  setPortForwards,
+} from "./nft.ts";
+export {
+  type HostNetworkOptions,
+  type HostNetworkResult,
+  netnsExists,
+  prepareHostNetwork,
+  validateHostNetwork,
+  validateNetnsName,
+} from "./host_network.ts";
