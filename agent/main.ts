@@ -1,6 +1,7 @@
 /**
  * `kestrel`: Volant's PID 1 inside every microVM. As PID 1 it mounts, sets the hostname,
- * reaps zombies, prints `KESTREL_READY {json}` and powers off on the power button, SIGTERM or
+ * configures the NIC, serves its HTTP API on :8080, reaps zombies, prints `KESTREL_READY {json}`
+ * and powers off on the power button, SIGTERM or
  * SIGINT. Anywhere else it refuses to touch the machine; `--dry-run` shows what it would do.
  *
  * @module
@@ -9,6 +10,7 @@ import { type KestrelFlags, parseKestrelArgs } from "./args.ts";
 import { boot, runPid1 } from "./pid1.ts";
 import { findPowerButtons } from "./power.ts";
 import { formatReadyLine, readReadyReport } from "./report.ts";
+import { startServices } from "./services.ts";
 import { drySystem, log, realSystem, type System } from "./system.ts";
 import { KESTREL_VERSION } from "./version.ts";
 
@@ -20,7 +22,8 @@ Usage:
   kestrel --dry-run [opts]   show what PID 1 would do on this machine, change nothing
 
 Options:
-  --dry-run          read /proc and /sys, print the mount plan, hostname and the ready line
+  --dry-run          read /proc and /sys, print the mount plan, hostname, network steps and
+                     the ready line; never touches the host's network
   --wait             with --dry-run: keep running until SIGTERM or SIGINT, then say how it
                      would power off
   --cmdline <text>   with --dry-run: use this kernel command line instead of /proc/cmdline
@@ -28,9 +31,10 @@ Options:
   -h, --help         print this help
 
 As PID 1 it mounts what is missing (proc, sysfs, devtmpfs, devpts, /dev/shm, /tmp, /run),
-reads volant.boot=<base64url JSON> from /proc/cmdline, sets the hostname, reaps orphans,
-prints "KESTREL_READY {json}" on the console and powers off on the ACPI power button,
-SIGTERM or SIGINT (Ctrl-Alt-Del).`;
+reads volant.boot=<base64url JSON> from /proc/cmdline, sets the hostname, configures the
+NIC (address and default route from the boot config), serves its HTTP API on port 8080
+(GET /healthz, POST /v1/net/check), reaps orphans, prints "KESTREL_READY {json}" on the
+console and powers off on the ACPI power button, SIGTERM or SIGINT (Ctrl-Alt-Del).`;
 
 function withCmdline(system: System, cmdline: string | undefined): System {
   if (cmdline === undefined) return system;
@@ -48,11 +52,14 @@ async function dryRun(cmdline: string | undefined, wait: boolean): Promise<numbe
   }
   try {
     const booted = await boot(system);
+    const services = await startServices(system, booted);
     const buttons = await findPowerButtons();
     system.log(
       buttons.length > 0 ? `power button ${buttons.join(", ")}` : "no power button input device",
     );
-    system.print(formatReadyLine(await readReadyReport(system, booted.name)));
+    system.print(
+      formatReadyLine(await readReadyReport(system, booted.name, services.network?.ip)),
+    );
     return 0;
   } catch (err) {
     system.log(`error: ${err instanceof Error ? err.message : String(err)}`);

@@ -58,6 +58,54 @@ Deno.test("kestrel --dry-run prints the plan, the hostname and a valid ready lin
   assert.equal(report.kestrel_version, KESTREL_VERSION);
 });
 
+Deno.test("kestrel --dry-run with a network prints the planned steps and touches no link", async () => {
+  const mac = "52:54:00:12:34:56";
+  const cmdline = `quiet ${
+    encodeBootConfig({
+      v: 1,
+      name: "web",
+      hostname: "web-1",
+      network: { ip: "192.168.127.10", prefix: 24, gateway: "192.168.127.1", mac },
+    })
+  }`;
+  const linksBefore = Deno.readDirSync("/sys/class/net").map((e) => e.name).toArray().sort();
+  const r = await kestrel(["--dry-run", "--cmdline", cmdline]);
+  assert.equal(r.code, 0, r.stderr);
+  const steps = r.stderr.split("\n").filter((l) => /would (bring|wait|add|serve)/.test(l));
+  assert.deepEqual(steps, [
+    "kestrel: dry run: would bring lo up",
+    `kestrel: dry run: would wait up to 5000 ms for the NIC with MAC ${mac}`,
+    `kestrel: dry run: would bring the NIC with MAC ${mac} up`,
+    `kestrel: dry run: would add 192.168.127.10/24 to the NIC with MAC ${mac}`,
+    `kestrel: dry run: would add the default route via 192.168.127.1 on the NIC with MAC ${mac}`,
+    "kestrel: dry run: would serve the HTTP API on 0.0.0.0:8080",
+  ]);
+  const report = ReadyReport.parse(JSON.parse(r.stdout.trim().slice(READY_MARKER.length)));
+  assert.equal(report.ip, "192.168.127.10");
+  assert.deepEqual(
+    Deno.readDirSync("/sys/class/net").map((e) => e.name).toArray().sort(),
+    linksBefore,
+  );
+});
+
+Deno.test("kestrel --dry-run with an invalid network fails naming the field", async () => {
+  const cmdline = `quiet ${
+    encodeBootConfig({
+      v: 1,
+      name: "web",
+      hostname: "web",
+      network: { ip: "192.168.127.10", prefix: 24, gateway: "10.0.0.1" },
+    })
+  }`;
+  const r = await kestrel(["--dry-run", "--cmdline", cmdline]);
+  assert.equal(r.code, 1);
+  assert.match(
+    r.stderr,
+    /^kestrel: error: network: network\.gateway: 10\.0\.0\.1 is not in 192\.168\.127\.0\/24$/m,
+  );
+  assert.equal(r.stdout, "");
+});
+
 Deno.test("kestrel --dry-run --wait runs until SIGTERM, then says how it would power off", async () => {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", ROOT, "kestrel", "--dry-run", "--wait", "--cmdline", "quiet"],

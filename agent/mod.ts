@@ -1,6 +1,7 @@
 /**
- * kestrel, Volant's PID 1 inside every microVM: mounts, boot config and hostname, zombie
- * reaping, the `KESTREL_READY` report and clean power-off.
+ * kestrel, Volant's PID 1 inside every microVM: mounts, boot config and hostname, the guest's
+ * network, the HTTP API on :8080 (`GET /healthz`, `POST /v1/net/check`), zombie reaping, the
+ * `KESTREL_READY` report and clean power-off.
  *
  * ```ts ignore
  * import { main } from "./mod.ts";
@@ -23,6 +24,37 @@ export {
   type ResolvedBoot,
   runPid1,
 } from "./pid1.ts";
+export {
+  chooseNic,
+  type ConfiguredNetwork,
+  configureNetwork,
+  type ConfigureNetworkOptions,
+  DEFAULT_NIC,
+  type NetOps,
+  networkLine,
+  type NetworkPlan,
+  NIC_POLL_MS,
+  NIC_TIMEOUT_MS,
+  type NicInfo,
+  planNetwork,
+  planSteps,
+  readLinks,
+  realNetOps,
+  SYS_CLASS_NET,
+  waitForNic,
+  wantedNic,
+} from "./network.ts";
+export { type Services, type ServicesOptions, startServices } from "./services.ts";
+export {
+  type AgentInfo,
+  apiRoutes,
+  type ApiServer,
+  buildHealth,
+  createRouter,
+  type Route,
+  runNetCheck,
+  startApi,
+} from "./api/mod.ts";
 export { drySystem, log, LOG_PREFIX, print, realSystem, type System } from "./system.ts";
 export {
   describeMount,

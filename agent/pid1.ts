@@ -12,6 +12,7 @@ import { describeMount, ensureMounts, type MountSpec } from "./mounts.ts";
 import { findPowerButtons, type PowerReason, type PowerWatch, watchPower } from "./power.ts";
 import { Reaper } from "./reaper.ts";
 import { formatReadyLine, readReadyReport } from "./report.ts";
+import { type Services, type ServicesOptions, startServices } from "./services.ts";
 import type { System } from "./system.ts";
 import { KESTREL_VERSION } from "./version.ts";
 
@@ -175,8 +176,8 @@ export async function powerOff(
   system.powerOff();
 }
 
-/** Options of {@linkcode runPid1}. */
-export interface Pid1Options {
+/** Options of {@linkcode runPid1}; the network and API ones are {@linkcode ServicesOptions}. */
+export interface Pid1Options extends ServicesOptions {
   /** Starts the power watch; default {@linkcode watchPower} on the discovered power buttons. */
   watch?: (system: System) => Promise<PowerWatch>;
   /** The zombie reaper; default a new {@linkcode Reaper} for this process. */
@@ -209,8 +210,9 @@ async function defaultWatch(system: System, attempts: number): Promise<PowerWatc
 }
 
 /**
- * Runs PID 1 to the end: boot, reaper, power watch, the `KESTREL_READY` line, then waits for
- * a power request and powers off. Any error, thrown or uncaught anywhere, is printed as
+ * Runs PID 1 to the end: boot, reaper, power watch, network and HTTP API, the `KESTREL_READY`
+ * line (once the API listens), then waits for a power request and powers off (stopping the
+ * API first). Any error, thrown or uncaught anywhere, is printed as
  * `kestrel: fatal: <message>` and also powers off. Resolves only when the power-off call
  * returned (a dry run) or failed (already logged).
  *
@@ -241,6 +243,7 @@ export async function runPid1(
   }
   const reaper = options.reaper ?? new Reaper();
   let watch: PowerWatch | undefined;
+  let services: Services | undefined;
   let report: ReadyReport | undefined;
   try {
     let reason: PowerReason | "fatal error";
@@ -255,13 +258,18 @@ export async function runPid1(
       const watching = options.watch === undefined
         ? defaultWatch(system, options.powerButtonAttempts ?? 5)
         : options.watch(system);
-      const booted = await boot(system).catch(async (err) => {
+      const started = (async () => {
+        const booted = await boot(system);
+        reaper.start();
+        return { booted, services: await startServices(system, booted, options) };
+      })();
+      const up = await started.catch(async (err) => {
         (await watching.catch(() => undefined))?.stop();
         throw err;
       });
-      reaper.start();
+      services = up.services;
       watch = await watching;
-      report = await readReadyReport(system, booted.name);
+      report = await readReadyReport(system, up.booted.name, up.services.network?.ip);
       system.print(formatReadyLine(report));
       const outcome = await Promise.race([
         watch.requested.then((r) => ({ reason: r })),
@@ -273,14 +281,19 @@ export async function runPid1(
       system.log(`fatal: ${message(err)}`);
       reason = "fatal error";
     }
+    const stopAll = async () => {
+      await services?.stop();
+      await options.stop?.();
+    };
     try {
-      await powerOff(system, reason, options.stop);
+      await powerOff(system, reason, stopAll);
     } catch (err) {
       system.log(`fatal: cannot power off: ${message(err)}`);
     }
     return report;
   } finally {
     watch?.stop();
+    await services?.stop();
     reaper.stop();
     if (catchGlobal) {
       globalThis.removeEventListener("unhandledrejection", onRejection);

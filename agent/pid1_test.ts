@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { AgentHealth } from "../schema/agent.ts";
 import { encodeBootConfig, READY_MARKER, ReadyReport } from "../schema/boot_config.ts";
 import { VolantError } from "../schema/error.ts";
 import { fakeSystem, trackMounts } from "./_fake_system.ts";
+import type { NetOps, NicInfo } from "./network.ts";
 import { boot, DEFAULT_HOSTNAME, isValidHostname, resolveBoot, runPid1 } from "./pid1.ts";
 import type { PowerReason, PowerWatch } from "./power.ts";
 import { Reaper } from "./reaper.ts";
@@ -131,6 +133,7 @@ Deno.test("runPid1() prints one valid ready line, then powers off cleanly on SIG
     watch: () => Promise.resolve(scripted.watch),
     reaper: quietReaper(),
     catchGlobalErrors: false,
+    api: false,
     stop: () => Promise.resolve(void stops.push("stopped")),
   });
   // Wait for the ready line, then press.
@@ -167,6 +170,7 @@ Deno.test("runPid1() turns a mount failure into 'fatal:' and a power-off, with n
     watch: () => Promise.resolve(scripted.watch),
     reaper: quietReaper(),
     catchGlobalErrors: false,
+    api: false,
   });
   assert.deepEqual(fake.printed, []);
   assert.ok(scripted.stopped(), "the power watch started alongside the boot is stopped again");
@@ -185,6 +189,7 @@ Deno.test("runPid1() catches an unhandled rejection while running and powers off
     watch: () => Promise.resolve(scripted.watch),
     reaper: quietReaper(),
     catchGlobalErrors: true,
+    api: false,
   });
   while (fake.printed.length === 0) await new Promise((r) => setTimeout(r, 5));
   // Something started by PID 1 fails and nobody handles it.
@@ -205,9 +210,155 @@ Deno.test("runPid1() logs a failed power-off instead of throwing", async () => {
     watch: () => Promise.resolve(scripted.watch),
     reaper: quietReaper(),
     catchGlobalErrors: false,
+    api: false,
   });
   assert.ok(fake.logs.includes("powering off (SIGINT)"));
   assert.ok(
     fake.logs.some((l) => l.startsWith("fatal: cannot power off: reboot 0x4321fedc failed: EPERM")),
   );
+});
+
+const NET_BOOT = `console=ttyS0 quiet ${
+  encodeBootConfig({
+    v: 1,
+    name: "web",
+    hostname: "web-1",
+    network: { ip: "10.1.2.10", prefix: 24, gateway: "10.1.2.1", mac: "52:54:00:12:34:56" },
+  })
+}`;
+
+/** Network operations on a fake machine whose NIC is `links` (recorded calls). */
+function fakeNet(links: NicInfo[]): { ops: NetOps; calls: string[] } {
+  const calls: string[] = [];
+  return {
+    calls,
+    ops: {
+      links: () => Promise.resolve(links),
+      up: (name) => void calls.push(`up ${name}`),
+      addAddress: (link, cidr) => void calls.push(`address ${cidr} ${link}`),
+      addDefaultRoute: (gw, dev) => void calls.push(`route ${gw} ${dev}`),
+    },
+  };
+}
+
+/** A localhost port that was free a moment ago. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+Deno.test("runPid1() configures the network, serves /healthz before the ready line, stops it on power-off", async () => {
+  const fake = guest(NET_BOOT);
+  const net = fakeNet([{ name: "lo", mac: "00:00:00:00:00:00" }, {
+    name: "eth0",
+    mac: "52:54:00:12:34:56",
+  }]);
+  const scripted = scriptedWatch();
+  const port = freePort();
+  let healthAtReady: Promise<AgentHealth> | undefined;
+  let listening: boolean | undefined;
+  fake.print = (line) => {
+    fake.printed.push(line);
+    // The API must already listen when the ready line goes out: binding its port now fails.
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      listening = false;
+    } catch (err) {
+      listening = err instanceof Deno.errors.AddrInUse;
+    }
+    healthAtReady = fetch(`http://127.0.0.1:${port}/healthz`).then(async (r) =>
+      AgentHealth.parse(await r.json())
+    );
+  };
+  let finished = false;
+  const running = runPid1(fake, {
+    watch: () => Promise.resolve(scripted.watch),
+    reaper: quietReaper(),
+    catchGlobalErrors: false,
+    net: net.ops,
+    api: { hostname: "127.0.0.1", port },
+    routes: { uptime: () => Promise.resolve(2600) },
+  }).finally(() => finished = true);
+  while (healthAtReady === undefined && !finished) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(healthAtReady, `no ready line: ${fake.logs.join("\n")}`);
+  assert.equal(listening, true, "the API listened before the ready line");
+  const health = await healthAtReady;
+  assert.deepEqual(health, {
+    status: "ok",
+    name: "web",
+    hostname: "web-1",
+    kestrel_version: health.kestrel_version,
+    uptime_ms: 2600,
+    ip: "10.1.2.10",
+    mac: "52:54:00:12:34:56",
+  });
+  assert.deepEqual(net.calls, [
+    "up lo",
+    "up eth0",
+    "address 10.1.2.10/24 eth0",
+    "route 10.1.2.1 eth0",
+  ]);
+  const netLine = fake.logs.indexOf("eth0 10.1.2.10/24 via 10.1.2.1");
+  assert.ok(netLine >= 0, fake.logs.join("\n"));
+  scripted.press("SIGTERM");
+  const report = await running;
+  assert.equal(report?.ip, "10.1.2.10");
+  assert.equal(JSON.parse(fake.printed[0]!.slice(READY_MARKER.length)).ip, "10.1.2.10");
+  await assert.rejects(
+    () => Deno.connect({ hostname: "127.0.0.1", port }),
+    "the API stopped before power-off",
+  );
+  assert.deepEqual(fake.calls.slice(-2), ["sync", "powerOff"]);
+});
+
+Deno.test("runPid1(): a NIC that never appears is fatal (ENODEV), with no ready line", async () => {
+  const fake = guest(NET_BOOT);
+  const net = fakeNet([{ name: "lo", mac: "00:00:00:00:00:00" }]);
+  const scripted = scriptedWatch();
+  const port = freePort();
+  await runPid1(fake, {
+    watch: () => Promise.resolve(scripted.watch),
+    reaper: quietReaper(),
+    catchGlobalErrors: false,
+    net: net.ops,
+    nicTimeoutMs: 30,
+    api: { hostname: "127.0.0.1", port },
+  });
+  assert.deepEqual(fake.printed, []);
+  assert.ok(
+    fake.logs.some((l) =>
+      l.startsWith(
+        "fatal: network: ENODEV: no NIC with MAC 52:54:00:12:34:56 appeared within 30 ms",
+      )
+    ),
+    fake.logs.join("\n"),
+  );
+  assert.deepEqual(net.calls, ["up lo"]);
+  assert.ok(scripted.stopped(), "the power watch is stopped");
+  await assert.rejects(() => Deno.connect({ hostname: "127.0.0.1", port }), "no API was started");
+  assert.deepEqual(fake.calls.slice(-2), ["sync", "powerOff"]);
+});
+
+Deno.test("runPid1(): a port it cannot bind is fatal, with no ready line", async () => {
+  const fake = guest(WEB);
+  const scripted = scriptedWatch();
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    await runPid1(fake, {
+      watch: () => Promise.resolve(scripted.watch),
+      reaper: quietReaper(),
+      catchGlobalErrors: false,
+      api: { hostname: "127.0.0.1", port: (taken.addr as Deno.NetAddr).port },
+    });
+  } finally {
+    taken.close();
+  }
+  assert.deepEqual(fake.printed, []);
+  assert.ok(
+    fake.logs.some((l) => l.startsWith("fatal: cannot serve the API on 127.0.0.1:")),
+    fake.logs.join("\n"),
+  );
+  assert.ok(scripted.stopped());
 });

@@ -49,7 +49,8 @@ export function parseUptime(text: string): number {
 
 /**
  * Builds a {@linkcode ReadyReport} from the texts of `/proc/uptime` and `/proc/meminfo`, and
- * kestrel's own resident memory from `/proc/self/status` (`VmRSS`) when `status` is given.
+ * kestrel's own resident memory from `/proc/self/status` (`VmRSS`) when `status` is given, with
+ * the guest's address when `ip` is given.
  * Throws an `internal` {@linkcode VolantError} when MemTotal or MemAvailable is missing.
  *
  * @example
@@ -64,6 +65,7 @@ export function buildReadyReport(
   uptime: string,
   meminfo: string,
   status?: string,
+  ip?: string,
 ): ReadyReport {
   const mem = parseMeminfo(meminfo);
   const rss = status === undefined ? undefined : parseMeminfo(status).get("VmRSS");
@@ -83,11 +85,13 @@ export function buildReadyReport(
     mem_total_kb: total,
     mem_available_kb: available,
     ...(rss === undefined ? {} : { kestrel_rss_kb: rss }),
+    ...(ip === undefined ? {} : { ip }),
   });
 }
 
 /**
- * Reads `/proc/uptime` and `/proc/meminfo` and builds the report for VM `name`.
+ * Reads `/proc/uptime` and `/proc/meminfo` and builds the report for VM `name` (at address
+ * `ip`, when the network was configured).
  *
  * @example
  * ```ts ignore
@@ -96,13 +100,17 @@ export function buildReadyReport(
  * const report = await readReadyReport(drySystem(), "web");
  * ```
  */
-export async function readReadyReport(system: System, name: string): Promise<ReadyReport> {
+export async function readReadyReport(
+  system: System,
+  name: string,
+  ip?: string,
+): Promise<ReadyReport> {
   const [uptime, meminfo, status] = await Promise.all([
     system.readText("/proc/uptime"),
     system.readText("/proc/meminfo"),
     system.readText("/proc/self/status").catch(() => undefined),
   ]);
-  return buildReadyReport(name, uptime, meminfo, status);
+  return buildReadyReport(name, uptime, meminfo, status, ip);
 }
 
 /**

@@ -21,7 +21,6 @@
  * @module
  */
 import { z } from "zod";
-import type { ErrorCode } from "./error.ts";
 import { HypervisorName, VmState } from "./vm.ts";
 
 /** `GET /healthz`. */
@@ -46,19 +45,4 @@ export const WaitQuery = z.strictObject({
 /** Query of `GET /api/v1/vms/:name/wait`. */
 export type WaitQuery = z.infer<typeof WaitQuery>;
 
-/** The one table from error code to HTTP status. */
-export const ERROR_STATUS: Record<ErrorCode, number> = {
-  invalid_argument: 400,
-  not_found: 404,
-  already_exists: 409,
-  invalid_state: 409,
-  kernel_not_found: 422,
-  hypervisor_unavailable: 503,
-  vmm_failed: 502,
-  timeout: 504,
-  daemon_unreachable: 503,
-  ip_pool_exhausted: 409,
-  ip_unavailable: 409,
-  network_error: 500,
-  internal: 500,
-};
+export { ERROR_STATUS } from "./error.ts";

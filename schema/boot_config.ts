@@ -42,6 +42,8 @@ export const ReadyReport = z.object({
   mem_available_kb: z.number(),
   /** kestrel's own resident memory (VmRSS of PID 1), when it could read it. */
   kestrel_rss_kb: z.optional(z.number()),
+  /** The guest's IPv4 address (no prefix), when kestrel configured the network. */
+  ip: z.optional(z.string()),
 });
 /** kestrel's readiness report. */
 export type ReadyReport = z.infer<typeof ReadyReport>;

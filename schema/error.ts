@@ -28,6 +28,23 @@ export const ErrorCode = z.enum([
 /** One of {@linkcode ErrorCode}'s values. */
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
+/** The one table from error code to HTTP status (the daemon's API and kestrel's). */
+export const ERROR_STATUS: Record<ErrorCode, number> = {
+  invalid_argument: 400,
+  not_found: 404,
+  already_exists: 409,
+  invalid_state: 409,
+  kernel_not_found: 422,
+  hypervisor_unavailable: 503,
+  vmm_failed: 502,
+  timeout: 504,
+  daemon_unreachable: 503,
+  ip_pool_exhausted: 409,
+  ip_unavailable: 409,
+  network_error: 500,
+  internal: 500,
+};
+
 /** The wire form of an error: `{code, message, details}`. */
 export const ErrorBody = z.object({
   code: ErrorCode,

@@ -1,0 +1,19 @@
+/**
+ * kestrel's HTTP API on port 8080 inside the guest: `GET /healthz` and `POST /v1/net/check`,
+ * a small route table (no framework), JSON errors in the `ErrorBody` shape.
+ *
+ * ```ts ignore
+ * import { apiRoutes, createRouter, startApi } from "./mod.ts";
+ * const info = { name: "web", hostname: "web", status: "ok" as const, ip: null, mac: null };
+ * const api = startApi(createRouter(apiRoutes(info)));
+ * await api.stop();
+ * ```
+ *
+ * @module
+ */
+export { type ApiAddress, type ApiServer, startApi } from "./server.ts";
+export { createRouter, type Handler, type Method, pathMatches, type Route } from "./router.ts";
+export { apiRoutes, type RoutesOptions } from "./routes.ts";
+export { type AgentInfo, buildHealth, healthRoute, readUptimeMs } from "./health.ts";
+export { type FetchFn, NET_CHECK_BODY_BYTES, netCheckRoute, runNetCheck } from "./net_check.ts";
+export { type BodySchema, errorResponse, json, MAX_BODY_BYTES, parseJsonBody } from "./respond.ts";
