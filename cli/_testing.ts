@@ -9,6 +9,7 @@ import { type FakeBehavior, FakeDriver, FakeRegistry } from "../hypervisor/fake/
 import type { VmSpec } from "../hypervisor/driver.ts";
 import { createLogger } from "../daemon/log.ts";
 import { main as volantd } from "../daemon/main.ts";
+import { fakeGuestAgent, FakeHostNetwork } from "../daemon/network/mod.ts";
 import type { Io } from "./io.ts";
 import { main } from "./main.ts";
 
@@ -114,6 +115,8 @@ export async function startDaemon(options: { tcp?: boolean } = {}): Promise<Test
   const listening = Promise.withResolvers<{ socket: string; api: string | null }>();
   const code = volantd(["--config", config], {
     driverFactory: () => Promise.resolve(new FakeDriver({ registry, behavior: behaviorByName })),
+    // Never the real host network: these tests run in the machine's own namespace.
+    networkFactory: () => new FakeHostNetwork({ agent: fakeGuestAgent(registry) }),
     env: () => undefined,
     signal: abort.signal,
     logger: createLogger({ sink: (line) => logs.push(line) }),

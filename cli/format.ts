@@ -1,6 +1,6 @@
 /**
  * Human output: aligned tables, key/value views, relative ages, boot and elapsed
- * durations, `--timeout` parsing and the few ANSI styles volar uses.
+ * durations, published ports, `--timeout` parsing and the few ANSI styles volar uses.
  *
  * @module
  */
@@ -196,4 +196,22 @@ export function parseDuration(text: string): number | undefined {
   if (!m) return undefined;
   const ms = Math.round(Number(m[1]) * UNIT_MS[m[2] ?? "s"]!);
   return Number.isFinite(ms) && ms > 0 ? ms : undefined;
+}
+
+/**
+ * Published ports the way `--publish` takes them: `8080:80/tcp, 5353:53/udp`; `-` for none.
+ *
+ * @example
+ * ```ts
+ * import { formatPorts } from "./format.ts";
+ * console.assert(formatPorts([{ host_port: 8080, guest_port: 80, protocol: "tcp" }]) ===
+ *   "8080:80/tcp");
+ * console.assert(formatPorts([]) === "-");
+ * ```
+ */
+export function formatPorts(
+  ports: readonly { host_port: number; guest_port: number; protocol: string }[],
+): string {
+  if (ports.length === 0) return "-";
+  return ports.map((p) => `${p.host_port}:${p.guest_port}/${p.protocol}`).join(", ");
 }

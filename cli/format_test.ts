@@ -5,6 +5,7 @@ import {
   formatBoot,
   formatDuration,
   formatKeyValues,
+  formatPorts,
   formatSeconds,
   formatTable,
   paint,
@@ -103,4 +104,15 @@ Deno.test("paint() wraps only when enabled", () => {
   equal(paint("bold", "NAME", false), "NAME");
   equal(paint("red", "crashed", true), "\x1b[31mcrashed\x1b[39m");
   equal(visibleWidth(paint("dim", "stopped", true)), 7);
+});
+
+Deno.test("formatPorts() prints ports the way --publish takes them", () => {
+  equal(formatPorts([]), "-");
+  equal(
+    formatPorts([
+      { host_port: 8080, guest_port: 80, protocol: "tcp" },
+      { host_port: 5353, guest_port: 53, protocol: "udp" },
+    ]),
+    "8080:80/tcp, 5353:53/udp",
+  );
 });

@@ -1,12 +1,15 @@
 /**
  * Test fixtures for the daemon: temp directories, a dummy guest dir, a real SQLite file,
- * the fake driver and a VM service over them. Not part of the public API.
+ * the fake driver, a fake host network (shared by every "daemon" of an env, like the kernel's)
+ * and a VM service over them. Not part of the public API.
  *
  * @module
  */
 import { FakeDriver, type FakeDriverOptions, FakeRegistry } from "../hypervisor/fake/mod.ts";
+import { definePool, type Pool, type PoolSpec } from "../net/mod.ts";
 import { guestDirArtifacts } from "./guest.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { fakeGuestAgent, FakeHostNetwork, type HostNetwork } from "./network/mod.ts";
 import { VmService } from "./services/mod.ts";
 import type { VmServiceConfig } from "./services/mod.ts";
 import { openStore, type Store } from "./store/mod.ts";
@@ -24,8 +27,18 @@ export interface TestEnv {
   logs: string[];
   logger: Logger;
   config: VmServiceConfig;
-  /** Opens a store, a fake driver on the shared registry and a service (a "daemon"). */
-  open(driverOptions?: Omit<FakeDriverOptions, "registry">): TestDaemon;
+  /** The address pool (default 192.168.127.0/24, gateway .1). */
+  pool: Pool;
+  /** The fake host network every daemon of this env shares. */
+  network: FakeHostNetwork;
+  /**
+   * Opens a store, a fake driver on the shared registry and a service (a "daemon"), on the
+   * shared fake network unless `network` is given.
+   */
+  open(
+    driverOptions?: Omit<FakeDriverOptions, "registry">,
+    network?: HostNetwork,
+  ): TestDaemon;
   /** Closes every daemon, ends every fake process, removes the temp dir. */
   dispose(): Promise<void>;
 }
@@ -38,8 +51,14 @@ export interface TestDaemon {
   close(): Promise<void>;
 }
 
+/** The pool tests use unless they pass one. */
+export const TEST_POOL: PoolSpec = { subnet: "192.168.127.0/24", gateway: "192.168.127.1" };
+
 /** Creates a temp env with a dummy guest dir (bzImage-volant, initramfs.cpio, runtime.erofs). */
-export async function makeTestEnv(overrides: Partial<VmServiceConfig> = {}): Promise<TestEnv> {
+export async function makeTestEnv(
+  overrides: Partial<VmServiceConfig> = {},
+  pool: PoolSpec = TEST_POOL,
+): Promise<TestEnv> {
   const root = await Deno.makeTempDir({ prefix: "volantd-test-" });
   const stateDir = `${root}/state`;
   const runtimeDir = `${root}/run`;
@@ -61,6 +80,8 @@ export async function makeTestEnv(overrides: Partial<VmServiceConfig> = {}): Pro
     stopTermMs: 100,
     hostCmdline: "tsc=reliable",
     pollMs: 10,
+    probeIntervalMs: 10,
+    probeTimeoutMs: 100,
     ...overrides,
   };
   const daemons: TestDaemon[] = [];
@@ -75,13 +96,17 @@ export async function makeTestEnv(overrides: Partial<VmServiceConfig> = {}): Pro
     logs,
     logger,
     config,
-    open(driverOptions = {}) {
+    pool: definePool(pool),
+    network: new FakeHostNetwork({ agent: fakeGuestAgent(registry) }),
+    open(driverOptions = {}, network) {
       const store = openStore(env.dbPath);
       const driver = new FakeDriver({ ...driverOptions, registry });
       const service = new VmService({
-        store: store.vms,
+        store,
         driver,
         guest: guestDirArtifacts(guestDir),
+        network: network ?? env.network,
+        pool: env.pool,
         config: env.config,
         logger,
       });

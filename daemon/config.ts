@@ -8,6 +8,7 @@
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { DaemonConfig, VolantError } from "../schema/mod.ts";
+import { poolFromConfig } from "./network/pool.ts";
 
 /** Where the config file is looked for when neither `--config` nor `VOLANT_CONFIG` names one. */
 export const DEFAULT_CONFIG_PATH = "/etc/volant/config.yaml";
@@ -68,7 +69,8 @@ function configError(source: string, error: z.ZodError, fromEnv: Map<string, str
 
 /**
  * Validates a raw config object (as read from the file), applies environment overrides and
- * resolves derived defaults. Errors are `invalid_argument` naming the key.
+ * resolves derived defaults; the `network` section must describe a usable IPv4 pool (see
+ * `poolFromConfig`). Errors are `invalid_argument` naming the key.
  *
  * @example
  * ```ts
@@ -96,6 +98,12 @@ export function parseConfig(raw: unknown, env: EnvLookup, source = "(defaults)")
   const parsed = DaemonConfig.safeParse(merged);
   if (!parsed.success) throw configError(source, parsed.error, fromEnv);
   const config = parsed.data;
+  try {
+    poolFromConfig(config.network);
+  } catch (err) {
+    if (!(err instanceof VolantError)) throw err;
+    throw new VolantError(err.code, `Invalid config ${source}: ${err.message}`, err.details);
+  }
   return {
     ...config,
     api: { ...config.api, socket: config.api.socket ?? `${config.runtime_dir}/volantd.sock` },

@@ -89,3 +89,45 @@ Deno.test("loadConfig reads YAML and JSON; a missing explicit file is an error",
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the network section must describe a usable IPv4 pool; errors name the key", () => {
+  const net = (network: Record<string, unknown>) => ({ network });
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ subnet: "192.168.127.0/33" }, /network\.subnet: /],
+    [{ subnet: "192.168.127.5/24" }, /network\.subnet: .*host bits set.*192\.168\.127\.0\/24/],
+    [{ subnet: "fd00::/64" }, /network\.subnet: .*IPv6 pools are not supported/],
+    [{ gateway: "10.0.0.1" }, /network\.gateway: 10\.0\.0\.1 is outside the subnet/],
+    [{ gateway: "192.168.127.255" }, /network\.gateway: .*broadcast address/],
+    [{ bridge: "a-bridge-name-too-long" }, /network\.bridge: .*at most 15/],
+    [{ range_start: "192.168.128.10" }, /network\.range_start: 192\.168\.128\.10 is outside/],
+    [{ range_end: "fd00::9" }, /network\.range_end: .*IPv6 pools are not supported/],
+    [{ range_start: "192.168.127.300" }, /network\.range_start: /],
+    [
+      { range_start: "192.168.127.200", range_end: "192.168.127.100" },
+      /network\.range_start: 192\.168\.127\.200 is after network\.range_end/,
+    ],
+    [
+      {
+        subnet: "10.0.0.0/30",
+        gateway: "10.0.0.1",
+        range_start: "10.0.0.1",
+        range_end: "10.0.0.1",
+      },
+      /network: the range .* holds no address/,
+    ],
+  ];
+  for (const [network, message] of cases) {
+    throws(
+      () => parseConfig(net(network), noEnv, "c.yaml"),
+      (e: VolantError) =>
+        e.code === "invalid_argument" && e.message.startsWith("Invalid config c.yaml: ") &&
+        message.test(e.message),
+      JSON.stringify(network),
+    );
+  }
+  const ok = parseConfig(
+    net({ subnet: "10.9.0.0/24", gateway: "10.9.0.1", range_start: "10.9.0.100" }),
+    noEnv,
+  );
+  equal(ok.network.range_start, "10.9.0.100");
+});

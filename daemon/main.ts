@@ -1,6 +1,7 @@
 /**
  * volantd's entry point: flags, config, network namespace, directories, store, driver,
- * guest artifacts, reconciliation, then the API on the unix socket until SIGTERM/SIGINT.
+ * guest artifacts, the host network (bridge, forwarding, NAT), reconciliation, then the API
+ * on the unix socket until SIGTERM/SIGINT.
  * Shutting down closes the listeners and the database but leaves VMs running; the next
  * start re-adopts them.
  *
@@ -12,6 +13,7 @@ import { defaultDriverFactory, type DriverFactory } from "./driver_factory.ts";
 import { type GuestArtifacts, guestDirArtifacts } from "./guest.ts";
 import { readHostCmdline } from "./host.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { type HostNetwork, netHostNetwork, poolFromConfig } from "./network/mod.ts";
 import { enterNamespace } from "./netns.ts";
 import { reconcile } from "./reconcile.ts";
 import { prepareSocket, serveDaemon } from "./server.ts";
@@ -41,6 +43,11 @@ export interface MainOptions {
   driverFactory?: DriverFactory;
   /** Guest artifacts; default the files in `guest.dir`. */
   guestFactory?: (config: ResolvedConfig) => GuestArtifacts;
+  /**
+   * The host network; default the real one over `net/` in the daemon's namespace (tests that
+   * must not touch the host pass a `FakeHostNetwork`).
+   */
+  networkFactory?: (config: ResolvedConfig) => HostNetwork;
   /** Environment lookup; default `Deno.env.get`. */
   env?: EnvLookup;
   /** Aborting it shuts the daemon down like SIGTERM. */
@@ -70,6 +77,11 @@ function waitForStop(signal: AbortSignal | undefined): Promise<string> {
   });
 }
 
+function defaultNetwork(config: ResolvedConfig): HostNetwork {
+  const { bridge, subnet, gateway, nat } = config.network;
+  return netHostNetwork({ bridge, subnet, gateway, nat });
+}
+
 async function run(config: ResolvedConfig, options: MainOptions, logger: Logger): Promise<number> {
   for (const dir of [config.state_dir, config.runtime_dir, config.log_dir]) {
     await Deno.mkdir(dir, { recursive: true });
@@ -88,10 +100,20 @@ async function run(config: ResolvedConfig, options: MainOptions, logger: Logger)
       logger.warn("hypervisor unavailable", { driver: driver.name, reason: probe.reason });
     }
     const guest = (options.guestFactory ?? ((c) => guestDirArtifacts(c.guest.dir)))(config);
+    const network = (options.networkFactory ?? defaultNetwork)(config);
+    const prepared = await network.prepare();
+    logger.info("host network ready", {
+      network: network.description,
+      subnet: config.network.subnet,
+      gateway: config.network.gateway,
+      changes: prepared.changes,
+    });
     service = new VmService({
-      store: store.vms,
+      store,
       driver,
       guest,
+      network,
+      pool: poolFromConfig(config.network),
       config: serviceConfigFrom(config, await readHostCmdline(driver.kvm)),
       logger,
     });

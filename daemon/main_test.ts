@@ -4,6 +4,7 @@ import { FakeDriver, FakeRegistry } from "../hypervisor/fake/mod.ts";
 import { exists, unixFetch } from "./_testing.ts";
 import { createLogger } from "./log.ts";
 import { main, type MainOptions } from "./main.ts";
+import { fakeGuestAgent, FakeHostNetwork } from "./network/mod.ts";
 
 interface Running {
   socket: Promise<string>;
@@ -17,6 +18,8 @@ function start(args: string[], registry: FakeRegistry, logs: string[]): Running 
   const socket = new Promise<string>((resolve) => (listening = resolve));
   const options: MainOptions = {
     driverFactory: () => Promise.resolve(new FakeDriver({ registry })),
+    // Never the real host network: this test runs in the machine's own namespace.
+    networkFactory: () => new FakeHostNetwork({ agent: fakeGuestAgent(registry) }),
     env: () => undefined,
     signal: abort.signal,
     logger: createLogger({ sink: (l) => logs.push(l) }),
@@ -118,6 +121,10 @@ Deno.test("volantd flags and config errors", async () => {
     const bad = start(["--config", `${dir}/bad.yaml`], registry, logs);
     equal(await bad.code, 1);
     ok(logs.some((l) => l.includes("api.socket_mode")));
+    await Deno.writeTextFile(`${dir}/net.yaml`, "network:\n  bridge: a-bridge-name-too-long\n");
+    const badNet = start(["--config", `${dir}/net.yaml`], registry, logs);
+    equal(await badNet.code, 1);
+    ok(logs.some((l) => l.includes("network.bridge") && l.includes("at most 15")));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,6 +1,7 @@
 /**
- * volantd, the Volant daemon: config, logging, the SQLite store, the VM lifecycle and
- * service, reconciliation, the REST API and its server.
+ * volantd, the Volant daemon: config, logging, the SQLite store (VMs, address leases,
+ * published ports), the host network seam, the VM lifecycle and service, reconciliation, the
+ * REST API and its server.
  *
  * @module
  */
@@ -42,6 +43,22 @@ export {
   RUNTIME_DISK_FILE,
 } from "./guest.ts";
 export { defaultDriverFactory, type DriverFactory } from "./driver_factory.ts";
+export {
+  type AgentProbe,
+  type FakeAgent,
+  fakeGuestAgent,
+  FakeHostNetwork,
+  type FakeHostNetworkOptions,
+  type FakeNetworkFailures,
+  type Forward,
+  type HostNetwork,
+  netHostNetwork,
+  type NetHostNetworkOptions,
+  type NetworkConfig,
+  poolFromConfig,
+  probeAgent,
+  type ProbeOptions,
+} from "./network/mod.ts";
 export { hostCmdline, readHostCmdline, tscKhzFromCpuinfo } from "./host.ts";
 export { reconcile, type ReconcileReport } from "./reconcile.ts";
 export {

@@ -2,22 +2,38 @@
  * Reconciliation on daemon start: make the store agree with what runs. VMMs outlive the
  * daemon; each row's handle is re-adopted (pid + start time + API) or declared dead.
  *
- * | stored state        | VMM alive                      | VMM dead / none        |
- * |---------------------|--------------------------------|------------------------|
- * | starting, running   | adopt; re-attach watchers      | crashed, release       |
- * | pending             | stop it; crashed               | crashed, release       |
- * | stopping            | finish the stop ladder; stopped| stopped, release       |
- * | stopped, crashed    | stop it (should not happen)    | release leftovers      |
+ * | stored state        | VMM alive                      | VMM dead / none               |
+ * |---------------------|--------------------------------|-------------------------------|
+ * | starting, running   | adopt; re-attach watchers      | crashed, release, free lease  |
+ * | pending             | stop it; crashed, free lease   | crashed, release, free lease  |
+ * | stopping            | finish the stop ladder; stopped| stopped, release              |
+ * | stopped, crashed    | stop it (should not happen)    | release leftovers             |
+ *
+ * "Release" is the VMM run's resources (driver files, tap). A VM marked crashed here also frees
+ * its address lease (its `last_ip` is kept: the next start gets it back when it is free). Then
+ * the host side: every tap with the project's prefix that no adopted VMM owns is deleted
+ * (left by a daemon killed between creating a tap and recording or launching its VMM), leases
+ * whose VM row is gone are freed, and the port forwards are rewritten from the store.
  *
  * @module
  */
 import type { VmmHandle } from "../hypervisor/driver.ts";
+import { TAP_PREFIX } from "../net/mod.ts";
 import type { VmService } from "./services/mod.ts";
-import { attachRun, killHandle, killLadder, stopLadder } from "./services/_lifecycle.ts";
-import { messageOf, releaseResources, setState, type VmRuntime } from "./services/_runtime.ts";
+import { attachRun } from "./services/_lifecycle.ts";
+import { freeLease, syncForwards } from "./services/_network.ts";
+import {
+  killHandle,
+  killLadder,
+  messageOf,
+  releaseResources,
+  setState,
+  stopLadder,
+  type VmRuntime,
+} from "./services/_runtime.ts";
 import type { VmRow } from "./store/mod.ts";
 
-/** What {@linkcode reconcile} did, by VM name. */
+/** What {@linkcode reconcile} did, by VM name (and tap name and address). */
 export interface ReconcileReport {
   /** Live VMMs now watched again. */
   adopted: string[];
@@ -25,6 +41,10 @@ export interface ReconcileReport {
   crashed: string[];
   /** VMs whose interrupted stop was finished. */
   stopped: string[];
+  /** Taps with the project's prefix that no live VMM owned, deleted. */
+  orphan_taps: string[];
+  /** Addresses freed: leases of VMs marked crashed, and leases without a VM. */
+  freed_leases: string[];
 }
 
 async function isAlive(rt: VmRuntime, row: VmRow): Promise<boolean> {
@@ -52,6 +72,10 @@ function deadMessage(row: VmRow): string {
     : "volantd restarted and found no VMM process for this VM";
 }
 
+function freed(report: ReconcileReport, ip: string | null): void {
+  if (ip !== null) report.freed_leases.push(ip);
+}
+
 async function reconcileOne(rt: VmRuntime, row: VmRow, report: ReconcileReport): Promise<void> {
   const alive = await isAlive(rt, row);
   const name = row.name;
@@ -65,12 +89,14 @@ async function reconcileOne(rt: VmRuntime, row: VmRow, report: ReconcileReport):
         return;
       }
       await releaseResources(rt, name, row.handle);
+      freed(report, freeLease(rt, name));
       setState(rt, name, "crashed", { last_error: deadMessage(row) });
       report.crashed.push(name);
       return;
     case "pending":
       if (alive && row.handle) await killHandle(rt, name, row.handle, killLadder(rt));
       await releaseResources(rt, name, row.handle);
+      freed(report, freeLease(rt, name));
       setState(rt, name, "crashed", {
         last_error: "volantd stopped while this VM was being created",
       });
@@ -113,7 +139,13 @@ async function reconcileOne(rt: VmRuntime, row: VmRow, report: ReconcileReport):
  */
 export async function reconcile(service: VmService): Promise<ReconcileReport> {
   const rt = service.runtime;
-  const report: ReconcileReport = { adopted: [], crashed: [], stopped: [] };
+  const report: ReconcileReport = {
+    adopted: [],
+    crashed: [],
+    stopped: [],
+    orphan_taps: [],
+    freed_leases: [],
+  };
   for (const row of rt.store.list()) {
     await rt.mutex.run(row.name, async () => {
       const current = rt.store.get(row.name);
@@ -125,6 +157,38 @@ export async function reconcile(service: VmService): Promise<ReconcileReport> {
       }
     });
   }
+  await reconcileNetwork(rt, report);
   rt.logger.info("reconciled", { ...report });
   return report;
+}
+
+/** Deletes orphan taps, frees leases without a VM, rewrites the port forwards. */
+async function reconcileNetwork(rt: VmRuntime, report: ReconcileReport): Promise<void> {
+  const owned = new Set<string>();
+  for (const run of rt.runs.values()) {
+    const tap = rt.store.get(run.name)?.tap;
+    if (tap) owned.add(tap);
+  }
+  try {
+    for (const tap of await rt.network.listTaps(TAP_PREFIX)) {
+      if (owned.has(tap)) continue;
+      await rt.network.deleteTap(tap);
+      report.orphan_taps.push(tap);
+      for (const row of rt.store.list()) {
+        if (row.tap === tap) rt.store.update(row.name, { tap: null });
+      }
+      rt.logger.info("orphan tap deleted", { tap });
+    }
+  } catch (err) {
+    rt.logger.error("deleting orphan taps failed", { error: err });
+  }
+  for (const lease of rt.leases.releaseOrphans()) {
+    report.freed_leases.push(lease.ip);
+    rt.logger.info("orphan lease freed", { ip: lease.ip, vm_id: lease.vm_id });
+  }
+  try {
+    await syncForwards(rt);
+  } catch (err) {
+    rt.logger.error("restoring port forwards failed", { error: err });
+  }
 }

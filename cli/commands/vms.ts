@@ -6,7 +6,14 @@
  * @module
  */
 import { type Command, type CommandUnknownOpts, InvalidArgumentError, Option } from "commander";
-import { KernelName, LIMITS, VmCreateRequest, VmName, type VmRecord } from "../../schema/mod.ts";
+import {
+  KernelName,
+  LIMITS,
+  type PortMapping,
+  VmCreateRequest,
+  VmName,
+  type VmRecord,
+} from "../../schema/mod.ts";
 import type { VolantClient } from "../client.ts";
 import { UsageError } from "../errors.ts";
 import { parseDuration } from "../format.ts";
@@ -65,6 +72,54 @@ export function parseTimeout(value: string): number {
   return ms;
 }
 
+const PORT = /^[0-9]{1,5}$/;
+
+function portNumber(text: string, which: string, value: string): number {
+  const n = Number(text);
+  if (!PORT.test(text) || n < 1 || n > 65535) {
+    throw new InvalidArgumentError(
+      `the ${which} port in '${value}' must be a number from 1 to 65535 ` +
+        "(expected HOST:GUEST or HOST:GUEST/udp, e.g. 8080:80)",
+    );
+  }
+  return n;
+}
+
+/**
+ * Parses one `--publish` value, `HOST:GUEST` or `HOST:GUEST/tcp|udp` (default tcp).
+ *
+ * @example
+ * ```ts
+ * import { parsePublish } from "./vms.ts";
+ * const p = parsePublish("8080:80");
+ * console.assert(p.host_port === 8080 && p.guest_port === 80 && p.protocol === "tcp");
+ * console.assert(parsePublish("5353:53/udp").protocol === "udp");
+ * ```
+ */
+export function parsePublish(value: string): PortMapping {
+  const m = /^([^:/]*):([^:/]*)(?:\/(.*))?$/.exec(value.trim());
+  if (!m) {
+    throw new InvalidArgumentError(
+      `expected HOST:GUEST or HOST:GUEST/udp, e.g. 8080:80 (host port 8080 to the VM's port 80)`,
+    );
+  }
+  const protocol = m[3] ?? "tcp";
+  if (protocol !== "tcp" && protocol !== "udp") {
+    throw new InvalidArgumentError(
+      `protocol '${protocol}' in '${value}' is not supported; use tcp or udp`,
+    );
+  }
+  return {
+    host_port: portNumber(m[1]!, "host", value),
+    guest_port: portNumber(m[2]!, "guest", value),
+    protocol,
+  };
+}
+
+function collectPublish(value: string, previous: PortMapping[] = []): PortMapping[] {
+  return [...previous, parsePublish(value)];
+}
+
 /** Which flag sets each field of {@linkcode VmCreateRequest}. */
 const CREATE_FLAGS: Record<string, string> = {
   name: "<name>",
@@ -72,6 +127,8 @@ const CREATE_FLAGS: Record<string, string> = {
   memory_mb: "--memory",
   kernel: "--kernel",
   kernel_cmdline: "--kernel-cmdline",
+  ip: "--ip",
+  publish: "--publish",
 };
 
 /** The create flags as commander parsed them. */
@@ -80,6 +137,8 @@ export interface CreateFlags {
   memory?: number;
   kernel?: string;
   kernelCmdline?: string;
+  ip?: string;
+  publish?: PortMapping[];
 }
 
 /**
@@ -104,13 +163,17 @@ export function createRequest(name: string, flags: CreateFlags): VmCreateRequest
     ...(flags.memory !== undefined ? { memory_mb: flags.memory } : {}),
     ...(flags.kernel !== undefined ? { kernel: flags.kernel } : {}),
     ...(flags.kernelCmdline !== undefined ? { kernel_cmdline: flags.kernelCmdline } : {}),
+    ...(flags.ip !== undefined ? { ip: flags.ip } : {}),
+    ...(flags.publish !== undefined ? { publish: flags.publish } : {}),
   };
   const result = VmCreateRequest.safeParse(input);
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => {
     const field = String(issue.path[0] ?? "");
     const flag = CREATE_FLAGS[field] ?? field;
-    const value = (input as Record<string, unknown>)[field];
+    const value = field === "publish" && typeof issue.path[1] === "number"
+      ? flags.publish?.[issue.path[1]]
+      : (input as Record<string, unknown>)[field];
     return { flag, field, value, message: issue.message };
   });
   const text = issues.map((i) => `invalid ${i.flag} ${JSON.stringify(i.value)}: ${i.message}`);
@@ -217,6 +280,12 @@ export function registerVms(program: Command, io: Io): void {
         .choices(KernelName.options),
     )
     .option("--kernel-cmdline <words>", "extra kernel command-line words")
+    .option("--ip <address>", "a specific IPv4 address from the pool (default: the lowest free)")
+    .option(
+      "--publish <host:guest[/udp]>",
+      "forward a host port to the VM, e.g. 8080:80 or 5353:53/udp (repeatable)",
+      collectPublish,
+    )
     .option("--no-wait", NO_WAIT_HELP)
     .option("--timeout <duration>", TIMEOUT_HELP, parseTimeout)
     .action(async (name, flags, cmd) => {

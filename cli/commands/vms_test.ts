@@ -34,6 +34,7 @@ Deno.test("volar vms: create → list → get → stop → start → restart →
       deepEqual(header!.split(/\s+/), [
         "NAME",
         "STATE",
+        "IP",
         "CPU",
         "MEM(MiB)",
         "HYPERVISOR",
@@ -44,11 +45,25 @@ Deno.test("volar vms: create → list → get → stop → start → restart →
       ]);
       const vm = await getJson("demo");
       const cells = row!.split(/\s+/);
-      deepEqual(cells.slice(0, 7), ["demo", "running", "2", "512", "qemu", "no", String(vm.pid)]);
-      match(cells[7]!, /^\d+ms$|^\d+\.\ds$/);
-      match(cells[8]!, /^\d+s$/);
+      deepEqual(cells.slice(0, 8), [
+        "demo",
+        "running",
+        "192.168.127.2",
+        "2",
+        "512",
+        "qemu",
+        "no",
+        String(vm.pid),
+      ]);
+      match(cells[8]!, /^\d+ms$|^\d+\.\ds$/);
+      match(cells[9]!, /^\d+s$/);
       for (
-        const [col, value] of [["STATE", "running"], ["PID", String(vm.pid)], ["AGE", cells[8]!]]
+        const [col, value] of [
+          ["STATE", "running"],
+          ["IP", "192.168.127.2"],
+          ["PID", String(vm.pid)],
+          ["AGE", cells[9]!],
+        ]
       ) {
         equal(row!.indexOf(value!), header!.indexOf(col!), `${col} column is aligned`);
       }
@@ -72,6 +87,10 @@ Deno.test("volar vms: create → list → get → stop → start → restart →
       match(r.stdout, /^state: +running$/m);
       match(r.stdout, /^memory: +512 MiB$/m);
       match(r.stdout, /^boot: +(\d+ms|\d+\.\ds)$/m);
+      match(r.stdout, /^ip: +192\.168\.127\.2$/m);
+      match(r.stdout, /^mac: +02(:[0-9a-f]{2}){5}$/m);
+      match(r.stdout, /^tap: +vt-demo$/m);
+      match(r.stdout, /^ports: +-$/m);
       ok(!/last error/.test(r.stdout), "last error only when set");
       const values = r.stdout.trimEnd().split("\n").map((l) => /^[a-z ]+: +/.exec(l)![0].length);
       equal(new Set(values).size, 1, "values are aligned");
@@ -149,6 +168,14 @@ Deno.test("volar vms create: bad values are usage errors naming the flag; nothin
       [["vms", "create", "big", "--kernel", "vmlinuz"], /'--kernel <name>'.*vmlinux-generic/],
       [["vms", "create", "big", "--timeout", "soon"], /--timeout <duration>.*duration/],
       [["vms", "create", "big", "--kernel-cmdline", "caf\u00e9"], /--kernel-cmdline.*printable/],
+      [["vms", "create", "big", "--ip", "192.168.127"], /--ip "192\.168\.127".*IPv4 address/],
+      [
+        ["vms", "create", "big", "--publish", "80"],
+        /'--publish <host:guest\[\/udp\]>' argument '80'.*HOST:GUEST/,
+      ],
+      [["vms", "create", "big", "--publish", "0:80"], /--publish.*'0:80'.*host port.*1 to 65535/],
+      [["vms", "create", "big", "--publish", "8080:70000"], /--publish.*'8080:70000'.*guest port/],
+      [["vms", "create", "big", "--publish", "8080:80/sctp"], /--publish.*'sctp'.*tcp or udp/],
     ];
     for (const [args, message] of cases) {
       const r = await volar([...s, ...args]);
@@ -261,6 +288,73 @@ Deno.test("volar reaches volantd over TCP (--api, VOLANT_API_BASE) and by VOLANT
     const both = await volar(["--socket", daemon.socket, "--api", daemon.api!, "vms", "list"]);
     equal(both.code, 2);
     match(both.stderr, /--socket and --api both given/);
+  } finally {
+    await daemon.stop();
+  }
+});
+
+Deno.test("volar vms create --ip --publish: shown by get and list, refused when taken, freed on delete", async () => {
+  const daemon = await startDaemon();
+  const s = ["--socket", daemon.socket];
+  try {
+    const r = await volar([
+      ...s,
+      "vms",
+      "create",
+      "web",
+      "--ip",
+      "192.168.127.50",
+      "--publish",
+      "8080:80",
+      "--publish",
+      "5353:53/udp",
+      "--json",
+    ]);
+    equal(r.code, 0, r.stderr);
+    const vm = VmRecord.parse(JSON.parse(r.stdout));
+    equal(vm.ip, "192.168.127.50");
+    equal(vm.tap, "vt-web");
+    deepEqual(vm.ports, [
+      { host_port: 5353, guest_port: 53, protocol: "udp" },
+      { host_port: 8080, guest_port: 80, protocol: "tcp" },
+    ]);
+    const get = await volar([...s, "vms", "get", "web"]);
+    match(get.stdout, /^ip: +192\.168\.127\.50$/m);
+    match(get.stdout, /^ports: +5353:53\/udp, 8080:80\/tcp$/m);
+    const list = await volar([...s, "vms", "list"]);
+    match(list.stdout, /^web +running +192\.168\.127\.50 /m);
+
+    const refusals: [string[], RegExp][] = [
+      [["--ip", "192.168.127.50"], /ip: 192\.168\.127\.50 is already leased/],
+      [["--ip", "10.9.9.9"], /ip: 10\.9\.9\.9 is outside pool 192\.168\.127\.0\/24/],
+      [["--ip", "192.168.127.1"], /192\.168\.127\.1 is the gateway/],
+      [
+        ["--publish", "8080:81"],
+        /publish\[0\]\.host_port: host port 8080\/tcp is already published by VM web/,
+      ],
+    ];
+    for (const [flags, message] of refusals) {
+      const refused = await volar([...s, "vms", "create", "other", ...flags]);
+      equal(refused.code, 1, `${flags.join(" ")}: a refusal by the daemon (${refused.stderr})`);
+      match(refused.stderr, message);
+    }
+    const none = await volar([...s, "vms", "get", "other"]);
+    equal(none.code, 1, "no VM was left by a refused create");
+
+    equal((await volar([...s, "vms", "delete", "web"])).code, 0);
+    const again = await volar([
+      ...s,
+      "vms",
+      "create",
+      "other",
+      "--ip",
+      "192.168.127.50",
+      "--publish",
+      "8080:80",
+      "--json",
+    ]);
+    equal(again.code, 0, `the address and the port are free again: ${again.stderr}`);
+    equal(VmRecord.parse(JSON.parse(again.stdout)).ip, "192.168.127.50");
   } finally {
     await daemon.stop();
   }

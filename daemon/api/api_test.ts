@@ -191,7 +191,54 @@ Deno.test("API: /openapi.json lists every route with schemas", async () => {
     deepEqual(schemas.VmCreateRequest.required, ["name"]);
     equal(schemas.VmCreateRequest.additionalProperties, false);
     ok(schemas.VmRecord.properties.boot_ms);
+    for (const field of ["ip", "mac", "tap", "ports"]) {
+      ok(schemas.VmRecord.properties[field], `VmRecord.${field}`);
+      ok(schemas.VmRecord.required.includes(field), `VmRecord.${field} is always present`);
+    }
+    equal(schemas.VmCreateRequest.properties.ip.type, "string");
+    ok(schemas.VmCreateRequest.properties.ip.pattern, "ip carries its IPv4 pattern");
+    const publish = schemas.VmCreateRequest.properties.publish;
+    equal(publish.type, "array");
+    deepEqual(Object.keys(publish.items.properties).sort(), [
+      "guest_port",
+      "host_port",
+      "protocol",
+    ]);
+    deepEqual(publish.items.properties.protocol.enum, ["tcp", "udp"]);
     deepEqual(schemas.ErrorBody.required, ["code", "message"]);
+  } finally {
+    await env.dispose();
+  }
+});
+
+Deno.test("API: create with ip and publish; refusals are 409 with the field named", async () => {
+  const env = await makeTestEnv();
+  const { app } = appFor(env);
+  try {
+    const created = await app.request(
+      "/api/v1/vms",
+      post({ name: "web", ip: "192.168.127.50", publish: [{ host_port: 8080, guest_port: 80 }] }),
+    );
+    equal(created.status, 201);
+    const vm = VmRecord.parse(await created.json());
+    equal(vm.ip, "192.168.127.50");
+    equal(vm.tap, "vt-web");
+    deepEqual(vm.ports, [{ host_port: 8080, guest_port: 80, protocol: "tcp" }]);
+    const taken = await expectError(
+      await app.request("/api/v1/vms", post({ name: "api", ip: "192.168.127.50" })),
+      "ip_unavailable",
+    );
+    equal(taken.details?.field, "ip");
+    const port = await expectError(
+      await app.request(
+        "/api/v1/vms",
+        post({ name: "api", publish: [{ host_port: 8080, guest_port: 81 }] }),
+      ),
+      "already_exists",
+    );
+    equal(port.details?.field, "publish[0].host_port");
+    const listed = VmList.parse(await (await app.request("/api/v1/vms")).json());
+    deepEqual(listed.vms.map((v) => [v.name, v.ip]), [["web", "192.168.127.50"]]);
   } finally {
     await env.dispose();
   }

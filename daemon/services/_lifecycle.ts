@@ -1,55 +1,52 @@
 /**
- * The VM lifecycle steps the service and the reconciler share: launch (create + boot with
- * undo), the stop ladder, and the watchers (readiness on the serial log, VMM exit).
- * Callers hold the VM's mutex; watchers take it themselves.
+ * The VM lifecycle steps the service and the reconciler share: launch (lease, tap, create +
+ * boot, with undo), the stop ladder, and the watchers (VMM exit here, readiness in
+ * _readiness.ts). Callers hold the VM's mutex; watchers take it themselves.
  *
  * @module
  */
-import { READY_MARKER, VolantError } from "../../schema/mod.ts";
-import type { ShutdownOptions, VmmHandle } from "../../hypervisor/driver.ts";
+import { VolantError } from "../../schema/mod.ts";
+import type { VmmHandle } from "../../hypervisor/driver.ts";
+import { tapNameFor } from "../../net/mod.ts";
 import type { GuestImage } from "../guest.ts";
 import type { VmRow } from "../store/mod.ts";
 import { canTransition } from "../vm_state.ts";
 import { buildSpec, vmPaths } from "./spec.ts";
-import { fileSize, tailLines, waitForReadyLine } from "./_serial.ts";
-import { messageOf, releaseResources, type Run, setState, type VmRuntime } from "./_runtime.ts";
+import { fileSize, tailLines } from "./_serial.ts";
+import { ensureLease, guestNic, syncForwards } from "./_network.ts";
+import { watchReady } from "./_readiness.ts";
+import {
+  killHandle,
+  killLadder,
+  messageOf,
+  releaseResources,
+  type Run,
+  setState,
+  stopLadder,
+  type VmRuntime,
+} from "./_runtime.ts";
 
-/** The normal stop ladder from the config. */
-export function stopLadder(rt: VmRuntime): ShutdownOptions {
-  return { gracefulMs: rt.config.stopGracefulMs, termMs: rt.config.stopTermMs };
-}
+export { killHandle, killLadder, stopLadder } from "./_runtime.ts";
 
-/** The ladder for undoing a launch or a guest that never got ready: no power button. */
-export function killLadder(rt: VmRuntime): ShutdownOptions {
-  return { gracefulMs: 0, termMs: rt.config.stopTermMs };
-}
-
-/** Ends a VMM process the daemon owns (no state change) and releases its resources. */
-export async function killHandle(
-  rt: VmRuntime,
-  name: string,
-  handle: VmmHandle,
-  ladder: ShutdownOptions,
-): Promise<void> {
-  const run = rt.runs.get(name);
-  if (run) {
-    run.expectExit = true;
-    run.abort.abort();
-    rt.runs.delete(name);
+/** Creates the VM's tap on the bridge (deleting a stale one first) and records it on the row. */
+async function createTap(rt: VmRuntime, row: VmRow): Promise<string> {
+  const tap = tapNameFor(row.name);
+  if (row.tap !== null) {
+    await rt.network.deleteTap(row.tap);
+    rt.store.update(row.name, { tap: null });
   }
-  try {
-    const result = await rt.driver.shutdown(handle, ladder);
-    rt.logger.info("vmm stopped", { vm: name, pid: handle.pid, via: result.via });
-  } catch (err) {
-    rt.logger.error("vmm shutdown failed", { vm: name, pid: handle.pid, error: err });
-  }
-  await releaseResources(rt, name, handle);
+  await rt.network.createTap(tap);
+  rt.store.update(row.name, { tap });
+  rt.logger.debug("tap created", { vm: row.name, tap });
+  return tap;
 }
 
 /**
- * Launches the VMM for `row` (pending, stopped or crashed) and boots it; the VM is left
- * `starting` with its watchers attached. On failure the process is ended and its resources
- * released before the error is thrown; the row's state is the caller's to settle.
+ * Launches the VMM for `row` (pending, stopped or crashed) and boots it: lease (kept when it
+ * holds one), tap on the bridge, VMM with the NIC, boot config with the address. The VM is left
+ * `starting` with its watchers attached. On failure the process is ended and the tap deleted
+ * before the error is thrown (the lease stays with the VM); the row's state is the caller's to
+ * settle.
  */
 export async function launch(rt: VmRuntime, row: VmRow, image?: GuestImage): Promise<VmRow> {
   const name = row.name;
@@ -66,9 +63,26 @@ export async function launch(rt: VmRuntime, row: VmRow, image?: GuestImage): Pro
   await Deno.mkdir(paths.runtimeDir, { recursive: true });
   await Deno.mkdir(paths.logDir, { recursive: true });
   const offset = await fileSize(paths.serialLog);
-  const spec = buildSpec(row, resolved, paths, rt.config.hostCmdline);
-  const startedAt = rt.now();
-  const handle = await rt.driver.create(spec);
+  const leased = ensureLease(rt, name);
+  if (leased.leased && leased.row.ports.length > 0) await syncForwards(rt);
+  let handle: VmmHandle;
+  let startedAt: Date;
+  try {
+    const tap = await createTap(rt, leased.row);
+    const current = rt.store.get(name)!;
+    const spec = buildSpec(
+      current,
+      resolved,
+      paths,
+      rt.config.hostCmdline,
+      guestNic(rt, current, tap),
+    );
+    startedAt = rt.now();
+    handle = await rt.driver.create(spec);
+  } catch (err) {
+    await releaseResources(rt, name, null);
+    throw err;
+  }
   const run: Run = {
     name,
     handle,
@@ -177,36 +191,4 @@ function watchExit(rt: VmRuntime, run: Run): void {
       });
     })
     .catch((err) => rt.logger.error("exit watcher failed", { vm: run.name, error: err }));
-}
-
-/** Waits for kestrel's ready line: `running` with `boot_ms`, or `crashed` after the timeout. */
-function watchReady(rt: VmRuntime, run: Run, serialLog: string, offset: number): void {
-  const timeoutMs = run.startedAtMs + rt.config.readyMs - rt.now().getTime();
-  const signal = AbortSignal.any([run.abort.signal, rt.closing.signal]);
-  waitForReadyLine(serialLog, offset, { timeoutMs, signal, pollMs: rt.config.pollMs })
-    .then((result) => {
-      if (result.kind === "aborted" || rt.closing.signal.aborted) return;
-      return rt.mutex.run(run.name, async () => {
-        if (rt.closing.signal.aborted || run.expectExit || rt.runs.get(run.name) !== run) return;
-        const row = rt.store.get(run.name);
-        if (row?.state !== "starting") return;
-        if (result.kind === "ready") {
-          const readyAt = rt.now();
-          setState(rt, run.name, "running", {
-            ready_at: readyAt.toISOString(),
-            boot_ms: Math.max(0, Math.round(readyAt.getTime() - run.startedAtMs)),
-          });
-          rt.logger.info("vm ready", { vm: run.name, report: result.report ?? result.line });
-          return;
-        }
-        const serial = await tailLines(serialLog, 5);
-        await killHandle(rt, run.name, run.handle, killLadder(rt));
-        setState(rt, run.name, "crashed", {
-          last_error: `VM ${run.name} never became ready: no ${READY_MARKER} line on its ` +
-            `serial console within ${rt.config.readyMs} ms` +
-            (serial ? `; last serial output (${serialLog}):\n${serial}` : " (no serial output)"),
-        });
-      });
-    })
-    .catch((err) => rt.logger.error("ready watcher failed", { vm: run.name, error: err }));
 }

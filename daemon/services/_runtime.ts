@@ -1,14 +1,17 @@
 /**
  * The VM service's shared context and its primitive steps: state changes (checked against
- * the lifecycle table, persisted, emitted) and the one place resources are released.
+ * the lifecycle table, persisted, emitted), ending a VMM, and the one place the resources of a
+ * VMM run (driver files, tap) are released.
  *
  * @module
  */
 import type { KernelName, VmRecord, VmState } from "../../schema/mod.ts";
-import type { Driver, VmmHandle } from "../../hypervisor/driver.ts";
+import type { Driver, ShutdownOptions, VmmHandle } from "../../hypervisor/driver.ts";
+import type { Pool } from "../../net/mod.ts";
 import type { GuestArtifacts } from "../guest.ts";
 import type { Logger } from "../log.ts";
-import type { VmPatch, VmRow, VmStore } from "../store/mod.ts";
+import type { HostNetwork } from "../network/mod.ts";
+import type { LeaseStore, PortStore, VmPatch, VmRow, VmStore } from "../store/mod.ts";
 import { assertTransition } from "../vm_state.ts";
 import type { VmEvents } from "./events.ts";
 import type { KeyedMutex } from "./_mutex.ts";
@@ -31,6 +34,10 @@ export interface VmServiceConfig {
   hostCmdline: string;
   /** How often the serial log is polled for the ready line; default 50 ms. */
   pollMs?: number;
+  /** Pause between two probes of kestrel's `/healthz`; default 100 ms. */
+  probeIntervalMs?: number;
+  /** How long one probe of `/healthz` may take; default 1000 ms. */
+  probeTimeoutMs?: number;
 }
 
 /** One VMM process the service watches. */
@@ -41,15 +48,22 @@ export interface Run {
   startedAtMs: number;
   /** Set before the daemon stops the VMM itself, so the exit watcher stays quiet. */
   expectExit: boolean;
-  /** Aborts the readiness watcher. */
+  /** Aborts the readiness watchers. */
   abort: AbortController;
 }
 
 /** Everything the service's steps share. */
 export interface VmRuntime {
   store: VmStore;
+  leases: LeaseStore;
+  ports: PortStore;
+  /** One transaction across VMs, leases and ports. */
+  transaction: <T>(fn: () => T) => T;
   driver: Driver;
   guest: GuestArtifacts;
+  network: HostNetwork;
+  /** The address pool VMs are leased from. */
+  pool: Pool;
   config: VmServiceConfig;
   logger: Logger;
   events: VmEvents;
@@ -78,10 +92,10 @@ export function toRecord(row: VmRow): VmRecord {
     ready_at: row.ready_at,
     boot_ms: row.boot_ms,
     last_error: row.last_error,
-    ip: null,
-    mac: null,
-    tap: null,
-    ports: [],
+    ip: row.ip,
+    mac: row.mac,
+    tap: row.tap,
+    ports: row.ports.map((p) => ({ ...p })),
   };
 }
 
@@ -109,8 +123,9 @@ export function setState(rt: VmRuntime, name: string, to: VmState, patch: VmPatc
 }
 
 /**
- * Releases what a VMM held: its sockets and pid files (driver cleanup) and the row's handle.
- * The single place later resources (taps, leases) are released too. Safe to call twice.
+ * Releases what a VMM run held: its sockets and pid files (driver cleanup), its tap, and the
+ * row's handle. The single place these are released; safe to call twice. A tap that cannot be
+ * deleted stays recorded on the row, so the next launch or the reconciler deletes it.
  */
 export async function releaseResources(
   rt: VmRuntime,
@@ -125,7 +140,51 @@ export async function releaseResources(
     }
   }
   const row = rt.store.get(name);
-  if (row?.handle) rt.store.update(name, { handle: null });
+  if (!row) return;
+  const patch: VmPatch = {};
+  if (row.tap) {
+    try {
+      await rt.network.deleteTap(row.tap);
+      patch.tap = null;
+      rt.logger.debug("tap deleted", { vm: name, tap: row.tap });
+    } catch (err) {
+      rt.logger.warn("tap delete failed", { vm: name, tap: row.tap, error: err });
+    }
+  }
+  if (row.handle) patch.handle = null;
+  if (Object.keys(patch).length > 0) rt.store.update(name, patch);
+}
+
+/** The normal stop ladder from the config. */
+export function stopLadder(rt: VmRuntime): ShutdownOptions {
+  return { gracefulMs: rt.config.stopGracefulMs, termMs: rt.config.stopTermMs };
+}
+
+/** The ladder for undoing a launch or a guest that never got ready: no power button. */
+export function killLadder(rt: VmRuntime): ShutdownOptions {
+  return { gracefulMs: 0, termMs: rt.config.stopTermMs };
+}
+
+/** Ends a VMM process the daemon owns (no state change) and releases its resources. */
+export async function killHandle(
+  rt: VmRuntime,
+  name: string,
+  handle: VmmHandle,
+  ladder: ShutdownOptions,
+): Promise<void> {
+  const run = rt.runs.get(name);
+  if (run) {
+    run.expectExit = true;
+    run.abort.abort();
+    rt.runs.delete(name);
+  }
+  try {
+    const result = await rt.driver.shutdown(handle, ladder);
+    rt.logger.info("vmm stopped", { vm: name, pid: handle.pid, via: result.via });
+  } catch (err) {
+    rt.logger.error("vmm shutdown failed", { vm: name, pid: handle.pid, error: err });
+  }
+  await releaseResources(rt, name, handle);
 }
 
 /** The message of any thrown value. */

@@ -14,27 +14,43 @@ import {
   VolantError,
 } from "../../schema/mod.ts";
 import type { Driver } from "../../hypervisor/driver.ts";
+import type { Pool } from "../../net/mod.ts";
 import type { ResolvedConfig } from "../config.ts";
 import type { GuestArtifacts } from "../guest.ts";
 import { type Logger, silentLogger } from "../log.ts";
-import type { VmRow, VmStore } from "../store/mod.ts";
-import { assertAction, reachableWithoutRequest } from "../vm_state.ts";
+import type { HostNetwork } from "../network/mod.ts";
+import type { Store, VmRow } from "../store/mod.ts";
+import { assertAction } from "../vm_state.ts";
 import { VmEvents } from "./events.ts";
 import { KeyedMutex } from "./_mutex.ts";
 import { vmPaths } from "./spec.ts";
-import { killHandle, killLadder, launch, stopVm } from "./_lifecycle.ts";
-import { messageOf, setState, toRecord, type VmRuntime, type VmServiceConfig } from "./_runtime.ts";
+import { launch, stopVm } from "./_lifecycle.ts";
+import { waitForState } from "./_wait_state.ts";
+import { checkPublish, leaseAddress, macOf, syncForwards } from "./_network.ts";
+import {
+  killHandle,
+  killLadder,
+  messageOf,
+  setState,
+  toRecord,
+  type VmRuntime,
+  type VmServiceConfig,
+} from "./_runtime.ts";
 
 export type { VmServiceConfig } from "./_runtime.ts";
 
 /** What {@linkcode VmService} is built from. */
 export interface VmServiceOptions {
-  /** Where VM rows live. */
-  store: VmStore;
+  /** Where VM rows, leases and published ports live. */
+  store: Pick<Store, "vms" | "leases" | "ports" | "transaction">;
   /** The hypervisor driver. */
   driver: Driver;
   /** Where kernels and images come from. */
   guest: GuestArtifacts;
+  /** Bridge, taps, port forwards, kestrel probes. */
+  network: HostNetwork;
+  /** The address pool (see `poolFromConfig`). */
+  pool: Pool;
   /** Paths, timeouts and cmdline words. */
   config: VmServiceConfig;
   /** Logger; default silent. */
@@ -98,9 +114,14 @@ export class VmService {
   constructor(options: VmServiceOptions) {
     this.events = options.events ?? new VmEvents();
     this.runtime = {
-      store: options.store,
+      store: options.store.vms,
+      leases: options.store.leases,
+      ports: options.store.ports,
+      transaction: options.store.transaction,
       driver: options.driver,
       guest: options.guest,
+      network: options.network,
+      pool: options.pool,
       config: options.config,
       logger: options.logger ?? silentLogger(),
       events: this.events,
@@ -140,8 +161,11 @@ export class VmService {
 
   /**
    * Creates and boots a VM from an unvalidated request body; resolves once the VMM runs
-   * (state `starting`). Errors: `invalid_argument`, `already_exists`, `kernel_not_found`,
-   * driver errors — each after undoing every step (no row, no dirs, no process).
+   * (state `starting`). The row, its lease (the requested address or the lowest free one) and
+   * its published ports are written in one transaction. Errors: `invalid_argument`,
+   * `already_exists` (name, or a published port), `ip_unavailable`, `ip_pool_exhausted`,
+   * `kernel_not_found`, network and driver errors — each after undoing every step (no row,
+   * lease, port, tap, dirs or process).
    */
   async create(input: unknown): Promise<VmRecord> {
     this.#open();
@@ -162,22 +186,32 @@ export class VmService {
       }
       const kernel = req.kernel ?? rt.config.defaultKernel;
       const image = await rt.guest.resolve(kernel);
-      const row = rt.store.insert({
-        name: req.name,
-        state: "pending",
-        cpu_cores: req.cpu_cores,
-        memory_mb: req.memory_mb,
-        kernel,
-        kernel_cmdline: req.kernel_cmdline ?? null,
-        hypervisor: hypervisor.data,
-        kvm: rt.driver.kvm,
-        started_at: null,
-        ready_at: null,
-        boot_ms: null,
-        last_error: null,
-        serial_offset: 0,
-        handle: null,
+      await checkPublish(rt, req.publish);
+      const row = rt.transaction(() => {
+        const inserted = rt.store.insert({
+          name: req.name,
+          state: "pending",
+          cpu_cores: req.cpu_cores,
+          memory_mb: req.memory_mb,
+          kernel,
+          kernel_cmdline: req.kernel_cmdline ?? null,
+          hypervisor: hypervisor.data,
+          kvm: rt.driver.kvm,
+          started_at: null,
+          ready_at: null,
+          boot_ms: null,
+          last_error: null,
+          serial_offset: 0,
+          handle: null,
+          mac: macOf(req.name),
+          tap: null,
+          last_ip: null,
+        });
+        leaseAddress(rt, inserted.id, req.ip);
+        rt.ports.add(inserted.id, req.publish);
+        return rt.store.get(req.name)!;
       });
+      rt.logger.info("vm created", { vm: row.name, ip: row.ip ?? undefined });
       rt.events.emit({
         type: "vm.state",
         name: row.name,
@@ -187,15 +221,22 @@ export class VmService {
         vm: toRecord(row),
       });
       try {
-        return toRecord(await launch(rt, row, image));
+        const launched = await launch(rt, row, image);
+        if (req.publish.length > 0) await syncForwards(rt);
+        return toRecord(rt.store.get(row.name) ?? launched);
       } catch (err) {
+        const now = rt.store.get(row.name);
+        if (now?.handle) await killHandle(rt, row.name, now.handle, killLadder(rt));
         await this.#forget(row.name);
         throw err;
       }
     });
   }
 
-  /** Removes every trace of a VM (dirs, row) and emits `vm.deleted`. No process may remain. */
+  /**
+   * Removes every trace of a VM (dirs, row and with it its lease and ports, their forwards)
+   * and emits `vm.deleted`. No process or tap may remain.
+   */
   async #forget(name: string): Promise<VmRecord | undefined> {
     const rt = this.runtime;
     const paths = vmPaths(rt.config, name);
@@ -203,12 +244,18 @@ export class VmService {
     await removeTree(paths.logDir);
     const last = rt.store.get(name);
     rt.store.delete(name);
-    if (last) {
-      const record = toRecord(last);
-      rt.events.emit({ type: "vm.deleted", name, at: rt.now().toISOString(), vm: record });
-      return record;
+    if (!last) return undefined;
+    // The lease is free from here on: say so before anything else can run.
+    const record = toRecord(last);
+    rt.events.emit({ type: "vm.deleted", name, at: rt.now().toISOString(), vm: record });
+    if (last.ports.length > 0) {
+      try {
+        await syncForwards(rt);
+      } catch (err) {
+        rt.logger.error("removing port forwards failed", { vm: name, error: err });
+      }
     }
-    return undefined;
+    return record;
   }
 
   /** Launches `row`; on failure records the error on the VM (crashed if it got to starting). */
@@ -283,57 +330,7 @@ export class VmService {
    */
   async wait(name: string, state: VmState, timeoutMs: number): Promise<VmRecord> {
     this.#open();
-    return await new Promise<VmRecord>((resolve, reject) => {
-      let settled = false;
-      const timer: { id?: ReturnType<typeof setTimeout> } = {};
-      let last: VmRecord | undefined;
-      const finish = (fn: () => void) => {
-        if (settled) return;
-        settled = true;
-        unsubscribe();
-        clearTimeout(timer.id);
-        this.#waits.delete(cancel);
-        fn();
-      };
-      const cancel = (err: VolantError) => finish(() => reject(err));
-      const check = (record: VmRecord | undefined, deleted: boolean) => {
-        if (!record || deleted) {
-          const what = deleted ? "was deleted" : "does not exist";
-          return cancel(new VolantError("not_found", `VM ${name} ${what}`, { name }));
-        }
-        last = record;
-        if (record.state === state) return finish(() => resolve(record));
-        if (!reachableWithoutRequest(record.state, state)) {
-          const why = record.last_error ? ` (last error: ${record.last_error})` : "";
-          cancel(
-            new VolantError(
-              "invalid_state",
-              `VM ${name} is ${record.state}; it cannot become ${state} without another ` +
-                `request${why}`,
-              { name, state: record.state, wanted: state },
-            ),
-          );
-        }
-      };
-      const unsubscribe = this.events.subscribe((event) => {
-        if (event.name === name) check(event.vm, event.type === "vm.deleted");
-      });
-      this.#waits.add(cancel);
-      const row = this.runtime.store.get(name);
-      check(row ? toRecord(row) : undefined, false);
-      if (settled) return;
-      timer.id = setTimeout(() => {
-        cancel(
-          new VolantError(
-            "timeout",
-            `VM ${name} did not become ${state} within ${timeoutMs} ms (it is ${
-              last?.state ?? "unknown"
-            })`,
-            { name, state: last?.state, wanted: state, timeout_ms: timeoutMs },
-          ),
-        );
-      }, timeoutMs);
-    });
+    return await waitForState(this.runtime, this.#waits, name, state, timeoutMs);
   }
 
   /**

@@ -8,6 +8,8 @@ async function assertNothingLeft(env: TestEnv, name: string, rows: number): Prom
   try {
     equal(d.store.vms.get(name), undefined, "row left behind");
     equal(d.store.vms.count(), rows);
+    equal(d.store.leases.list().length, rows, "a lease left behind");
+    ok(d.store.ports.list().every((p) => p.vm !== name), "a published port left behind");
   } finally {
     await d.close();
   }
@@ -15,6 +17,8 @@ async function assertNothingLeft(env: TestEnv, name: string, rows: number): Prom
   equal(await exists(paths.runtimeDir), false, "runtime dir left behind");
   equal(await exists(paths.logDir), false, "log dir left behind");
   deepEqual(env.registry.alive().filter((p) => p.spec.id === name).map((p) => p.pid), []);
+  ok(!env.network.taps.has(`vt-${name}`), "tap left behind");
+  ok(env.network.forwards.every((f) => f.owner !== name), "forward left behind");
 }
 
 Deno.test("VM lifecycle: create → running → stop → start → delete", async () => {
@@ -130,8 +134,15 @@ Deno.test("a guest that never becomes ready is stopped and crashed after ready_m
     const vm = service.get("mute");
     equal(vm.state, "crashed");
     equal(vm.pid, null);
-    match(vm.last_error ?? "", /never became ready: no KESTREL_READY line .* within 150 ms/);
+    match(
+      vm.last_error ?? "",
+      /never became ready: kestrel did not answer http:\/\/192\.168\.127\.2:8080\/healthz within 150 ms/,
+    );
+    match(vm.last_error ?? "", /printed no KESTREL_READY line/);
     match(vm.last_error ?? "", /Linux version/);
+    equal(vm.tap, null, "the tap went with the VMM");
+    equal(vm.ip, "192.168.127.2", "the lease stays with the VM");
+    deepEqual([...env.network.taps], []);
     equal(env.registry.alive().length, 0);
   } finally {
     await env.dispose();

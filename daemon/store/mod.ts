@@ -4,7 +4,17 @@
  *
  * @module
  */
-export type { NewVm, Store, VmPatch, VmRow, VmStore } from "./types.ts";
+export type {
+  ForwardRow,
+  Lease,
+  LeaseStore,
+  NewVm,
+  PortStore,
+  Store,
+  VmPatch,
+  VmRow,
+  VmStore,
+} from "./types.ts";
 export { migrate, type Migration } from "./migrate.ts";
 export { MIGRATIONS } from "./migrations/mod.ts";
 export { openStore, type OpenStoreOptions } from "./sqlite.ts";

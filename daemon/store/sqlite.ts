@@ -1,15 +1,16 @@
 /**
  * The SQLite store (`node:sqlite`): WAL, foreign keys, a busy timeout, migrations on open,
- * and the {@linkcode VmStore} over the `vms` table.
+ * the VM rows, address leases and published ports, and transactions across all of them.
  *
  * @module
  */
-import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import { DatabaseSync } from "node:sqlite";
 import { VolantError } from "../../schema/mod.ts";
-import type { VmmHandle } from "../../hypervisor/driver.ts";
 import { migrate, type Migration } from "./migrate.ts";
 import { MIGRATIONS } from "./migrations/mod.ts";
-import type { NewVm, Store, VmPatch, VmRow, VmStore } from "./types.ts";
+import { createVmStore, type SqlRow } from "./_vm_store.ts";
+import { createLeaseStore, createPortStore } from "./_network_store.ts";
+import type { Store } from "./types.ts";
 
 /** Options of {@linkcode openStore}. */
 export interface OpenStoreOptions {
@@ -19,63 +20,6 @@ export interface OpenStoreOptions {
   busyTimeoutMs?: number;
   /** Migrations to apply; default all of `store/migrations/`. */
   migrations?: readonly Migration[];
-}
-
-type SqlRow = Record<string, SQLInputValue>;
-
-const PLAIN_COLUMNS = [
-  "state",
-  "cpu_cores",
-  "memory_mb",
-  "kernel",
-  "kernel_cmdline",
-  "hypervisor",
-  "started_at",
-  "ready_at",
-  "boot_ms",
-  "last_error",
-  "serial_offset",
-] as const;
-
-function handleColumns(handle: VmmHandle | null): Record<string, SQLInputValue> {
-  return {
-    vmm_driver: handle?.driver ?? null,
-    vmm_pid: handle?.pid ?? null,
-    vmm_start_time: handle?.startTime ?? null,
-    vmm_api_socket: handle?.apiSocket ?? null,
-    vmm_runtime_dir: handle?.runtimeDir ?? null,
-    vmm_log: handle?.vmmLog ?? null,
-  };
-}
-
-function toRow(r: SqlRow): VmRow {
-  const handle: VmmHandle | null = r.vmm_pid === null ? null : {
-    driver: String(r.vmm_driver),
-    pid: Number(r.vmm_pid),
-    startTime: Number(r.vmm_start_time),
-    apiSocket: String(r.vmm_api_socket),
-    runtimeDir: String(r.vmm_runtime_dir),
-    vmmLog: String(r.vmm_log),
-  };
-  return {
-    id: Number(r.id),
-    name: String(r.name),
-    state: r.state as VmRow["state"],
-    cpu_cores: Number(r.cpu_cores),
-    memory_mb: Number(r.memory_mb),
-    kernel: r.kernel as VmRow["kernel"],
-    kernel_cmdline: r.kernel_cmdline === null ? null : String(r.kernel_cmdline),
-    hypervisor: r.hypervisor as VmRow["hypervisor"],
-    kvm: Number(r.kvm) === 1,
-    created_at: String(r.created_at),
-    updated_at: String(r.updated_at),
-    started_at: r.started_at === null ? null : String(r.started_at),
-    ready_at: r.ready_at === null ? null : String(r.ready_at),
-    boot_ms: r.boot_ms === null ? null : Number(r.boot_ms),
-    last_error: r.last_error === null ? null : String(r.last_error),
-    serial_offset: Number(r.serial_offset),
-    handle,
-  };
 }
 
 function transactionRunner(db: DatabaseSync): <T>(fn: () => T) => T {
@@ -97,77 +41,6 @@ function transactionRunner(db: DatabaseSync): <T>(fn: () => T) => T {
       db.exec(depth === 0 ? "ROLLBACK" : `ROLLBACK TO ${savepoint}; RELEASE ${savepoint}`);
       throw err;
     }
-  };
-}
-
-function createVmStore(
-  db: DatabaseSync,
-  now: () => Date,
-  transaction: <T>(fn: () => T) => T,
-): VmStore {
-  const selectOne = db.prepare("SELECT * FROM vms WHERE name = ?");
-  const selectAll = db.prepare("SELECT * FROM vms ORDER BY name");
-  const countAll = db.prepare("SELECT COUNT(*) AS n FROM vms");
-  const deleteOne = db.prepare("DELETE FROM vms WHERE name = ?");
-
-  function get(name: string): VmRow | undefined {
-    const r = selectOne.get(name) as SqlRow | undefined;
-    return r === undefined ? undefined : toRow(r);
-  }
-
-  function insert(vm: NewVm): VmRow {
-    const ts = now().toISOString();
-    const values: Record<string, SQLInputValue> = {
-      name: vm.name,
-      kvm: vm.kvm ? 1 : 0,
-      created_at: ts,
-      updated_at: ts,
-      ...handleColumns(vm.handle),
-    };
-    for (const column of PLAIN_COLUMNS) values[column] = vm[column];
-    const keys = Object.keys(values);
-    try {
-      db.prepare(
-        `INSERT INTO vms (${keys.join(", ")}) VALUES (${keys.map((k) => `:${k}`).join(", ")})`,
-      ).run(values);
-    } catch (err) {
-      if (String((err as Error).message).includes("UNIQUE constraint failed: vms.name")) {
-        throw new VolantError("already_exists", `VM ${vm.name} already exists`, {
-          name: vm.name,
-        });
-      }
-      throw err;
-    }
-    return get(vm.name)!;
-  }
-
-  function update(name: string, patch: VmPatch): VmRow {
-    const values: Record<string, SQLInputValue> = { updated_at: now().toISOString() };
-    for (const column of PLAIN_COLUMNS) {
-      const value = patch[column];
-      if (value !== undefined) values[column] = value;
-    }
-    if (patch.kvm !== undefined) values.kvm = patch.kvm ? 1 : 0;
-    if (patch.handle !== undefined) Object.assign(values, handleColumns(patch.handle));
-    const sets = Object.keys(values).map((k) => `${k} = :${k}`).join(", ");
-    const result = db.prepare(`UPDATE vms SET ${sets} WHERE name = :name`).run({
-      ...values,
-      name,
-    });
-    if (Number(result.changes) === 0) {
-      throw new VolantError("not_found", `VM ${name} does not exist`, { name });
-    }
-    return get(name)!;
-  }
-
-  return {
-    insert,
-    get,
-    list: () => (selectAll.all() as SqlRow[]).map(toRow),
-    count: () => Number((countAll.get() as SqlRow).n),
-    update,
-    delete: (name) => Number(deleteOne.run(name).changes) > 0,
-    transaction,
   };
 }
 
@@ -206,10 +79,14 @@ export function openStore(path: string, options: OpenStoreOptions = {}): Store {
   }
   const transaction = transactionRunner(db);
   const vms = createVmStore(db, now, transaction);
+  const leases = createLeaseStore(db, now);
+  const ports = createPortStore(db);
   let open = true;
   return {
     path,
     vms,
+    leases,
+    ports,
     transaction,
     schemaVersion() {
       const r = db.prepare("SELECT MAX(version) AS v FROM schema_version").get() as SqlRow;

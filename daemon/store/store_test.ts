@@ -19,6 +19,9 @@ function newVm(name: string): NewVm {
     last_error: null,
     serial_offset: 0,
     handle: null,
+    mac: null,
+    tap: null,
+    last_ip: null,
   };
 }
 

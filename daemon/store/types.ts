@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { HypervisorName, KernelName, VmState } from "../../schema/mod.ts";
+import type { HypervisorName, KernelName, PortMapping, VmState } from "../../schema/mod.ts";
 import type { VmmHandle } from "../../hypervisor/driver.ts";
 
 /** One VM as stored. Timestamps are RFC 3339 strings. */
@@ -43,13 +43,26 @@ export interface VmRow {
   serial_offset: number;
   /** The running VMM, or `null` when none is owned by this row. */
   handle: VmmHandle | null;
+  /** The guest NIC's MAC (derived from the name), or `null` before the first launch. */
+  mac: string | null;
+  /** The host tap while the VMM runs (created before the VMM, deleted with it). */
+  tap: string | null;
+  /** The last address this VM was leased: handed back when it is free again. */
+  last_ip: string | null;
+  /** The VM's current lease (from `ip_leases`; change it through {@linkcode LeaseStore}). */
+  ip: string | null;
+  /** Published ports (from `port_forwards`; change them through {@linkcode PortStore}). */
+  ports: PortMapping[];
 }
 
+/** Fields of a row that live in other tables (read-only through {@linkcode VmStore}). */
+type Derived = "ip" | "ports";
+
 /** What {@linkcode VmStore.insert} takes (the store sets `id`, `created_at`, `updated_at`). */
-export type NewVm = Omit<VmRow, "id" | "created_at" | "updated_at">;
+export type NewVm = Omit<VmRow, "id" | "created_at" | "updated_at" | Derived>;
 
 /** Fields {@linkcode VmStore.update} may change (`updated_at` is always set). */
-export type VmPatch = Partial<Omit<VmRow, "id" | "name" | "created_at" | "updated_at">>;
+export type VmPatch = Partial<Omit<VmRow, "id" | "name" | "created_at" | "updated_at" | Derived>>;
 
 /** VM rows. All methods are synchronous and atomic on their own. */
 export interface VmStore {
@@ -69,12 +82,80 @@ export interface VmStore {
   transaction<T>(fn: () => T): T;
 }
 
+/** One address lease. */
+export interface Lease {
+  /** The address, dotted quad. */
+  ip: string;
+  /** The owner's row id. */
+  vm_id: number;
+  /** The owner's name. */
+  vm: string;
+  /** RFC 3339 time it was leased. */
+  leased_at: string;
+}
+
+/**
+ * Address leases: one per VM, one VM per address. Allocation itself (which address) is the
+ * caller's: read {@linkcode LeaseStore.taken}, pick with `net/`, then {@linkcode LeaseStore.add},
+ * inside one {@linkcode Store.transaction} so no other writer comes between.
+ */
+export interface LeaseStore {
+  /** Every leased address as an unsigned 32-bit integer (what `net/` `nextFree` takes). */
+  taken(): Set<number>;
+  /**
+   * Leases `ip` to VM `vmId` and records it as the VM's `last_ip`. `ip_unavailable` when the
+   * address is leased to another VM; `already_exists` when the VM holds a lease already.
+   */
+  add(vmId: number, ip: string): Lease;
+  /** The lease of VM `vmId`, if any. */
+  get(vmId: number): Lease | undefined;
+  /** The lease of address `ip`, if any. */
+  byAddress(ip: string): Lease | undefined;
+  /** Frees the lease of VM `vmId` (its `last_ip` stays); returns the freed address. */
+  release(vmId: number): string | null;
+  /** Every lease, in numeric address order. */
+  list(): Lease[];
+  /** Frees leases whose VM row no longer exists; returns them. */
+  releaseOrphans(): Omit<Lease, "vm">[];
+}
+
+/** A published port with its owner and the owner's address (null while it holds no lease). */
+export interface ForwardRow {
+  /** The owner's name. */
+  vm: string;
+  /** The owner's address, or `null` when it holds no lease. */
+  ip: string | null;
+  /** Host port. */
+  host_port: number;
+  /** Port in the guest. */
+  guest_port: number;
+  /** Protocol. */
+  protocol: "tcp" | "udp";
+}
+
+/** Published ports: one owner per host port and protocol. */
+export interface PortStore {
+  /**
+   * Publishes `ports` for VM `vmId`. `already_exists` naming `publish[i].host_port` (and the
+   * owner) when a host port is published already, or twice in `ports`.
+   */
+  add(vmId: number, ports: readonly PortMapping[]): void;
+  /** The VM that published `hostPort`/`protocol`, if any. */
+  owner(hostPort: number, protocol: "tcp" | "udp"): string | undefined;
+  /** Every published port, ordered by host port and protocol. */
+  list(): ForwardRow[];
+}
+
 /** The daemon's store: its tables and their lifetime. */
 export interface Store {
   /** Database file. */
   readonly path: string;
   /** VM rows. */
   readonly vms: VmStore;
+  /** Address leases. */
+  readonly leases: LeaseStore;
+  /** Published ports. */
+  readonly ports: PortStore;
   /** Highest applied migration. */
   schemaVersion(): number;
   /** Runs `fn` in one transaction across every table; rolls back when it throws. */

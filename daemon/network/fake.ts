@@ -1,0 +1,186 @@
+/**
+ * An in-memory {@linkcode HostNetwork} for tests of the VM service, the reconciler and the API
+ * without root, plus {@linkcode fakeGuestAgent}: kestrel's `/healthz` answered for the fake
+ * driver's simulated guests (ready once their serial console shows the ready line).
+ *
+ * @module
+ */
+import { type AgentHealth, decodeBootConfig, READY_MARKER, VolantError } from "../../schema/mod.ts";
+import type { FakeRegistry } from "../../hypervisor/fake/mod.ts";
+import type { AgentProbe, Forward, HostNetwork, ProbeOptions } from "./host_network.ts";
+
+/** Answers a probe of kestrel at `ip`: its health, or `null` while nothing answers there. */
+export type FakeAgent = (ip: string) => AgentHealth | null;
+
+/** Failures a test can inject, each thrown by the next call of that method. */
+export interface FakeNetworkFailures {
+  prepare?: Error;
+  createTap?: Error;
+  deleteTap?: Error;
+  setForwards?: Error;
+}
+
+/** Options of {@linkcode FakeHostNetwork}. */
+export interface FakeHostNetworkOptions {
+  /** Answers agent probes; default: nothing ever answers. */
+  agent?: FakeAgent;
+  /** Host ports with a listener, as `8080/tcp`. */
+  listening?: Iterable<string>;
+  /** Taps present from the start (e.g. orphans of an earlier daemon). */
+  taps?: Iterable<string>;
+}
+
+/**
+ * The fake host network: a set of taps, the forwards last set, host listeners, call counts.
+ *
+ * @example
+ * ```ts
+ * import { FakeHostNetwork } from "./fake.ts";
+ * const net = new FakeHostNetwork();
+ * await net.createTap("vt-web");
+ * console.assert(net.taps.has("vt-web"));
+ * ```
+ */
+export class FakeHostNetwork implements HostNetwork {
+  /** Always `fake`. */
+  readonly description = "fake host network";
+  /** Taps that exist. */
+  readonly taps: Set<string>;
+  /** Host listeners, as `8080/tcp`. */
+  readonly listening: Set<string>;
+  /** The forwards last set. */
+  forwards: Forward[] = [];
+  /** How often each method ran. */
+  readonly calls: Record<keyof FakeNetworkFailures | "listTaps" | "probeAgent", number> = {
+    prepare: 0,
+    createTap: 0,
+    deleteTap: 0,
+    setForwards: 0,
+    listTaps: 0,
+    probeAgent: 0,
+  };
+  /** One-shot failures; set a field to make the next call of that method throw it. */
+  readonly fail: FakeNetworkFailures = {};
+  #agent: FakeAgent;
+
+  /** Creates an empty fake network. */
+  constructor(options: FakeHostNetworkOptions = {}) {
+    this.#agent = options.agent ?? (() => null);
+    this.listening = new Set(options.listening ?? []);
+    this.taps = new Set(options.taps ?? []);
+  }
+
+  #maybeFail(method: keyof FakeNetworkFailures): void {
+    this.calls[method]++;
+    const err = this.fail[method];
+    if (err) {
+      delete this.fail[method];
+      throw err;
+    }
+  }
+
+  prepare(): Promise<{ changes: string[] }> {
+    try {
+      this.#maybeFail("prepare");
+      return Promise.resolve({ changes: [] });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  createTap(name: string): Promise<void> {
+    try {
+      this.#maybeFail("createTap");
+      if (this.taps.has(name)) {
+        throw new VolantError("network_error", `create tap ${name}: link ${name} already exists`);
+      }
+      this.taps.add(name);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  deleteTap(name: string): Promise<boolean> {
+    try {
+      this.#maybeFail("deleteTap");
+      return Promise.resolve(this.taps.delete(name));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  listTaps(prefix: string): Promise<string[]> {
+    this.calls.listTaps++;
+    return Promise.resolve([...this.taps].filter((t) => t.startsWith(prefix)).sort());
+  }
+
+  setForwards(forwards: readonly Forward[]): Promise<void> {
+    try {
+      this.#maybeFail("setForwards");
+      this.forwards = forwards.map((f) => ({ ...f }));
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  portInUse(port: number, protocol: "tcp" | "udp"): Promise<boolean> {
+    return Promise.resolve(this.listening.has(`${port}/${protocol}`));
+  }
+
+  probeAgent(ip: string, options: ProbeOptions): Promise<AgentProbe> {
+    this.calls.probeAgent++;
+    if (options.signal?.aborted) return Promise.resolve({ ok: false, reason: "aborted" });
+    const health = this.#agent(ip);
+    return Promise.resolve(
+      health ? { ok: true, health } : { ok: false, reason: "connection refused (fake)" },
+    );
+  }
+}
+
+function readText(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * kestrel's `/healthz` for the fake driver's guests: the live fake VMM whose boot config holds
+ * `ip` answers once its serial console shows a ready line after its last boot line (kestrel
+ * serves `/healthz` before it prints the line, so this is never early).
+ *
+ * @example
+ * ```ts
+ * import { FakeRegistry } from "../../hypervisor/fake/mod.ts";
+ * import { fakeGuestAgent, FakeHostNetwork } from "./fake.ts";
+ * const registry = new FakeRegistry();
+ * const net = new FakeHostNetwork({ agent: fakeGuestAgent(registry) });
+ * console.assert(net.description === "fake host network");
+ * registry.dispose();
+ * ```
+ */
+export function fakeGuestAgent(registry: FakeRegistry): FakeAgent {
+  return (ip) => {
+    for (const p of registry.alive()) {
+      if (p.state !== "running") continue;
+      const boot = decodeBootConfig(p.spec.cmdline);
+      if (boot?.network?.ip !== ip) continue;
+      const log = readText(p.spec.serialLog);
+      const lastBoot = log.lastIndexOf("Linux version");
+      if (log.indexOf(READY_MARKER, Math.max(0, lastBoot)) < 0) return null;
+      return {
+        status: "ok",
+        name: boot.name,
+        hostname: boot.hostname,
+        kestrel_version: "fake",
+        uptime_ms: p.behavior.readyDelayMs,
+        ip,
+        mac: boot.network.mac ?? null,
+      };
+    }
+    return null;
+  };
+}

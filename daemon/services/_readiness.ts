@@ -1,0 +1,142 @@
+/**
+ * Readiness: a VM is `running` once kestrel answers `GET http://<ip>:8080/healthz` with a 200
+ * and a valid AgentHealth naming the VM (polled every ~100 ms, each probe with a short
+ * deadline); `boot_ms` counts from the start request to that answer. The serial console's
+ * `KESTREL_READY {json}` line is still watched: it carries kestrel's memory report (logged),
+ * tells a guest network problem from a guest that never started, and is the readiness signal
+ * for a VM that holds no address (one adopted from before networking).
+ *
+ * @module
+ */
+import { AGENT_PORT, type AgentHealth, READY_MARKER } from "../../schema/mod.ts";
+import { type ReadyResult, tailLines, waitForReadyLine } from "./_serial.ts";
+import { killHandle, killLadder, type Run, setState, type VmRuntime } from "./_runtime.ts";
+
+/** What polling kestrel's `/healthz` found. */
+export type HealthResult =
+  | { kind: "ready"; health: AgentHealth }
+  | { kind: "timeout"; reason: string; attempts: number }
+  | { kind: "aborted" };
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted || ms <= 0) return resolve();
+    const done = () => {
+      clearTimeout(id);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const id = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+  });
+}
+
+/**
+ * Polls kestrel at `ip` until it answers as VM `name`, `timeoutMs` passes or `signal` aborts.
+ * At least one probe is made.
+ */
+export async function pollHealth(
+  rt: VmRuntime,
+  ip: string,
+  name: string,
+  options: { timeoutMs: number; signal: AbortSignal },
+): Promise<HealthResult> {
+  const deadline = performance.now() + options.timeoutMs;
+  const interval = rt.config.probeIntervalMs ?? 100;
+  const perProbe = rt.config.probeTimeoutMs ?? 1000;
+  let reason = "no probe was made";
+  let attempts = 0;
+  while (true) {
+    if (options.signal.aborted) return { kind: "aborted" };
+    const began = performance.now();
+    const left = deadline - began;
+    if (left <= 0 && attempts > 0) return { kind: "timeout", reason, attempts };
+    attempts++;
+    const probe = await rt.network.probeAgent(ip, {
+      timeoutMs: Math.max(1, Math.min(perProbe, left)),
+      signal: options.signal,
+    });
+    if (options.signal.aborted) return { kind: "aborted" };
+    if (probe.ok && probe.health.name === name) return { kind: "ready", health: probe.health };
+    reason = probe.ok ? `it answered as VM ${probe.health.name}` : probe.reason;
+    await sleep(
+      Math.min(interval - (performance.now() - began), deadline - performance.now()),
+      options.signal,
+    );
+  }
+}
+
+/** Whether the run is still the VM's current one and the daemon still cares. */
+function current(rt: VmRuntime, run: Run): boolean {
+  return !rt.closing.signal.aborted && !run.expectExit && rt.runs.get(run.name) === run;
+}
+
+/**
+ * Watches a `starting` VM until it is ready (`running`, with `boot_ms`) or the deadline passes
+ * (`crashed`, its VMM ended, the reason in `last_error`).
+ */
+export function watchReady(rt: VmRuntime, run: Run, serialLog: string, offset: number): void {
+  const timeoutMs = run.startedAtMs + rt.config.readyMs - rt.now().getTime();
+  const signal = AbortSignal.any([run.abort.signal, rt.closing.signal]);
+  const ip = rt.store.get(run.name)?.ip ?? null;
+  let serial: ReadyResult | undefined;
+  const serialDone = waitForReadyLine(serialLog, offset, {
+    timeoutMs,
+    signal,
+    pollMs: rt.config.pollMs,
+  }).then((result) => {
+    serial = result;
+    if (result.kind === "ready") {
+      rt.logger.info("kestrel report", { vm: run.name, report: result.report ?? result.line });
+    }
+    return result;
+  });
+  const ready: Promise<HealthResult | ReadyResult> = ip === null
+    ? serialDone
+    : pollHealth(rt, ip, run.name, { timeoutMs, signal });
+  ready.then((result) => {
+    if (result.kind === "aborted" || !current(rt, run)) return;
+    return rt.mutex.run(run.name, async () => {
+      if (!current(rt, run)) return;
+      const row = rt.store.get(run.name);
+      if (row?.state !== "starting") return;
+      if (result.kind === "ready") {
+        const readyAt = rt.now();
+        setState(rt, run.name, "running", {
+          ready_at: readyAt.toISOString(),
+          boot_ms: Math.max(0, Math.round(readyAt.getTime() - run.startedAtMs)),
+        });
+        rt.logger.info("vm ready", { vm: run.name, ip: ip ?? undefined });
+        return;
+      }
+      const tail = await tailLines(serialLog, 5);
+      await killHandle(rt, run.name, run.handle, killLadder(rt));
+      setState(rt, run.name, "crashed", {
+        last_error: neverReady(rt, run.name, ip, result, serial?.kind === "ready") +
+          (tail ? `; last serial output (${serialLog}):\n${tail}` : " (no serial output)"),
+      });
+    });
+  }).catch((err) => rt.logger.error("ready watcher failed", { vm: run.name, error: err }));
+}
+
+function neverReady(
+  rt: VmRuntime,
+  name: string,
+  ip: string | null,
+  result: HealthResult | ReadyResult,
+  sawLine: boolean,
+): string {
+  const within = `within ${rt.config.readyMs} ms`;
+  if (ip === null) {
+    return `VM ${name} never became ready: no ${READY_MARKER} line on its serial console ${within}`;
+  }
+  const last = result.kind === "timeout" && "reason" in result
+    ? ` (last probe: ${result.reason})`
+    : "";
+  const url = `http://${ip}:${AGENT_PORT}/healthz`;
+  return `VM ${name} never became ready: kestrel did not answer ${url} ${within}${last}` +
+    (sawLine
+      ? `, although it printed ${READY_MARKER} on the serial console: check the guest network ` +
+        "(tap on the bridge, the bridge's address, the guest's address)"
+      : `, and printed no ${READY_MARKER} line on the serial console`);
+}
