@@ -1,16 +1,17 @@
 /**
  * Networking benchmarks (issue 4): (a) tap create + attach + up through Deno FFI (netlink and
  * TUN ioctls, what volantd does) against the same through `ip tuntap add` + `ip link set`, in a
- * network namespace made for the run; (b) lease allocation with 10 000 addresses taken: the
- * numeric allocator (`nextFree` over the taken set, as the daemon does inside its transaction)
- * against a pool-table allocator in SQLite (every address a row, `ORDER BY` the lowest free one,
- * as the original Volant does).
+ * network namespace made for the run; (b) lease allocation with 10 000 addresses taken:
+ * volantd's path (one SQLite transaction: find the lowest free address in SQL, walking the
+ * leases' primary key to the first gap, then insert the lease) against a pool-table allocator in SQLite (every address a
+ * row, `ORDER BY` the lowest free one, as the original Volant does).
  *
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
 import { createTap, deleteTap, ensureBridge, setLinkUp, setMaster, withNetns } from "../net/mod.ts";
-import { definePool, formatIpv4, nextFree, parseIpv4 } from "../net/mod.ts";
+import { definePool, formatIpv4, parseIpv4, type Pool, reservedAddresses } from "../net/mod.ts";
+import { openStore } from "../daemon/store/mod.ts";
 
 /** What the networking benchmark measured. */
 export interface NetBenchResult {
@@ -18,8 +19,8 @@ export interface NetBenchResult {
   ffiTapMs: number[];
   /** The same through the `ip` tool, ms. */
   ipTapMs: number[];
-  /** Leases per second with 10 000 taken, numeric allocator. */
-  nextFreePerSec: number;
+  /** Leases per second with 10 000 taken, volantd's store path (SQLite + net/ nextFree). */
+  storeLeasesPerSec: number;
   /** Leases per second with 10 000 taken, pool-table allocator in SQLite. */
   poolTablePerSec: number;
 }
@@ -52,17 +53,51 @@ async function ipTap(ns: string, name: string): Promise<number> {
   return ms;
 }
 
-function leaseRates(taken: number, leases: number): { numeric: number; table: number } {
-  const pool = definePool({ subnet: "10.128.0.0/16", gateway: "10.128.0.1" });
-  const used = new Set<number>();
-  for (let n = 0; n < taken; n++) used.add(pool.first + n);
-  let started = performance.now();
-  for (let i = 0; i < leases; i++) {
-    used.add(parseIpv4(nextFree(pool, used)));
+/** Bulk-fills a fresh volantd database with `vms` VM rows, the first `leased` of them leased. */
+function fillStore(path: string, pool: Pool, vms: number, leased: number): void {
+  const db = new DatabaseSync(path);
+  const vm = db.prepare(
+    "INSERT INTO vms (id, name, state, cpu_cores, memory_mb, kernel, hypervisor, kvm, " +
+      "created_at, updated_at) VALUES (?, ?, 'stopped', 1, 256, 'bzImage-volant', 'qemu', 0, ?, ?)",
+  );
+  const lease = db.prepare(
+    "INSERT INTO ip_leases (ip_num, ip, vm_id, leased_at) VALUES (?, ?, ?, ?)",
+  );
+  const ts = new Date().toISOString();
+  db.exec("BEGIN");
+  for (let id = 1; id <= vms; id++) {
+    vm.run(id, `vm-${id}`, ts, ts);
+    if (id <= leased) lease.run(pool.first + id - 1, formatIpv4(pool.first + id - 1), id, ts);
   }
-  const numeric = leases / ((performance.now() - started) / 1000);
+  db.exec("COMMIT");
+  db.close();
+}
 
-  const db = new DatabaseSync(":memory:");
+function leaseRates(dir: string, taken: number, leases: number): { store: number; table: number } {
+  const pool = definePool({
+    subnet: "10.128.0.0/16",
+    gateway: "10.254.255.254".replace(/^10\.254/, "10.128"),
+  });
+  // volantd's path: inside one store transaction, read the taken set, pick the lowest free
+  // address with net/'s nextFree, record the lease.
+  const path = `${dir}/volant.db`;
+  openStore(path).close();
+  fillStore(path, pool, taken + leases, taken);
+  const store = openStore(path);
+  let started = performance.now();
+  const reserved = new Set(reservedAddresses(pool).map((a) => parseIpv4(a)));
+  for (let id = taken + 1; id <= taken + leases; id++) {
+    store.transaction(() => {
+      const free = store.leases.lowestFree(pool.first, pool.last, reserved);
+      store.leases.add(id, formatIpv4(free!));
+    });
+  }
+  const storeRate = leases / ((performance.now() - started) / 1000);
+  store.close();
+
+  // The original's scheme: a row per pool address, the lowest free one by ORDER BY.
+  const db = new DatabaseSync(`${dir}/pool.db`);
+  db.exec("PRAGMA journal_mode = WAL");
   db.exec("CREATE TABLE pool (ip_num INTEGER PRIMARY KEY, ip TEXT, vm TEXT)");
   const insert = db.prepare("INSERT INTO pool (ip_num, ip, vm) VALUES (?, ?, ?)");
   db.exec("BEGIN");
@@ -74,14 +109,14 @@ function leaseRates(taken: number, leases: number): { numeric: number; table: nu
   const take = db.prepare("UPDATE pool SET vm = ? WHERE ip_num = ?");
   started = performance.now();
   for (let i = 0; i < leases; i++) {
-    db.exec("BEGIN");
+    db.exec("BEGIN IMMEDIATE");
     const row = pick.get() as { ip_num: number };
     take.run(`vm-${i}`, row.ip_num);
     db.exec("COMMIT");
   }
   const table = leases / ((performance.now() - started) / 1000);
   db.close();
-  return { numeric, table };
+  return { store: storeRate, table };
 }
 
 /**
@@ -95,6 +130,7 @@ function leaseRates(taken: number, leases: number): { numeric: number; table: nu
  */
 export async function runNetBench(runs: number): Promise<NetBenchResult> {
   const ns = `volant-bench-${crypto.randomUUID().slice(0, 8)}`;
+  const dir = await Deno.makeTempDir({ prefix: "volant-bench-net-" });
   await ip("netns", "add", ns);
   try {
     withNetns(ns, () => {
@@ -107,14 +143,15 @@ export async function runNetBench(runs: number): Promise<NetBenchResult> {
       ffiTapMs.push(ffiTap(ns, `vt-bench${i}`));
       ipTapMs.push(await ipTap(ns, `vt-ipb${i}`));
     }
-    const rates = leaseRates(10_000, 2_000);
+    const rates = leaseRates(dir, 10_000, 1_000);
     return {
       ffiTapMs,
       ipTapMs,
-      nextFreePerSec: rates.numeric,
+      storeLeasesPerSec: rates.store,
       poolTablePerSec: rates.table,
     };
   } finally {
     await ip("netns", "del", ns);
+    await Deno.remove(dir, { recursive: true });
   }
 }

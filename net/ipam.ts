@@ -194,7 +194,23 @@ export function nextFree(pool: Pool | PoolSpec, taken: Iterable<string | number>
   for (let ip = p.first; ip <= p.last; ip++) {
     if (!busy.has(ip) && !held.has(ip)) return formatIpv4(ip);
   }
-  throw new VolantError(
+  throw poolExhausted(p);
+}
+
+/**
+ * The `ip_pool_exhausted` error for `pool` (what {@linkcode nextFree} throws; allocators that
+ * search elsewhere, such as volantd's SQL search, throw the same).
+ *
+ * @example
+ * ```ts
+ * import { poolExhausted } from "./ipam.ts";
+ * const err = poolExhausted({ subnet: "10.0.0.0/30", gateway: "10.0.0.1" });
+ * console.assert(err.code === "ip_pool_exhausted");
+ * ```
+ */
+export function poolExhausted(pool: Pool | PoolSpec): VolantError {
+  const p = toPool(pool);
+  return new VolantError(
     "ip_pool_exhausted",
     `No free address left in pool ${p.description} (${usable(p)} addresses, all leased); ` +
       "delete a VM or widen the pool",

@@ -40,6 +40,7 @@ export {
   definePool,
   nextFree,
   type Pool,
+  poolExhausted,
   poolSize,
   type PoolSpec,
   reservedAddresses,

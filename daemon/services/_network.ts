@@ -11,7 +11,13 @@
  * @module
  */
 import { type PortMapping, VolantError } from "../../schema/mod.ts";
-import { checkRequested, macFor, nextFree, type Pool } from "../../net/mod.ts";
+import {
+  checkRequested,
+  macFor,
+  type Pool,
+  poolExhausted,
+  reservedAddresses,
+} from "../../net/mod.ts";
 import { formatIpv4, parseIpv4 } from "../../net/ipv4.ts";
 import type { VmRow } from "../store/mod.ts";
 import type { Forward } from "../network/mod.ts";
@@ -54,10 +60,16 @@ export function leaseAddress(rt: VmRuntime, vmId: number, requested?: string): s
       { field: "ip", value: requested, owner: holder.vm },
     );
   }
-  const taken = rt.leases.taken();
-  const ip = requested === undefined
-    ? nextFree(rt.pool, taken)
-    : checkRequested(rt.pool, requested, taken);
+  let ip: string;
+  if (requested === undefined) {
+    const reserved = new Set(reservedAddresses(rt.pool).map((a) => parseIpv4(a)));
+    const free = rt.leases.lowestFree(rt.pool.first, rt.pool.last, reserved);
+    if (free === null) throw poolExhausted(rt.pool);
+    ip = formatIpv4(free);
+  } else {
+    // Leased by another VM was answered above; this checks the range and reserved addresses.
+    ip = checkRequested(rt.pool, requested, []);
+  }
   return rt.leases.add(vmId, ip).ip;
 }
 

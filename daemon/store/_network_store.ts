@@ -35,6 +35,26 @@ export function createLeaseStore(db: DatabaseSync, now: () => Date): LeaseStore 
     "INSERT INTO ip_leases (ip_num, ip, vm_id, leased_at) VALUES (?, ?, ?, ?)",
   );
   const setLast = db.prepare("UPDATE vms SET last_ip = ? WHERE id = ?");
+  const leasedAt = db.prepare("SELECT 1 AS x FROM ip_leases WHERE ip_num = ?");
+  // The end of the run of consecutive leases that starts at `?`, plus one: walks the primary key
+  // in order and stops at the first gap.
+  const gapAfter = db.prepare(
+    "SELECT l.ip_num + 1 AS c FROM ip_leases l WHERE l.ip_num >= ? AND NOT EXISTS " +
+      "(SELECT 1 FROM ip_leases m WHERE m.ip_num = l.ip_num + 1) ORDER BY l.ip_num LIMIT 1",
+  );
+
+  function lowestFree(first: number, last: number, reserved: ReadonlySet<number>): number | null {
+    let from = first;
+    while (from <= last) {
+      const candidate = leasedAt.get(from) === undefined
+        ? from
+        : Number((gapAfter.get(from) as SqlRow).c);
+      if (candidate > last) return null;
+      if (!reserved.has(candidate)) return candidate;
+      from = candidate + 1;
+    }
+    return null;
+  }
   const byVm = db.prepare(`${LEASES} WHERE l.vm_id = ?`);
   const byIp = db.prepare(`${LEASES} WHERE l.ip_num = ?`);
   const all = db.prepare(`${LEASES} ORDER BY l.ip_num`);
@@ -82,6 +102,7 @@ export function createLeaseStore(db: DatabaseSync, now: () => Date): LeaseStore 
       return r === undefined ? undefined : toLease(r);
     },
     taken: () => new Set((takenAll.all() as SqlRow[]).map((r) => Number(r.ip_num))),
+    lowestFree,
     add,
     get,
     release(vmId) {

@@ -1,6 +1,7 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import type { VolantError } from "../../schema/mod.ts";
+import { definePool, formatIpv4, nextFree, parseIpv4, reservedAddresses } from "../../net/mod.ts";
 import { migrate, MIGRATIONS, type NewVm, openStore, type Store } from "./mod.ts";
 
 function newVm(name: string): NewVm {
@@ -167,4 +168,31 @@ Deno.test("releaseOrphans frees leases whose VM row is gone", () =>
     deepEqual(store.leases.list().map((l) => l.ip), ["10.0.0.2"]);
     deepEqual(store.leases.releaseOrphans(), []);
     ok(store.leases.get(keep));
+  }));
+
+Deno.test("leases.lowestFree() finds what net/ nextFree finds, for random lease sets", () =>
+  withStore((store) => {
+    const pool = definePool({ subnet: "10.9.0.0/26", gateway: "10.9.0.20" });
+    const reserved = new Set(reservedAddresses(pool).map((a) => parseIpv4(a)));
+    let seed = 7;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const ids = Array.from({ length: 64 }, (_, i) => store.vms.insert(newVm(`p${i}`)).id);
+    for (let round = 0; round < 60; round++) {
+      store.transaction(() => {
+        for (const id of ids) store.leases.release(id);
+        let i = 0;
+        for (let n = pool.first; n <= pool.last; n++) {
+          if (!reserved.has(n) && random() < round / 60) store.leases.add(ids[i++]!, formatIpv4(n));
+        }
+      });
+      const taken = store.leases.taken();
+      const found = store.leases.lowestFree(pool.first, pool.last, reserved);
+      let expected: number | null;
+      try {
+        expected = parseIpv4(nextFree(pool, taken));
+      } catch {
+        expected = null;
+      }
+      equal(found, expected, `round ${round}: taken ${[...taken].map(formatIpv4).join(",")}`);
+    }
   }));

@@ -103,6 +103,12 @@ export interface LeaseStore {
   /** Every leased address as an unsigned 32-bit integer (what `net/` `nextFree` takes). */
   taken(): Set<number>;
   /**
+   * The lowest address in `first..last` (unsigned 32-bit integers) that is neither leased nor in
+   * `reserved`, or `null` when there is none. Same answer as `net/` `nextFree`, found in SQL
+   * (reads only up to the first gap instead of every lease).
+   */
+  lowestFree(first: number, last: number, reserved: ReadonlySet<number>): number | null;
+  /**
    * Leases `ip` to VM `vmId` and records it as the VM's `last_ip`. `ip_unavailable` when the
    * address is leased to another VM; `already_exists` when the VM holds a lease already.
    */
