@@ -1,3 +1,4 @@
+import { newVm } from "./store/_testing.ts";
 import { deepEqual, equal, match, notEqual } from "node:assert/strict";
 import { decodeBootConfig } from "../schema/mod.ts";
 import { definePool } from "../net/mod.ts";
@@ -59,25 +60,7 @@ Deno.test("daemon killed between tap creation and VMM launch: the restart remove
     // The state such a daemon leaves: a pending row holding its lease, the tap on the host,
     // no VMM. Built with the same store calls create() uses.
     first.store.transaction(() => {
-      const row = first.store.vms.insert({
-        name: "half",
-        state: "pending",
-        cpu_cores: 1,
-        memory_mb: 256,
-        kernel: "bzImage-volant",
-        kernel_cmdline: null,
-        hypervisor: "qemu",
-        kvm: false,
-        started_at: null,
-        ready_at: null,
-        boot_ms: null,
-        last_error: null,
-        serial_offset: 0,
-        handle: null,
-        mac: "02:00:00:00:00:01",
-        tap: null,
-        last_ip: null,
-      });
+      const row = first.store.vms.insert(newVm("half", { mac: "02:00:00:00:00:01" }));
       first.store.leases.add(row.id, "192.168.127.2");
       first.store.ports.add(row.id, [{ host_port: 8080, guest_port: 80, protocol: "tcp" }]);
     });

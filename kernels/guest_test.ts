@@ -32,7 +32,8 @@ async function checkFiles(dir: string, m: GuestManifest): Promise<void> {
 }
 
 Deno.test({
-  name: "buildGuest() builds every file once, then reuses them all",
+  name: "buildGuest() builds every file once, then reuses them all" +
+    (CACHED_KERNEL ? "" : ` (skipped: ${NO_KERNEL_REASON})`),
   ignore: !CACHED_KERNEL,
   fn: () =>
     withDir(async (dir) => {
@@ -67,7 +68,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "buildGuest() rebuilds only what a changed input or a damaged file affects",
+  name: "buildGuest() rebuilds only what a changed input or a damaged file affects" +
+    (CACHED_KERNEL ? "" : ` (skipped: ${NO_KERNEL_REASON})`),
   ignore: !CACHED_KERNEL,
   fn: () =>
     withDir(async (dir) => {

@@ -72,7 +72,8 @@ Deno.test("initScript() makes required modules fatal and optional ones quiet", (
 });
 
 Deno.test({
-  name: "initScript() is valid busybox sh",
+  name: "initScript() is valid busybox sh" +
+    (hasCommand("busybox") ? "" : " (skipped: busybox is not installed)"),
   ignore: !hasCommand("busybox"),
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "volant-init-" });

@@ -2,29 +2,8 @@ import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import type { VolantError } from "../../schema/mod.ts";
 import { definePool, formatIpv4, nextFree, parseIpv4, reservedAddresses } from "../../net/mod.ts";
-import { migrate, MIGRATIONS, type NewVm, openStore, type Store } from "./mod.ts";
-
-function newVm(name: string): NewVm {
-  return {
-    name,
-    state: "pending",
-    cpu_cores: 1,
-    memory_mb: 256,
-    kernel: "bzImage-volant",
-    kernel_cmdline: null,
-    hypervisor: "qemu",
-    kvm: false,
-    started_at: null,
-    ready_at: null,
-    boot_ms: null,
-    last_error: null,
-    serial_offset: 0,
-    handle: null,
-    mac: null,
-    tap: null,
-    last_ip: null,
-  };
-}
+import { newVm } from "./_testing.ts";
+import { migrate, MIGRATIONS, openStore, type Store } from "./mod.ts";
 
 async function withStore(fn: (store: Store, path: string) => void): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "volant-store-net-" });

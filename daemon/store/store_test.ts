@@ -1,29 +1,8 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import type { VolantError } from "../../schema/mod.ts";
-import { migrate, MIGRATIONS, type NewVm, openStore } from "./mod.ts";
-
-function newVm(name: string): NewVm {
-  return {
-    name,
-    state: "pending",
-    cpu_cores: 1,
-    memory_mb: 256,
-    kernel: "bzImage-volant",
-    kernel_cmdline: null,
-    hypervisor: "qemu",
-    kvm: false,
-    started_at: null,
-    ready_at: null,
-    boot_ms: null,
-    last_error: null,
-    serial_offset: 0,
-    handle: null,
-    mac: null,
-    tap: null,
-    last_ip: null,
-  };
-}
+import { newVm } from "./_testing.ts";
+import { migrate, MIGRATIONS, openStore } from "./mod.ts";
 
 async function withDir(fn: (dir: string) => Promise<void> | void): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "volant-store-" });
