@@ -5,6 +5,7 @@
  * the address of the boot config, a net check from the guest reaches a server in the
  * namespace, and the driver's graceful stop still ends it through the power button.
  */
+import { wgetInNetns } from "../net/_testing.ts";
 import assert from "node:assert/strict";
 import { AgentHealth, NetCheckResult } from "../schema/agent.ts";
 import { encodeBootConfig, READY_MARKER, ReadyReport } from "../schema/boot_config.ts";
@@ -30,27 +31,8 @@ if (SKIP) console.error(`network_boot_test: skipped: ${SKIP}`);
 
 const decoder = new TextDecoder();
 
-/**
- * `busybox wget` inside namespace `ns` (killed after 30 s): the body, or throws with wget's
- * message. No `-T`: Debian's static busybox 1.35 wget segfaults with it.
- */
-async function wget(ns: string, url: string, postData?: string): Promise<string> {
-  const args = ["netns", "exec", ns, "busybox", "wget", "-q", "-O", "-"];
-  if (postData !== undefined) {
-    args.push("--header", "content-type: application/json", "--post-data", postData);
-  }
-  const out = await new Deno.Command("ip", {
-    args: [...args, url],
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(30_000),
-  }).output();
-  if (!out.success) {
-    throw new Error(
-      `wget ${url} (exit ${out.code}, signal ${out.signal}): ${decoder.decode(out.stderr).trim()}`,
-    );
-  }
-  return decoder.decode(out.stdout);
+function wget(ns: string, url: string, postData?: string): Promise<string> {
+  return wgetInNetns(ns, url, postData === undefined ? {} : { postData });
 }
 
 /** What the namespace and the guest console look like, for a failure message. */

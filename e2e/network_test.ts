@@ -3,27 +3,13 @@
  * /healthz reached from the namespace, VM-to-VM traffic, `--publish` from outside the
  * namespace (a client namespace on a veth) and from the namespace itself, and cleanup on delete.
  */
+import { wgetInNetns } from "../net/_testing.ts";
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { AgentHealth, ErrorBody, NetCheckResult, VmRecord } from "../schema/mod.ts";
 import { type E2eDaemon, ip, startDaemon } from "./_harness.ts";
 
-/**
- * `busybox wget` inside namespace `ns`: the body, or throws with wget's message. (Debian's
- * busybox 1.35 `wget -T` crashes, so the deadline is on the process.)
- */
-async function wget(ns: string, url: string, postData?: string): Promise<string> {
-  const args = ["netns", "exec", ns, "busybox", "wget", "-q", "-O", "-"];
-  if (postData !== undefined) {
-    args.push("--header", "content-type: application/json", "--post-data", postData);
-  }
-  const out = await new Deno.Command("ip", {
-    args: [...args, url],
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(15_000),
-  }).output();
-  if (!out.success) throw new Error(`wget ${url}: ${new TextDecoder().decode(out.stderr).trim()}`);
-  return new TextDecoder().decode(out.stdout);
+function wget(ns: string, url: string, postData?: string): Promise<string> {
+  return wgetInNetns(ns, url, postData === undefined ? {} : { postData });
 }
 
 async function create(daemon: E2eDaemon, ...args: string[]): Promise<VmRecord> {

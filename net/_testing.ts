@@ -79,3 +79,31 @@ export async function withTestNamespace(fn: (ns: string) => void | Promise<void>
   assert.equal(currentNetns(), self, "the JS thread must be back in its own namespace");
   assert.deepEqual(rootLinks(), before, "the root namespace's links must be unchanged");
 }
+
+/**
+ * `busybox wget` inside namespace `ns` (killed after `timeoutMs`): the body, or throws with
+ * wget's exit and message. No `-T`: Debian's static busybox 1.35 wget segfaults with it.
+ */
+export async function wgetInNetns(
+  ns: string,
+  url: string,
+  options: { postData?: string; timeoutMs?: number } = {},
+): Promise<string> {
+  const args = ["netns", "exec", ns, "busybox", "wget", "-q", "-O", "-"];
+  if (options.postData !== undefined) {
+    args.push("--header", "content-type: application/json", "--post-data", options.postData);
+  }
+  const out = await new Deno.Command("ip", {
+    args: [...args, url],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
+  }).output();
+  const text = new TextDecoder();
+  if (!out.success) {
+    throw new Error(
+      `wget ${url} (exit ${out.code}, signal ${out.signal}): ${text.decode(out.stderr).trim()}`,
+    );
+  }
+  return text.decode(out.stdout);
+}

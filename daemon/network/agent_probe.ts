@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { concatBytes } from "../_bytes.ts";
 import { AGENT_PORT, AgentHealth } from "../../schema/mod.ts";
 import type { AgentProbe, ProbeOptions } from "./host_network.ts";
 
@@ -78,13 +79,7 @@ async function exchange(conn: Deno.TcpConn, request: string): Promise<Uint8Array
     chunks.push(buf.slice(0, n));
     total += n;
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }
 
 function reasonOf(err: unknown, timeoutMs: number, signals: AbortSignal[]): string {

@@ -1,4 +1,5 @@
 /** Reading VM logs: waiting for kestrel's ready line, and the tail of a log for errors. @module */
+import { concatBytes } from "../_bytes.ts";
 import { READY_MARKER, ReadyReport } from "../../schema/mod.ts";
 
 /** What {@linkcode waitForReadyLine} found. */
@@ -39,21 +40,13 @@ async function readFrom(path: string, offset: number): Promise<Uint8Array> {
   try {
     await file.seek(offset, Deno.SeekMode.Start);
     const chunks: Uint8Array[] = [];
-    let total = 0;
     const buf = new Uint8Array(64 * 1024);
     while (true) {
       const n = await file.read(buf);
       if (n === null || n === 0) break;
       chunks.push(buf.slice(0, n));
-      total += n;
     }
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
+    return concatBytes(chunks);
   } finally {
     file.close();
   }
