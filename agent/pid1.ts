@@ -6,7 +6,13 @@
  * @module
  */
 import { $ZodError } from "zod/v4/core";
-import { type BootConfig, decodeBootConfig, type ReadyReport } from "../schema/boot_config.ts";
+import {
+  BOOT_CONFIG_PATH,
+  BootConfig,
+  decodeBootConfig,
+  GUEST_ROOT_DIR,
+  type ReadyReport,
+} from "../schema/boot_config.ts";
 import { fromZodError } from "../schema/error.ts";
 import { describeMount, ensureMounts, type MountSpec } from "./mounts.ts";
 import { findPowerButtons, type PowerReason, type PowerWatch, watchPower } from "./power.ts";
@@ -57,7 +63,8 @@ function message(err: unknown): string {
 }
 
 /**
- * Reads the boot config from a kernel command line. Never throws: a missing or invalid
+ * Reads the boot config from `file` (the text of {@linkcode BOOT_CONFIG_PATH}) when given,
+ * else from a kernel command line. Never throws: a missing or invalid
  * config, or an invalid hostname, falls back to {@linkcode DEFAULT_HOSTNAME} with a problem.
  *
  * @example
@@ -69,16 +76,17 @@ function message(err: unknown): string {
  * console.assert(resolveBoot("quiet").hostname === "volant");
  * ```
  */
-export function resolveBoot(cmdline: string): ResolvedBoot {
+export function resolveBoot(cmdline: string, file?: string): ResolvedBoot {
   let config: BootConfig | undefined;
+  const source = file === undefined ? "volant.boot" : BOOT_CONFIG_PATH;
   try {
-    config = decodeBootConfig(cmdline);
+    config = file === undefined ? decodeBootConfig(cmdline) : BootConfig.parse(JSON.parse(file));
   } catch (err) {
     return {
       config: undefined,
       name: DEFAULT_HOSTNAME,
       hostname: DEFAULT_HOSTNAME,
-      problems: [`invalid boot config (volant.boot): ${message(err)}; using defaults`],
+      problems: [`invalid boot config (${source}): ${message(err)}; using defaults`],
     };
   }
   if (config === undefined) {
@@ -86,7 +94,9 @@ export function resolveBoot(cmdline: string): ResolvedBoot {
       config,
       name: DEFAULT_HOSTNAME,
       hostname: DEFAULT_HOSTNAME,
-      problems: ["no volant.boot on the kernel command line; using defaults"],
+      problems: [
+        `no ${BOOT_CONFIG_PATH} in the initramfs and no volant.boot on the kernel command line; using defaults`,
+      ],
     };
   }
   if (!isValidHostname(config.hostname)) {
@@ -143,7 +153,13 @@ export async function boot(system: System): Promise<BootResult> {
   } catch (err) {
     system.log(`warning: cannot read /proc/cmdline: ${message(err)}`);
   }
-  const resolved = resolveBoot(cmdline);
+  let file: string | undefined;
+  try {
+    file = await system.readText(`${GUEST_ROOT_DIR}${BOOT_CONFIG_PATH}`);
+  } catch {
+    file = undefined;
+  }
+  const resolved = resolveBoot(cmdline, file);
   for (const problem of resolved.problems) system.log(problem);
   system.sethostname(resolved.hostname);
   if (!system.dryRun) system.log(`hostname ${await readHostname(system, resolved.hostname)}`);

@@ -122,7 +122,7 @@ Deno.test("boot() logs a missing boot config and carries on with the default hos
   const fake = guest("console=ttyS0 quiet");
   await boot(fake);
   assert.ok(fake.calls.includes(`sethostname ${DEFAULT_HOSTNAME}`));
-  assert.ok(fake.logs.some((l) => l.startsWith("no volant.boot")), fake.logs.join("\n"));
+  assert.ok(fake.logs.some((l) => l.startsWith("no /volant/boot.json")), fake.logs.join("\n"));
 });
 
 Deno.test("runPid1() prints one valid ready line, then powers off cleanly on SIGTERM", async () => {

@@ -162,6 +162,44 @@ export class VolantClient {
     return this.#call("GET", `${vmPath(name)}/wait?${query}`, VmRecord);
   }
 
+  /** Any JSON call of the API, its answer checked with `schema`. */
+  request<S extends z.ZodType>(
+    method: string,
+    path: string,
+    schema: S,
+    body?: unknown,
+  ): Promise<z.infer<S>> {
+    return this.#call(method, path, schema, body);
+  }
+
+  /**
+   * A call whose answer is read by the caller (streams, pass-through bodies). Error answers
+   * (4xx/5xx with an error body) still throw the daemon's error.
+   */
+  async raw(method: string, path: string, init: RequestInit = {}): Promise<Response> {
+    const full: RequestInit & { client?: Deno.HttpClient } = { ...init, method };
+    if (this.#http) full.client = this.#http;
+    let res: Response;
+    try {
+      res = await fetch(`${this.#base}${path}`, full);
+    } catch (err) {
+      throw unreachable(this.target, err);
+    }
+    if (!res.ok && res.headers.get("content-type")?.includes("application/json")) {
+      const text = await res.text();
+      let json: unknown = null;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        throw badResponse(`${method} ${path}`, res.status, JSON.stringify(text.slice(0, 200)));
+      }
+      const error = ErrorBody.safeParse(json);
+      if (error.success) throw VolantError.fromBody(error.data);
+      return new Response(text, { status: res.status, headers: res.headers });
+    }
+    return res;
+  }
+
   /** Releases the HTTP client. */
   close(): void {
     this.#http?.close();

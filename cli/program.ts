@@ -11,6 +11,9 @@ import type { Io } from "./io.ts";
 import { registerVersion, VOLAR_VERSION } from "./commands/version.ts";
 import { registerVms } from "./commands/vms.ts";
 import { registerSetup } from "./commands/setup.ts";
+import { registerPlugins } from "./commands/plugins.ts";
+import { registerKeys } from "./commands/keys.ts";
+import { registerVmAgent } from "./commands/vm_agent.ts";
 
 /** Help was printed (`--help`, or a command group without its subcommand); not an error. */
 export class HelpShown extends Error {
@@ -94,6 +97,9 @@ export function buildProgram(io: Io): Command {
     })
     .showSuggestionAfterError(true);
   registerVms(program, io);
+  registerVmAgent(program.commands.find((c) => c.name() === "vms")! as unknown as Command, io);
+  registerPlugins(program, io);
+  registerKeys(program, io);
   registerVersion(program, io);
   registerSetup(program, io);
   harden(program);

@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { ArtifactCache } from "./artifacts/mod.ts";
+import { PluginService } from "./services/plugins.ts";
 import { FakeDriver, type FakeDriverOptions, FakeRegistry } from "../hypervisor/fake/mod.ts";
 import { definePool, type Pool, type PoolSpec } from "../net/mod.ts";
 import { guestDirArtifacts } from "./guest.ts";
@@ -48,6 +50,7 @@ export interface TestDaemon {
   store: Store;
   driver: FakeDriver;
   service: VmService;
+  plugins: PluginService;
   close(): Promise<void>;
 }
 
@@ -74,6 +77,7 @@ export async function makeTestEnv(
   const config: VmServiceConfig = {
     runtimeDir,
     logDir,
+    stateDir,
     defaultKernel: "bzImage-volant",
     readyMs: 5_000,
     stopGracefulMs: 200,
@@ -101,9 +105,11 @@ export async function makeTestEnv(
     open(driverOptions = {}, network) {
       const store = openStore(env.dbPath);
       const driver = new FakeDriver({ ...driverOptions, registry });
+      const plugins = new PluginService({ store, cache: new ArtifactCache(stateDir), logger });
       const service = new VmService({
         store,
         driver,
+        plugins,
         guest: guestDirArtifacts(guestDir),
         network: network ?? env.network,
         pool: env.pool,
@@ -115,6 +121,7 @@ export async function makeTestEnv(
         store,
         driver,
         service,
+        plugins,
         async close() {
           if (closed) return;
           closed = true;

@@ -17,7 +17,8 @@ import { type HostNetwork, netHostNetwork, poolFromConfig } from "./network/mod.
 import { enterNamespace } from "./netns.ts";
 import { reconcile } from "./reconcile.ts";
 import { prepareSocket, serveDaemon } from "./server.ts";
-import { serviceConfigFrom, VmService } from "./services/mod.ts";
+import { PluginService, serviceConfigFrom, VmService } from "./services/mod.ts";
+import { ArtifactCache } from "./artifacts/mod.ts";
 import { openStore } from "./store/mod.ts";
 import { createApp } from "./api/mod.ts";
 import { VERSION } from "./version.ts";
@@ -108,9 +109,15 @@ async function run(config: ResolvedConfig, options: MainOptions, logger: Logger)
       gateway: config.network.gateway,
       changes: prepared.changes,
     });
+    const plugins = new PluginService({
+      store,
+      cache: new ArtifactCache(config.state_dir),
+      logger,
+    });
     service = new VmService({
       store,
       driver,
+      plugins,
       guest,
       network,
       pool: poolFromConfig(config.network),
@@ -120,6 +127,7 @@ async function run(config: ResolvedConfig, options: MainOptions, logger: Logger)
     await reconcile(service);
     const app = createApp({
       service,
+      plugins,
       version: VERSION,
       hypervisor: { name: driver.name, version: probe.version ?? null, kvm: driver.kvm },
       logger,

@@ -28,7 +28,7 @@ function lineOf(lines: string[], pattern: RegExp): number {
   return i;
 }
 
-Deno.test("initScript() runs the stage-0 steps in the contract's order", () => {
+Deno.test("initScript() runs the stage-0 steps in the contract's order (v4: bind the initramfs root, chroot)", () => {
   const lines = initScript({ modules: modules() }).split("\n");
   equal(lines[0], "#!/bin/sh");
   const steps = [
@@ -41,15 +41,22 @@ Deno.test("initScript() runs the stage-0 steps in the contract's order", () => {
     /^insmod \/lib\/modules\/virtio\.ko /,
     /^insmod \/lib\/modules\/erofs\.ko /,
     /^insmod \/lib\/modules\/evdev\.ko /,
+    /^rm -rf \/lib\/modules$/,
+    /^if \[ -f \/volant\/boot\.env \]; then \. \/volant\/boot\.env /,
+    /^if \[ "\$VOLANT_INIT" != kestrel \]; then$/,
+    /^\texec "\$@"$/,
     /^until \[ -b \/dev\/vda \]/,
     /^mount -t erofs -o ro \/dev\/vda \/newroot /,
     /^mount -t tmpfs -o mode=1777 tmpfs \/newroot\/tmp /,
     /^mount -t tmpfs -o mode=0755 tmpfs \/newroot\/run /,
+    /^mount --bind \/ \/newroot\/run\/volant\/root /,
     /^mount --move \/proc \/newroot\/proc /,
     /^mount --move \/sys \/newroot\/sys /,
     /^mount --move \/dev \/newroot\/dev /,
+    /^cd \/newroot /,
+    /^mount --move \. \/ /,
     /^export DENO_DIR=\/tmp\/deno HOME=\/tmp NO_COLOR=1 PATH=\/usr\/bin:\/bin$/,
-    /^exec switch_root \/newroot \/usr\/bin\/deno run -A --no-config --no-lock --quiet \/opt\/volant\/kestrel\.js kestrel$/,
+    /^exec chroot \. \/usr\/bin\/deno run -A --no-config --no-lock --quiet \/opt\/volant\/kestrel\.js kestrel$/,
   ];
   const at = steps.map((s) => lineOf(lines, s));
   deepEqual([...at].sort((a, b) => a - b), at, "steps out of order");
@@ -125,6 +132,8 @@ Deno.test("initramfsEntries() holds busybox, applets, console, modules and mount
     "esac",
     "until",
     "exit",
+    "eval",
+    "cd",
   ]);
   const commands = script.split("\n")
     .map((l) => l.trim().replace(/^(exec|if|then|\|\|)\s+/, ""))

@@ -6,9 +6,20 @@
  * @module
  */
 import * as z from "zod/mini";
+import { Manifest } from "./manifest.ts";
 
 /** Kernel command-line key that carries the base64url-encoded boot config. */
 export const BOOT_CONFIG_KEY = "volant.boot";
+
+/**
+ * Where the boot config sits in the guest's initramfs (a per-VM cpio archive appended to the
+ * shared one: no kernel command-line size limit). kestrel sees the initramfs root at
+ * {@linkcode GUEST_ROOT_DIR}.
+ */
+export const BOOT_CONFIG_PATH = "/volant/boot.json";
+
+/** Where stage 0 makes the initramfs root (the workload's root on the initramfs path) visible to kestrel. */
+export const GUEST_ROOT_DIR = "/run/volant/root";
 
 /** Line prefix kestrel prints on the serial console when it is ready. */
 export const READY_MARKER = "KESTREL_READY";
@@ -29,6 +40,10 @@ export const BootConfig = z.strictObject({
   name: z.string(),
   hostname: z.string(),
   network: z.optional(GuestNetwork),
+  /** The plugin's manifest: the workload kestrel supervises. */
+  manifest: z.optional(Manifest),
+  /** The workload's root directory in kestrel's view (default {@linkcode GUEST_ROOT_DIR}). */
+  workload_root: z.optional(z.string()),
 });
 /** Boot configuration for kestrel (version 1). */
 export type BootConfig = z.infer<typeof BootConfig>;

@@ -23,6 +23,10 @@ export const ErrorCode = z.enum([
   "ip_pool_exhausted",
   "ip_unavailable",
   "network_error",
+  "signature_rejected",
+  "checksum_mismatch",
+  "artifact_unavailable",
+  "agent_unreachable",
   "internal",
 ]);
 /** One of {@linkcode ErrorCode}'s values. */
@@ -42,6 +46,10 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   ip_pool_exhausted: 409,
   ip_unavailable: 409,
   network_error: 500,
+  signature_rejected: 403,
+  checksum_mismatch: 422,
+  artifact_unavailable: 502,
+  agent_unreachable: 502,
   internal: 500,
 };
 
@@ -110,10 +118,13 @@ export class VolantError extends Error {
  * ```
  */
 export function fromZodError(error: z.core.$ZodError, prefix = ""): VolantError {
-  const issues = error.issues.map((issue) => {
-    const path = [prefix, ...issue.path.map(String)].filter((p) => p !== "").join(".");
-    return { field: path || "(body)", message: issue.message };
-  });
+  const field = (path: readonly PropertyKey[]) =>
+    [prefix, ...path.map(String)].filter((p) => p !== "").join(".") || "(body)";
+  const issues = error.issues.flatMap((issue) =>
+    issue.code === "unrecognized_keys"
+      ? issue.keys.map((key) => ({ field: field([...issue.path, key]), message: "unknown field" }))
+      : [{ field: field(issue.path), message: issue.message }]
+  );
   const text = issues.map((i) => `${i.field}: ${i.message}`).join("; ");
   return new VolantError("invalid_argument", `Invalid input: ${text}`, { issues });
 }

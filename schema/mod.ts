@@ -20,9 +20,11 @@ export {
 } from "./vm.ts";
 export {
   BOOT_CONFIG_KEY,
+  BOOT_CONFIG_PATH,
   BootConfig,
   decodeBootConfig,
   encodeBootConfig,
+  GUEST_ROOT_DIR,
   GuestNetwork,
   READY_MARKER,
   ReadyReport,
@@ -31,3 +33,38 @@ export { AccelChoice, DaemonConfig, type DaemonConfigInput, HypervisorChoice } f
 export { ERROR_STATUS, Health, WaitQuery } from "./api.ts";
 export { VERSION } from "./version.ts";
 export { AGENT_PORT, AgentHealth, NetCheckRequest, NetCheckResult } from "./agent.ts";
+export {
+  Action,
+  ArtifactUrl,
+  canonicalManifest,
+  Checksum,
+  HealthCheck,
+  InitConfig,
+  Manifest,
+  type ManifestArtifact,
+  manifestArtifacts,
+  type ManifestInput,
+  PluginName,
+  RestartPolicy,
+  Signature,
+  Workload,
+} from "./manifest.ts";
+export {
+  generateKeyPair,
+  parsePublicKey,
+  type PrivateKeyFile,
+  type PublicKey,
+  signManifest,
+  type Verification,
+  verifyManifest,
+} from "./signing.ts";
+export {
+  KeyList,
+  KeyRecord,
+  KeyTrustRequest,
+  PluginArtifact,
+  PluginEnableRequest,
+  PluginInstallRequest,
+  PluginList,
+  PluginRecord,
+} from "./plugin.ts";

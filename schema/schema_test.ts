@@ -8,10 +8,11 @@ import {
   VmCreateRequest,
 } from "./mod.ts";
 
-Deno.test("VmCreateRequest applies defaults and rejects unknown fields", () => {
+Deno.test("VmCreateRequest leaves sizes to the service and rejects unknown fields", () => {
   const ok1 = VmCreateRequest.parse({ name: "web" });
-  equal(ok1.cpu_cores, 1);
-  equal(ok1.memory_mb, 256);
+  equal(ok1.cpu_cores, undefined, "the plugin's resources or 1 apply in the service");
+  equal(ok1.memory_mb, undefined);
+  deepEqual(ok1.publish, []);
   const bad = VmCreateRequest.safeParse({ name: "web", color: "red" });
   equal(bad.success, false);
 });

@@ -54,8 +54,12 @@ export type PortMapping = z.infer<typeof PortMapping>;
 /** Body of `POST /api/v1/vms`. */
 export const VmCreateRequest = z.strictObject({
   name: VmName,
-  cpu_cores: z.number().int().min(LIMITS.cpuMin).max(LIMITS.cpuMax).default(1),
-  memory_mb: z.number().int().min(LIMITS.memoryMinMb).max(LIMITS.memoryMaxMb).default(256),
+  plugin: VmName.optional().describe("The installed plugin whose workload the VM runs"),
+  cpu_cores: z.number().int().min(LIMITS.cpuMin).max(LIMITS.cpuMax).optional().describe(
+    "vCPUs (default: the plugin's resources.cpu_cores, else 1)",
+  ),
+  memory_mb: z.number().int().min(LIMITS.memoryMinMb).max(LIMITS.memoryMaxMb).optional()
+    .describe("Memory in MiB (default: the plugin's resources.memory_mb, else 256)"),
   kernel: KernelName.optional(),
   kernel_cmdline: z.string().max(LIMITS.cmdlineMax).regex(
     /^[\x20-\x7e]*$/,
@@ -73,6 +77,7 @@ export type VmCreateInput = z.input<typeof VmCreateRequest>;
 export const VmRecord = z.object({
   name: VmName,
   state: VmState,
+  plugin: z.string().nullable().describe("The plugin the VM runs, or null (kestrel only)"),
   cpu_cores: z.number().int(),
   memory_mb: z.number().int(),
   kernel: KernelName,
@@ -90,6 +95,13 @@ export const VmRecord = z.object({
   mac: z.string().nullable().describe("The guest NIC's MAC address"),
   tap: z.string().nullable().describe("The host tap device while the VMM runs"),
   ports: z.array(PortMapping).describe("Host ports forwarded to the VM"),
+  workload: z.object({
+    state: z.string().describe("kestrel's supervisor state: running, backoff, failed, …"),
+    healthy: z.boolean(),
+    restarts: z.number().int().describe("Restarts of the workload by kestrel since boot"),
+    checked_at: z.string(),
+    error: z.string().nullable(),
+  }).nullable().describe("The plugin's workload as kestrel last reported it"),
 });
 /** A VM as the API returns it. */
 export type VmRecord = z.infer<typeof VmRecord>;

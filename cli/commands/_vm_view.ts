@@ -72,6 +72,7 @@ export function vmDetails(vm: VmRecord, now: number, color: boolean): string {
   const pairs: [string, string][] = [
     ["name", vm.name],
     ["state", paintState(vm.state, color)],
+    ["plugin", vm.plugin ?? "-"],
     ["cpu", String(vm.cpu_cores)],
     ["memory", `${vm.memory_mb} MiB`],
     ["kernel", vm.kernel],

@@ -123,6 +123,7 @@ function collectPublish(value: string, previous: PortMapping[] = []): PortMappin
 /** Which flag sets each field of {@linkcode VmCreateRequest}. */
 const CREATE_FLAGS: Record<string, string> = {
   name: "<name>",
+  plugin: "--plugin",
   cpu_cores: "--cpu",
   memory_mb: "--memory",
   kernel: "--kernel",
@@ -133,6 +134,7 @@ const CREATE_FLAGS: Record<string, string> = {
 
 /** The create flags as commander parsed them. */
 export interface CreateFlags {
+  plugin?: string;
   cpu?: number;
   memory?: number;
   kernel?: string;
@@ -159,6 +161,7 @@ export interface CreateFlags {
 export function createRequest(name: string, flags: CreateFlags): VmCreateRequest {
   const input = {
     name,
+    ...(flags.plugin !== undefined ? { plugin: flags.plugin } : {}),
     ...(flags.cpu !== undefined ? { cpu_cores: flags.cpu } : {}),
     ...(flags.memory !== undefined ? { memory_mb: flags.memory } : {}),
     ...(flags.kernel !== undefined ? { kernel: flags.kernel } : {}),
@@ -265,14 +268,15 @@ export function registerVms(program: Command, io: Io): void {
 
   vms.command("create").description("create a VM and boot it (waits until it runs)")
     .argument("<name>", NAME_HELP, parseName)
+    .option("--plugin <name>", "an installed plugin: the workload the VM runs")
     .option(
       "--cpu <count>",
-      `vCPUs, ${LIMITS.cpuMin}-${LIMITS.cpuMax} (default 1)`,
+      `vCPUs, ${LIMITS.cpuMin}-${LIMITS.cpuMax} (default: the plugin's, else 1)`,
       parseInteger,
     )
     .option(
       "--memory <MiB>",
-      `memory in MiB, ${LIMITS.memoryMinMb}-${LIMITS.memoryMaxMb} (default 256)`,
+      `memory in MiB, ${LIMITS.memoryMinMb}-${LIMITS.memoryMaxMb} (default: the plugin's, else 256)`,
       parseInteger,
     )
     .addOption(

@@ -8,6 +8,7 @@ function appFor(env: TestEnv) {
   const daemon = env.open();
   const app = createApp({
     service: daemon.service,
+    plugins: daemon.plugins,
     version: VERSION,
     hypervisor: { name: daemon.driver.name, version: "fake-1.0", kvm: false },
     logger: env.logger,
@@ -161,8 +162,17 @@ Deno.test("API: /openapi.json lists every route with schemas", async () => {
     equal(doc.openapi, "3.1.0");
     equal(doc.info.version, VERSION);
     deepEqual(Object.keys(doc.paths).sort(), [
+      "/api/v1/keys",
+      "/api/v1/keys/{key_id}",
+      "/api/v1/plugins",
+      "/api/v1/plugins/{plugin}",
+      "/api/v1/plugins/{plugin}/enabled",
+      "/api/v1/plugins/{plugin}/manifest",
       "/api/v1/vms",
       "/api/v1/vms/{name}",
+      "/api/v1/vms/{name}/actions/{action}",
+      "/api/v1/vms/{name}/agent/{path}",
+      "/api/v1/vms/{name}/logs",
       "/api/v1/vms/{name}/restart",
       "/api/v1/vms/{name}/start",
       "/api/v1/vms/{name}/stop",

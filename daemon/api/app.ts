@@ -10,7 +10,7 @@ import type { ApiDeps, Route } from "./route.ts";
 import { ALL_ROUTES } from "./routes.ts";
 
 async function readBody(route: Route, req: Request): Promise<unknown> {
-  if (!route.body) return undefined;
+  if (!route.body || route.rawBody) return undefined;
   const text = await req.text();
   let raw: unknown;
   if (text.trim() === "") {
@@ -61,10 +61,20 @@ export function createApp(deps: ApiDeps, routes: readonly Route[] = ALL_ROUTES):
     });
   });
   for (const route of routes) {
-    app.on(route.method, route.path, async (c) => {
+    const methods = route.method === "ALL"
+      ? ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+      : [route.method];
+    app.on(methods, route.path, async (c) => {
       const body = await readBody(route, c.req.raw);
       const query = readQuery(route, c.req.query());
-      const result = await route.handle({ params: c.req.param(), body, query, deps });
+      const result = await route.handle({
+        params: c.req.param(),
+        body,
+        query,
+        deps,
+        request: c.req.raw,
+      });
+      if (result instanceof Response) return result;
       return c.json(result as object, route.status);
     });
   }

@@ -5,7 +5,20 @@
  * @module
  */
 import { z } from "zod";
-import { ErrorBody, Health, VmCreateRequest, VmList, VmName, VmRecord } from "../../schema/mod.ts";
+import {
+  ErrorBody,
+  Health,
+  KeyList,
+  KeyRecord,
+  Manifest,
+  PluginInstallRequest,
+  PluginList,
+  PluginRecord,
+  VmCreateRequest,
+  VmList,
+  VmName,
+  VmRecord,
+} from "../../schema/mod.ts";
 import type { Route } from "./route.ts";
 
 /** Schemas published under `components.schemas`, by name. */
@@ -14,11 +27,22 @@ const COMPONENTS: ReadonlyArray<[string, z.core.$ZodType]> = [
   ["VmRecord", VmRecord],
   ["VmList", VmList],
   ["Health", Health],
+  ["Manifest", Manifest],
+  ["PluginInstallRequest", PluginInstallRequest],
+  ["PluginRecord", PluginRecord],
+  ["PluginList", PluginList],
+  ["KeyRecord", KeyRecord],
+  ["KeyList", KeyList],
   ["ErrorBody", ErrorBody],
 ];
 
 /** Schemas of path parameters, by name. */
-const PATH_PARAMS: Readonly<Record<string, z.core.$ZodType>> = { name: VmName };
+const PATH_PARAMS: Readonly<Record<string, z.core.$ZodType>> = {
+  name: VmName,
+  plugin: VmName,
+  key_id: z.string().regex(/^[0-9a-f]{16}$/),
+  action: z.string(),
+};
 
 type JsonSchema = Record<string, unknown>;
 
@@ -42,6 +66,15 @@ function parameters(route: Route): unknown[] {
     const name = match[1]!;
     const schema = PATH_PARAMS[name] ?? z.string();
     out.push({ name, in: "path", required: true, schema: jsonSchema(schema, "input") });
+  }
+  if (route.path.endsWith("/*")) {
+    out.push({
+      name: "path",
+      in: "path",
+      required: true,
+      description: "The rest of the path, passed through",
+      schema: { type: "string" },
+    });
   }
   if (route.query) {
     const q = jsonSchema(route.query, "input");
@@ -71,7 +104,7 @@ export function buildOpenApi(
 ): { openapi: string; [key: string]: unknown } {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
-    const path = route.path.replace(/:([A-Za-z_]+)/g, "{$1}");
+    const path = route.path.replace(/:([A-Za-z_]+)/g, "{$1}").replace(/\/\*$/, "/{path}");
     const operation: Record<string, unknown> = {
       operationId: route.operationId,
       summary: route.summary,
@@ -93,11 +126,22 @@ export function buildOpenApi(
         content: jsonContent(schemaFor(route.body, "input")),
       };
     }
-    paths[path] = { ...paths[path], [route.method.toLowerCase()]: operation };
+    const methods = route.method === "ALL"
+      ? ["get", "post", "put", "patch", "delete"]
+      : [route.method.toLowerCase()];
+    for (const [i, method] of methods.entries()) {
+      const op = i === 0
+        ? operation
+        : { ...operation, operationId: `${route.operationId}_${method}` };
+      paths[path] = { ...paths[path], [method]: op };
+    }
   }
   const schemas: Record<string, JsonSchema> = {};
   for (const [name, schema] of COMPONENTS) {
-    schemas[name] = jsonSchema(schema, name === "VmCreateRequest" ? "input" : "output");
+    schemas[name] = jsonSchema(
+      schema,
+      ["VmCreateRequest", "PluginInstallRequest", "Manifest"].includes(name) ? "input" : "output",
+    );
   }
   return {
     openapi: "3.1.0",

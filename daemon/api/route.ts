@@ -6,12 +6,16 @@
  */
 import type { z } from "zod";
 import type { Logger } from "../log.ts";
-import type { VmService } from "../services/mod.ts";
+import type { PluginService, VmService } from "../services/mod.ts";
 
 /** What handlers may use. */
 export interface ApiDeps {
   /** The VM service requests act on. */
   service: VmService;
+  /** The plugin registry and trusted keys. */
+  plugins: PluginService;
+  /** Sends a request to kestrel in a VM (`http://<ip>:8080<path>`); default `fetch`. */
+  agentFetch?: (ip: string, path: string, init: RequestInit) => Promise<Response>;
   /** Daemon version for `/healthz`. */
   version: string;
   /** The hypervisor as probed at start-up. */
@@ -30,10 +34,12 @@ export interface RouteInput<B, Q> {
   query: Q;
   /** The app's dependencies. */
   deps: ApiDeps;
+  /** The raw request (its body unread when the route sets `rawBody`). */
+  request: Request;
 }
 
 /** HTTP methods the API uses. */
-export type Method = "GET" | "POST" | "DELETE";
+export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "ALL";
 
 /** One route. */
 export interface Route<B = unknown, Q = unknown> {
@@ -53,7 +59,9 @@ export interface Route<B = unknown, Q = unknown> {
   status: 200 | 201;
   /** Success body schema. */
   response: z.ZodType;
-  /** Does the work; the result is sent as JSON with `status`. Throw VolantError for errors. */
+  /** The body is not parsed: the handler reads `request` itself (proxies). */
+  rawBody?: boolean;
+  /** Does the work; the result is sent as JSON with `status` (a `Response` is sent as is). Throw VolantError for errors. */
   handle(input: RouteInput<B, Q>): unknown;
 }
 

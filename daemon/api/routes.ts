@@ -9,6 +9,16 @@ import { buildOpenApi } from "./openapi.ts";
 import { defineRoute, type Route } from "./route.ts";
 import { getHealth } from "./health.ts";
 import { createVm, deleteVm, getVm, listVms, restartVm, startVm, stopVm, waitVm } from "./vms.ts";
+import {
+  getPlugin,
+  getPluginManifest,
+  installPlugin,
+  listPlugins,
+  removePlugin,
+  setPluginEnabled,
+} from "./plugins.ts";
+import { listKeys, trustKey, untrustKey } from "./keys.ts";
+import { agentProxy, callAction, vmLogs } from "./agent.ts";
 
 /** Every API route except `/openapi.json`. */
 export const ROUTES: readonly Route[] = [
@@ -21,6 +31,18 @@ export const ROUTES: readonly Route[] = [
   stopVm,
   restartVm,
   waitVm,
+  callAction,
+  vmLogs,
+  agentProxy,
+  listPlugins,
+  installPlugin,
+  getPlugin,
+  getPluginManifest,
+  setPluginEnabled,
+  removePlugin,
+  listKeys,
+  trustKey,
+  untrustKey,
 ];
 
 /** `GET /openapi.json`: the document for {@linkcode ROUTES} and itself. */

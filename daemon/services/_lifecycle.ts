@@ -12,6 +12,7 @@ import type { GuestImage } from "../guest.ts";
 import type { VmRow } from "../store/mod.ts";
 import { canTransition } from "../vm_state.ts";
 import { buildSpec, vmPaths } from "./spec.ts";
+import { pluginFiles, prepareBootMedia } from "./_boot_media.ts";
 import { fileSize, tailLines } from "./_serial.ts";
 import { ensureLease, guestNic, syncForwards } from "./_network.ts";
 import { watchReady } from "./_readiness.ts";
@@ -60,6 +61,9 @@ export async function launch(rt: VmRuntime, row: VmRow, image?: GuestImage): Pro
     );
   }
   const paths = vmPaths(rt.config, name);
+  // Checked before every boot: the plugin exists, is enabled, its signature still verifies,
+  // and its cached artifacts were not modified on disk.
+  const plugin = row.plugin === null ? undefined : await pluginFiles(rt, row.plugin);
   await Deno.mkdir(paths.runtimeDir, { recursive: true });
   await Deno.mkdir(paths.logDir, { recursive: true });
   const offset = await fileSize(paths.serialLog);
@@ -70,13 +74,9 @@ export async function launch(rt: VmRuntime, row: VmRow, image?: GuestImage): Pro
   try {
     const tap = await createTap(rt, leased.row);
     const current = rt.store.get(name)!;
-    const spec = buildSpec(
-      current,
-      resolved,
-      paths,
-      rt.config.hostCmdline,
-      guestNic(rt, current, tap),
-    );
+    const nic = guestNic(rt, current, tap);
+    const media = await prepareBootMedia(paths, resolved, name, nic, plugin);
+    const spec = buildSpec(current, resolved, paths, rt.config.hostCmdline, nic, media);
     startedAt = rt.now();
     handle = await rt.driver.create(spec);
   } catch (err) {

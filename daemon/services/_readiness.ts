@@ -11,6 +11,12 @@
 import { AGENT_PORT, type AgentHealth, READY_MARKER } from "../../schema/mod.ts";
 import { type ReadyResult, tailLines, waitForReadyLine } from "./_serial.ts";
 import { killHandle, killLadder, type Run, setState, type VmRuntime } from "./_runtime.ts";
+import {
+  type HealthWithWorkload,
+  notReadyReason,
+  recordWorkload,
+  watchWorkload,
+} from "./_workload.ts";
 
 /** What polling kestrel's `/healthz` found. */
 export type HealthResult =
@@ -39,8 +45,9 @@ export async function pollHealth(
   rt: VmRuntime,
   ip: string,
   name: string,
-  options: { timeoutMs: number; signal: AbortSignal },
+  options: { timeoutMs: number; signal: AbortSignal; hasPlugin?: boolean },
 ): Promise<HealthResult> {
+  const hasPlugin = options.hasPlugin ?? false;
   const deadline = performance.now() + options.timeoutMs;
   const interval = rt.config.probeIntervalMs ?? 100;
   const perProbe = rt.config.probeTimeoutMs ?? 1000;
@@ -57,8 +64,17 @@ export async function pollHealth(
       signal: options.signal,
     });
     if (options.signal.aborted) return { kind: "aborted" };
-    if (probe.ok && probe.health.name === name) return { kind: "ready", health: probe.health };
-    reason = probe.ok ? `it answered as VM ${probe.health.name}` : probe.reason;
+    const notReady = probe.ok && probe.health.name === name
+      ? notReadyReason(probe.health as HealthWithWorkload, hasPlugin)
+      : undefined;
+    if (probe.ok && probe.health.name === name && notReady === null) {
+      return { kind: "ready", health: probe.health };
+    }
+    reason = !probe.ok
+      ? probe.reason
+      : probe.health.name !== name
+      ? `it answered as VM ${probe.health.name}`
+      : `kestrel answered, but ${notReady}`;
     await sleep(
       Math.min(interval - (performance.now() - began), deadline - performance.now()),
       options.signal,
@@ -79,6 +95,7 @@ export function watchReady(rt: VmRuntime, run: Run, serialLog: string, offset: n
   const timeoutMs = run.startedAtMs + rt.config.readyMs - rt.now().getTime();
   const signal = AbortSignal.any([run.abort.signal, rt.closing.signal]);
   const ip = rt.store.get(run.name)?.ip ?? null;
+  const hasPlugin = (rt.store.get(run.name)?.plugin ?? null) !== null;
   let serial: ReadyResult | undefined;
   const serialDone = waitForReadyLine(serialLog, offset, {
     timeoutMs,
@@ -93,7 +110,7 @@ export function watchReady(rt: VmRuntime, run: Run, serialLog: string, offset: n
   });
   const ready: Promise<HealthResult | ReadyResult> = ip === null
     ? serialDone
-    : pollHealth(rt, ip, run.name, { timeoutMs, signal });
+    : pollHealth(rt, ip, run.name, { timeoutMs, signal, hasPlugin });
   ready.then((result) => {
     if (result.kind === "aborted" || !current(rt, run)) return;
     return rt.mutex.run(run.name, async () => {
@@ -107,6 +124,11 @@ export function watchReady(rt: VmRuntime, run: Run, serialLog: string, offset: n
           boot_ms: Math.max(0, Math.round(readyAt.getTime() - run.startedAtMs)),
         });
         rt.logger.info("vm ready", { vm: run.name, ip: ip ?? undefined });
+        const workload = "health" in result
+          ? (result.health as HealthWithWorkload).workload
+          : undefined;
+        if (workload) recordWorkload(rt, run.name, workload);
+        if (hasPlugin && ip !== null) watchWorkload(rt, run, ip);
         return;
       }
       const tail = await tailLines(serialLog, 5);

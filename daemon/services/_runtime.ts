@@ -14,7 +14,9 @@ import type { HostNetwork } from "../network/mod.ts";
 import type { LeaseStore, PortStore, VmPatch, VmRow, VmStore } from "../store/mod.ts";
 import { assertTransition } from "../vm_state.ts";
 import type { VmEvents } from "./events.ts";
+import type { PluginService } from "./plugins.ts";
 import type { KeyedMutex } from "./_mutex.ts";
+import { vmPaths } from "./spec.ts";
 
 /** The settings the VM service needs (see `serviceConfigFrom` in vms.ts). */
 export interface VmServiceConfig {
@@ -22,6 +24,8 @@ export interface VmServiceConfig {
   runtimeDir: string;
   /** Daemon log dir; VMs get `<logDir>/vms/<name>/{serial,vmm}.log`. */
   logDir: string;
+  /** Daemon state dir; VMs' writable disks go in `<stateDir>/vms/<name>`. */
+  stateDir?: string;
   /** Kernel used when a create request names none. */
   defaultKernel: KernelName;
   /** Start request → kestrel ready, at most. */
@@ -38,6 +42,8 @@ export interface VmServiceConfig {
   probeIntervalMs?: number;
   /** How long one probe of `/healthz` may take; default 1000 ms. */
   probeTimeoutMs?: number;
+  /** How often a running plugin VM's workload is polled; default 2000 ms. */
+  workloadPollMs?: number;
 }
 
 /** One VMM process the service watches. */
@@ -61,6 +67,8 @@ export interface VmRuntime {
   transaction: <T>(fn: () => T) => T;
   driver: Driver;
   guest: GuestArtifacts;
+  /** The plugin registry (absent in tests that need none). */
+  plugins?: PluginService;
   network: HostNetwork;
   /** The address pool VMs are leased from. */
   pool: Pool;
@@ -79,6 +87,7 @@ export function toRecord(row: VmRow): VmRecord {
   return {
     name: row.name,
     state: row.state,
+    plugin: row.plugin,
     cpu_cores: row.cpu_cores,
     memory_mb: row.memory_mb,
     kernel: row.kernel,
@@ -96,6 +105,7 @@ export function toRecord(row: VmRow): VmRecord {
     mac: row.mac,
     tap: row.tap,
     ports: row.ports.map((p) => ({ ...p })),
+    workload: row.workload === null ? null : { ...row.workload },
   };
 }
 
@@ -139,6 +149,8 @@ export async function releaseResources(
       rt.logger.warn("vmm cleanup failed", { vm: name, pid: handle.pid, error: err });
     }
   }
+  // The per-VM initramfs is rebuilt at every launch.
+  await Deno.remove(vmPaths(rt.config, name).initramfs).catch(() => {});
   const row = rt.store.get(name);
   if (!row) return;
   const patch: VmPatch = {};

@@ -49,7 +49,9 @@ export async function waitForState(
       }
     };
     const unsubscribe = rt.events.subscribe((event) => {
-      if (event.name === name) check(event.vm, event.type === "vm.deleted");
+      if (event.name === name && event.type !== "vm.workload") {
+        check(event.vm, event.type === "vm.deleted");
+      }
     });
     waits.add(cancel);
     const row = rt.store.get(name);

@@ -5,6 +5,7 @@
  * @module
  */
 import type { VmRecord, VmState } from "../../schema/mod.ts";
+import type { WorkloadSummary } from "../store/mod.ts";
 
 /** A VM changed state (`from` is `null` when it was just created). */
 export interface VmStateEvent {
@@ -34,8 +35,22 @@ export interface VmDeletedEvent {
   vm: VmRecord;
 }
 
+/** The workload kestrel supervises changed: it became healthy or unhealthy, or was restarted. */
+export interface VmWorkloadEvent {
+  /** Event type. */
+  type: "vm.workload";
+  /** The VM's name. */
+  name: string;
+  /** What changed. */
+  change: "healthy" | "unhealthy" | "restarted" | "failed";
+  /** RFC 3339 time the daemon noticed. */
+  at: string;
+  /** The workload's status. */
+  workload: WorkloadSummary;
+}
+
 /** Every event the VM service emits. */
-export type VmEvent = VmStateEvent | VmDeletedEvent;
+export type VmEvent = VmStateEvent | VmDeletedEvent | VmWorkloadEvent;
 
 /** Receives events synchronously, in order. */
 export type VmEventListener = (event: VmEvent) => void;

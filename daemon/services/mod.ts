@@ -15,5 +15,13 @@ export {
   type VmEventListener,
   VmEvents,
   type VmStateEvent,
+  type VmWorkloadEvent,
 } from "./events.ts";
 export { BASE_CMDLINE, buildCmdline, type VmPaths, vmPaths } from "./spec.ts";
+export {
+  type ArtifactCacheLike,
+  type ArtifactProgress,
+  type PluginBootFiles,
+  PluginService,
+  type PluginServiceOptions,
+} from "./plugins.ts";

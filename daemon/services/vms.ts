@@ -25,6 +25,8 @@ import { VmEvents } from "./events.ts";
 import { KeyedMutex } from "./_mutex.ts";
 import { vmPaths } from "./spec.ts";
 import { launch, stopVm } from "./_lifecycle.ts";
+import { pluginFiles } from "./_boot_media.ts";
+import type { PluginService } from "./plugins.ts";
 import { waitForState } from "./_wait_state.ts";
 import { checkPublish, leaseAddress, macOf, syncForwards } from "./_network.ts";
 import {
@@ -47,6 +49,8 @@ export interface VmServiceOptions {
   driver: Driver;
   /** Where kernels and images come from. */
   guest: GuestArtifacts;
+  /** The plugin registry; without it, creating a VM with a plugin is refused. */
+  plugins?: PluginService;
   /** Bridge, taps, port forwards, kestrel probes. */
   network: HostNetwork;
   /** The address pool (see `poolFromConfig`). */
@@ -76,6 +80,7 @@ export function serviceConfigFrom(config: ResolvedConfig, hostCmdline = ""): VmS
   return {
     runtimeDir: config.runtime_dir,
     logDir: config.log_dir,
+    stateDir: config.state_dir,
     defaultKernel: config.guest.default_kernel,
     readyMs: config.timeouts.ready_ms,
     stopGracefulMs: config.timeouts.stop_graceful_ms,
@@ -120,6 +125,7 @@ export class VmService {
       transaction: options.store.transaction,
       driver: options.driver,
       guest: options.guest,
+      ...(options.plugins ? { plugins: options.plugins } : {}),
       network: options.network,
       pool: options.pool,
       config: options.config,
@@ -184,6 +190,16 @@ export class VmService {
           name: req.name,
         });
       }
+      const manifest = req.plugin === undefined
+        ? undefined
+        : (await pluginFiles(rt, req.plugin)).manifest;
+      if (manifest?.devices && manifest.devices.pci_passthrough.length > 0) {
+        throw new VolantError(
+          "invalid_argument",
+          `plugin ${req.plugin}: devices.pci_passthrough is not supported by this build`,
+          { plugin: req.plugin },
+        );
+      }
       const kernel = req.kernel ?? rt.config.defaultKernel;
       const image = await rt.guest.resolve(kernel);
       await checkPublish(rt, req.publish);
@@ -191,8 +207,8 @@ export class VmService {
         const inserted = rt.store.insert({
           name: req.name,
           state: "pending",
-          cpu_cores: req.cpu_cores,
-          memory_mb: req.memory_mb,
+          cpu_cores: req.cpu_cores ?? manifest?.resources.cpu_cores ?? 1,
+          memory_mb: req.memory_mb ?? manifest?.resources.memory_mb ?? 256,
           kernel,
           kernel_cmdline: req.kernel_cmdline ?? null,
           hypervisor: hypervisor.data,
@@ -206,6 +222,8 @@ export class VmService {
           mac: macOf(req.name),
           tap: null,
           last_ip: null,
+          plugin: req.plugin ?? null,
+          workload: null,
         });
         leaseAddress(rt, inserted.id, req.ip);
         rt.ports.add(inserted.id, req.publish);
@@ -242,6 +260,7 @@ export class VmService {
     const paths = vmPaths(rt.config, name);
     await removeTree(paths.runtimeDir);
     await removeTree(paths.logDir);
+    await removeTree(paths.diskDir);
     const last = rt.store.get(name);
     rt.store.delete(name);
     if (!last) return undefined;

@@ -1,3 +1,4 @@
+import { readCpio } from "../../kernels/cpio.ts";
 import { deepEqual, equal, match, notEqual, ok } from "node:assert/strict";
 import { VmRecord, VolantError } from "../../schema/mod.ts";
 import { caught, exists, makeTestEnv, type TestEnv } from "../_testing.ts";
@@ -39,7 +40,15 @@ Deno.test("VM lifecycle: create → running → stop → start → delete", asyn
     ok(proc.alive);
     equal(proc.spec.disks[0]?.path, `${env.guestDir}/runtime.erofs`);
     equal(proc.spec.disks[0]?.readOnly, true);
-    equal(proc.spec.initramfs, `${env.guestDir}/initramfs.cpio`);
+    equal(proc.spec.initramfs, paths.initramfs);
+    const initramfs = await Deno.readFile(paths.initramfs);
+    const shared = await Deno.readFile(`${env.guestDir}/initramfs.cpio`);
+    deepEqual(initramfs.subarray(0, shared.length), shared, "the shared stage 0 comes first");
+    const boot = readCpio(initramfs.subarray(shared.length + ((4 - shared.length % 4) % 4)));
+    const config = JSON.parse(
+      new TextDecoder().decode(boot.find((m) => m.path === "volant/boot.json")?.data),
+    );
+    deepEqual([config.name, config.network.ip], ["web", created.ip]);
     match(proc.spec.cmdline, /^console=ttyS0 quiet reboot=t panic=-1 tsc=reliable volant\.boot=/);
     equal(proc.spec.serialLog, `${env.logDir}/vms/web/serial.log`);
 

@@ -21,6 +21,8 @@ export function newVm(name: string, patch: Partial<NewVm> = {}): NewVm {
     mac: null,
     tap: null,
     last_ip: null,
+    plugin: null,
+    workload: null,
     ...patch,
   };
 }

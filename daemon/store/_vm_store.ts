@@ -2,7 +2,7 @@
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { type PortMapping, VolantError } from "../../schema/mod.ts";
 import type { VmmHandle } from "../../hypervisor/driver.ts";
-import type { NewVm, VmPatch, VmRow, VmStore } from "./types.ts";
+import type { NewVm, VmPatch, VmRow, VmStore, WorkloadSummary } from "./types.ts";
 
 /** A row as `node:sqlite` returns it. */
 export type SqlRow = Record<string, SQLInputValue>;
@@ -22,6 +22,7 @@ const PLAIN_COLUMNS = [
   "mac",
   "tap",
   "last_ip",
+  "plugin",
 ] as const;
 
 function handleColumns(handle: VmmHandle | null): Record<string, SQLInputValue> {
@@ -69,6 +70,10 @@ function toRow(r: SqlRow, ports: PortMapping[]): VmRow {
     mac: text(r.mac),
     tap: text(r.tap),
     last_ip: text(r.last_ip),
+    plugin: text(r.plugin),
+    workload: r.workload === null || r.workload === undefined
+      ? null
+      : JSON.parse(String(r.workload)) as WorkloadSummary,
     ip: text(r.ip),
     ports,
   };
@@ -124,6 +129,7 @@ export function createVmStore(
       ...handleColumns(vm.handle),
     };
     for (const column of PLAIN_COLUMNS) values[column] = vm[column];
+    values.workload = vm.workload === null ? null : JSON.stringify(vm.workload);
     const keys = Object.keys(values);
     try {
       db.prepare(
@@ -147,6 +153,9 @@ export function createVmStore(
       if (value !== undefined) values[column] = value;
     }
     if (patch.kvm !== undefined) values.kvm = patch.kvm ? 1 : 0;
+    if (patch.workload !== undefined) {
+      values.workload = patch.workload === null ? null : JSON.stringify(patch.workload);
+    }
     if (patch.handle !== undefined) Object.assign(values, handleColumns(patch.handle));
     const sets = Object.keys(values).map((k) => `${k} = :${k}`).join(", ");
     const result = db.prepare(`UPDATE vms SET ${sets} WHERE name = :name`).run({

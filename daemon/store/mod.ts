@@ -6,14 +6,21 @@
  */
 export type {
   ForwardRow,
+  KeyStore,
   Lease,
   LeaseStore,
+  NewPlugin,
   NewVm,
+  PluginArtifactRow,
+  PluginRow,
+  PluginStore,
   PortStore,
   Store,
+  TrustedKeyRow,
   VmPatch,
   VmRow,
   VmStore,
+  WorkloadSummary,
 } from "./types.ts";
 export { migrate, type Migration } from "./migrate.ts";
 export { MIGRATIONS } from "./migrations/mod.ts";

@@ -10,6 +10,7 @@ import { migrate, type Migration } from "./migrate.ts";
 import { MIGRATIONS } from "./migrations/mod.ts";
 import { createVmStore, type SqlRow } from "./_vm_store.ts";
 import { createLeaseStore, createPortStore } from "./_network_store.ts";
+import { createKeyStore, createPluginStore } from "./_plugin_store.ts";
 import type { Store } from "./types.ts";
 
 /** Options of {@linkcode openStore}. */
@@ -87,6 +88,8 @@ export function openStore(path: string, options: OpenStoreOptions = {}): Store {
     vms,
     leases,
     ports,
+    plugins: createPluginStore(db, now),
+    keys: createKeyStore(db, now),
     transaction,
     schemaVersion() {
       const r = db.prepare("SELECT MAX(version) AS v FROM schema_version").get() as SqlRow;

@@ -49,10 +49,25 @@ export interface VmRow {
   tap: string | null;
   /** The last address this VM was leased: handed back when it is free again. */
   last_ip: string | null;
+  /** The plugin the VM runs (null: a bare VM with kestrel only). */
+  plugin: string | null;
+  /** The workload's status as kestrel last reported it (plugin VMs), or `null`. */
+  workload: WorkloadSummary | null;
   /** The VM's current lease (from `ip_leases`; change it through {@linkcode LeaseStore}). */
   ip: string | null;
   /** Published ports (from `port_forwards`; change them through {@linkcode PortStore}). */
   ports: PortMapping[];
+}
+
+/** What the daemon keeps of kestrel's workload status. */
+export interface WorkloadSummary {
+  state: string;
+  healthy: boolean;
+  restarts: number;
+  /** When this summary was taken (RFC 3339). */
+  checked_at: string;
+  /** Why it is unhealthy or failed, when kestrel said. */
+  error: string | null;
 }
 
 /** Fields of a row that live in other tables (read-only through {@linkcode VmStore}). */
@@ -152,6 +167,69 @@ export interface PortStore {
   list(): ForwardRow[];
 }
 
+/** One artifact of an installed plugin (a blob in the artifact cache). */
+export interface PluginArtifactRow {
+  /** `initramfs`, `rootfs` or `disk:<name>`. */
+  role: string;
+  url: string;
+  checksum: string;
+  size: number;
+}
+
+/** An installed plugin. */
+export interface PluginRow {
+  name: string;
+  version: string;
+  enabled: boolean;
+  /** The manifest exactly as installed (JSON text; its signature covers it). */
+  manifest: string;
+  /** How it was admitted: its signature verified against a trusted key, or allowed unsigned. */
+  signature: "verified" | "unsigned";
+  key_id: string | null;
+  /** Where the manifest came from (a URL or path), when not sent inline. */
+  source: string | null;
+  installed_at: string;
+  updated_at: string;
+  artifacts: PluginArtifactRow[];
+}
+
+/** What {@linkcode PluginStore.insert} takes. */
+export type NewPlugin = Omit<PluginRow, "installed_at" | "updated_at">;
+
+/** The plugin registry. */
+export interface PluginStore {
+  get(name: string): PluginRow | undefined;
+  list(): PluginRow[];
+  /** `already_exists` when installed. */
+  insert(plugin: NewPlugin): PluginRow;
+  /** `not_found` when absent. */
+  setEnabled(name: string, enabled: boolean): PluginRow;
+  /** VMs that run the plugin. */
+  usedBy(name: string): string[];
+  /** `invalid_state` while a VM uses it; false when it was not installed. */
+  delete(name: string): boolean;
+  /** Every checksum some plugin references (for cache garbage collection). */
+  checksums(): Set<string>;
+}
+
+/** A key manifests may be signed with. */
+export interface TrustedKeyRow {
+  key_id: string;
+  /** `ed25519:<base64>`. */
+  public_key: string;
+  comment: string | null;
+  added_at: string;
+}
+
+/** The trusted keys. */
+export interface KeyStore {
+  list(): TrustedKeyRow[];
+  get(keyId: string): TrustedKeyRow | undefined;
+  /** Adds a key (updating its comment when already trusted). */
+  add(key: Omit<TrustedKeyRow, "added_at">): TrustedKeyRow;
+  remove(keyId: string): boolean;
+}
+
 /** The daemon's store: its tables and their lifetime. */
 export interface Store {
   /** Database file. */
@@ -162,6 +240,10 @@ export interface Store {
   readonly leases: LeaseStore;
   /** Published ports. */
   readonly ports: PortStore;
+  /** Installed plugins. */
+  readonly plugins: PluginStore;
+  /** Keys plugin manifests may be signed with. */
+  readonly keys: KeyStore;
   /** Highest applied migration. */
   schemaVersion(): number;
   /** Runs `fn` in one transaction across every table; rolls back when it throws. */

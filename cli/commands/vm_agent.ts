@@ -1,0 +1,93 @@
+/**
+ * `volar vms call | logs`: what reaches kestrel inside a VM through the daemon — a manifest
+ * action, and the workload's output (`-f` follows it).
+ *
+ * @module
+ */
+import type { Command } from "commander";
+import { UsageError } from "../errors.ts";
+import { paint } from "../format.ts";
+import { colorEnabled, type Io } from "../io.ts";
+import { globalFlags, withClient } from "./_context.ts";
+import { parseInteger, parseName } from "./vms.ts";
+
+async function bodyFrom(value: string | undefined): Promise<string | undefined> {
+  if (value === undefined) return undefined;
+  if (!value.startsWith("@")) return value;
+  try {
+    return await Deno.readTextFile(value.slice(1));
+  } catch (err) {
+    throw new UsageError(`--body: cannot read ${value.slice(1)}: ${(err as Error).message}`);
+  }
+}
+
+/** One line of `GET /api/v1/vms/:name/logs`. */
+interface LogLine {
+  seq: number;
+  time: string;
+  stream: string;
+  line: string;
+}
+
+/** Registers `vms call` and `vms logs` on the `vms` command. */
+export function registerVmAgent(vms: Command, io: Io): void {
+  vms.command("call").description("run a manifest action in the VM and print the workload's answer")
+    .argument("<name>", "the VM", parseName)
+    .argument("<action>", "the action's name (see volar plugins show <plugin>)")
+    .option("--body <json|@file>", "request body passed to the workload")
+    .action(async (name, action, flags, cmd) => {
+      const globals = globalFlags(cmd);
+      const body = await bodyFrom(flags.body);
+      const res = await withClient(globals, io, async (client) => {
+        const r = await client.raw(
+          "POST",
+          `/api/v1/vms/${encodeURIComponent(name)}/actions/${encodeURIComponent(action)}`,
+          body === undefined ? {} : { body, headers: { "content-type": "application/json" } },
+        );
+        return { status: r.status, text: await r.text() };
+      });
+      io.out(res.text.endsWith("\n") || res.text === "" ? res.text : `${res.text}\n`);
+      if (res.status >= 400) {
+        throw new UsageError(`vms call: the workload answered HTTP ${res.status}`, {
+          details: { status: res.status },
+        });
+      }
+    });
+
+  vms.command("logs").description("print the workload's output (-f keeps following it)")
+    .argument("<name>", "the VM", parseName)
+    .option("-f, --follow", "keep printing new lines until interrupted")
+    .option("--tail <lines>", "start with the last N lines (default all kept)", parseInteger)
+    .action(async (name, flags, cmd) => {
+      const globals = globalFlags(cmd);
+      const query = new URLSearchParams();
+      if (flags.follow) query.set("follow", "1");
+      if (flags.tail !== undefined) query.set("tail", String(flags.tail));
+      const color = colorEnabled(io);
+      await withClient(globals, io, async (client) => {
+        const res = await client.raw(
+          "GET",
+          `/api/v1/vms/${encodeURIComponent(name)}/logs${query.size > 0 ? `?${query}` : ""}`,
+        );
+        const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+        let buffered = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffered += value;
+          let nl: number;
+          while ((nl = buffered.indexOf("\n")) >= 0) {
+            const raw = buffered.slice(0, nl);
+            buffered = buffered.slice(nl + 1);
+            if (raw.trim() === "") continue;
+            if (globals.json) {
+              io.out(`${raw}\n`);
+              continue;
+            }
+            const l = JSON.parse(raw) as LogLine;
+            io.out(l.stream === "stderr" ? `${paint("yellow", l.line, color)}\n` : `${l.line}\n`);
+          }
+        }
+      });
+    });
+}

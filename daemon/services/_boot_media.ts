@@ -1,0 +1,170 @@
+/**
+ * A VM's initramfs: the shared stage-0 archive, then the plugin's archive (its payload merges
+ * into the guest's root), then a small per-VM archive with the boot config
+ * (`/volant/boot.json` for kestrel, `/volant/boot.env` for stage 0). The kernel unpacks
+ * concatenated archives in order, later files winning, so the daemon's config cannot be
+ * overridden by a plugin, and nothing travels on the kernel command line (no size limit).
+ *
+ * @module
+ */
+import { BOOT_CONFIG_PATH, type BootConfig, type Manifest, VolantError } from "../../schema/mod.ts";
+import type { DiskSpec } from "../../hypervisor/driver.ts";
+import { createOverlay } from "../artifacts/mod.ts";
+import type { GuestImage } from "../guest.ts";
+import type { PluginBootFiles } from "./plugins.ts";
+import type { VmRuntime } from "./_runtime.ts";
+import type { GuestNic } from "./_network.ts";
+import { bootConfigFor, type BootExtras, type VmPaths } from "./spec.ts";
+import { writeCpio } from "../../kernels/cpio.ts";
+import { BOOT_ENV_PATH } from "../../kernels/initramfs.ts";
+
+/** Stage-0 settings written to {@linkcode BOOT_ENV_PATH}. */
+export interface BootEnv {
+  init: "kestrel" | "custom" | "none";
+  /** Program and arguments for `custom`/`none`. */
+  exec?: readonly string[];
+}
+
+function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The text of {@linkcode BOOT_ENV_PATH}: shell assignments, every value single-quoted. */
+export function bootEnvText(config: BootConfig, env: BootEnv): string {
+  const vars: Array<[string, string]> = [
+    ["VOLANT_INIT", env.init],
+    ["VOLANT_EXEC", (env.exec ?? []).map(shellQuote).join(" ")],
+    ["VOLANT_HOSTNAME", config.hostname],
+    ["VOLANT_IP", config.network?.ip ?? ""],
+    ["VOLANT_PREFIX", String(config.network?.prefix ?? "")],
+    ["VOLANT_GATEWAY", config.network?.gateway ?? ""],
+  ];
+  return vars.map(([k, v]) => `${k}=${shellQuote(v)}\n`).join("");
+}
+
+/** The per-VM archive with the boot config and the stage-0 settings. */
+export function bootArchive(config: BootConfig, env: BootEnv): Uint8Array {
+  const encoder = new TextEncoder();
+  return writeCpio([
+    { type: "dir", path: "volant", mode: 0o755 },
+    {
+      type: "file",
+      path: BOOT_CONFIG_PATH.slice(1),
+      data: encoder.encode(JSON.stringify(config)),
+      mode: 0o600,
+    },
+    {
+      type: "file",
+      path: BOOT_ENV_PATH.slice(1),
+      data: encoder.encode(bootEnvText(config, env)),
+      mode: 0o600,
+    },
+  ]);
+}
+
+async function appendFile(out: Deno.FsFile, path: string): Promise<number> {
+  using src = await Deno.open(path, { read: true });
+  let n = 0;
+  for await (const chunk of src.readable) {
+    await out.write(chunk);
+    n += chunk.length;
+  }
+  return n;
+}
+
+async function pad4(out: Deno.FsFile, written: number): Promise<number> {
+  const extra = (4 - (written % 4)) % 4;
+  if (extra > 0) await out.write(new Uint8Array(extra));
+  return written + extra;
+}
+
+/**
+ * Writes `out` (mode 0600): `shared`, then `plugin` when given, then the boot archive, each
+ * padded to 4 bytes. Replaces `out` atomically.
+ */
+export async function writeBootInitramfs(
+  out: string,
+  parts: { shared: string; plugin?: string; config: BootConfig; env: BootEnv },
+): Promise<void> {
+  const tmp = `${out}.tmp`;
+  const file = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
+  try {
+    let n = await pad4(file, await appendFile(file, parts.shared));
+    if (parts.plugin) n = await pad4(file, n + await appendFile(file, parts.plugin));
+    await file.write(bootArchive(parts.config, parts.env));
+  } catch (err) {
+    file.close();
+    await Deno.remove(tmp).catch(() => {});
+    throw err;
+  }
+  file.close();
+  await Deno.rename(tmp, out);
+}
+
+/** A plugin's verified files for one boot; `invalid_state` when the daemon has no registry. */
+export async function pluginFiles(rt: VmRuntime, plugin: string): Promise<PluginBootFiles> {
+  if (!rt.plugins) {
+    throw new VolantError("invalid_state", `plugin ${plugin}: this daemon has no plugin registry`);
+  }
+  return await rt.plugins.bootFiles(plugin);
+}
+
+function stageZeroEnv(manifest: Manifest | undefined): BootEnv {
+  const mode = manifest?.init.mode ?? "kestrel";
+  if (mode === "custom") return { init: mode, exec: [manifest!.init.path!] };
+  if (mode === "none") return { init: mode, exec: manifest!.workload.entrypoint };
+  return { init: "kestrel" };
+}
+
+/**
+ * Writes the VM's initramfs and prepares its plugin disks: the rootfs as a qcow2 overlay on the
+ * cached image (created once, kept across restarts: the VM's writable layer), read-only extra
+ * disks straight from the cache, writable ones as overlays too. Nothing is copied.
+ */
+export async function prepareBootMedia(
+  paths: VmPaths,
+  image: GuestImage,
+  name: string,
+  nic: GuestNic | undefined,
+  plugin: PluginBootFiles | undefined,
+): Promise<BootExtras> {
+  const manifest = plugin?.manifest;
+  const env = stageZeroEnv(manifest);
+  await writeBootInitramfs(paths.initramfs, {
+    shared: image.initramfs,
+    plugin: plugin?.paths.get("initramfs"),
+    config: bootConfigFor(name, nic, manifest),
+    env,
+  });
+  const disks: DiskSpec[] = [];
+  if (manifest && plugin) {
+    const overlay = async (id: string, base: string, format: "raw" | "qcow2") => {
+      const path = `${paths.diskDir}/${id}.qcow2`;
+      await Deno.mkdir(paths.diskDir, { recursive: true });
+      const exists = await Deno.stat(path).then(() => true, () => false);
+      if (!exists) await createOverlay(base, path, format);
+      return path;
+    };
+    if (manifest.rootfs) {
+      const base = plugin.paths.get("rootfs")!;
+      disks.push({
+        id: "rootfs",
+        path: await overlay("rootfs", base, manifest.rootfs.format),
+        readOnly: false,
+        format: "qcow2",
+      });
+    }
+    for (const d of manifest.disks) {
+      const base = plugin.paths.get(`disk:${d.name}`)!;
+      disks.push(
+        d.readonly ? { id: `disk_${d.name}`, path: base, readOnly: true, format: d.format } : {
+          id: `disk_${d.name}`,
+          path: await overlay(`disk_${d.name}`, base, d.format),
+          readOnly: false,
+          format: "qcow2",
+        },
+      );
+    }
+  }
+  return { initramfs: paths.initramfs, runtimeDisk: env.init === "kestrel", disks };
+}
