@@ -14,6 +14,7 @@ import { registerSetup } from "./commands/setup.ts";
 import { registerPlugins } from "./commands/plugins.ts";
 import { registerKeys } from "./commands/keys.ts";
 import { registerVmAgent } from "./commands/vm_agent.ts";
+import { registerBuild } from "./commands/build.ts";
 
 /** Help was printed (`--help`, or a command group without its subcommand); not an error. */
 export class HelpShown extends Error {
@@ -102,6 +103,7 @@ export function buildProgram(io: Io): Command {
   registerKeys(program, io);
   registerVersion(program, io);
   registerSetup(program, io);
+  registerBuild(program, io);
   harden(program);
   return program;
 }

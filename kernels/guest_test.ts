@@ -53,7 +53,7 @@ Deno.test({
       match(first.vmlinuxPvhEntry, /^0x[0-9a-f]+$/);
       // Stage 0 holds every wanted module, in the recorded order.
       const names = readCpio(await Deno.readFile(`${out}/initramfs.cpio`))
-        .filter((m) => m.path.startsWith("lib/modules/")).map((m) => m.path.slice(12, -3));
+        .filter((m) => m.path.startsWith(".volant/modules/")).map((m) => m.path.slice(16, -3));
       deepEqual(names.sort(), first.inputs.modules.map((m) => m.name).sort());
       for (const want of STAGE0_MODULES) {
         ok(first.inputs.modules.some((m) => m.name === want.name), want.name);

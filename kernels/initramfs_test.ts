@@ -30,18 +30,18 @@ function lineOf(lines: string[], pattern: RegExp): number {
 
 Deno.test("initScript() runs the stage-0 steps in the contract's order (v4: bind the initramfs root, chroot)", () => {
   const lines = initScript({ modules: modules() }).split("\n");
-  equal(lines[0], "#!/bin/sh");
+  equal(lines[0], "#!/.volant/bin/sh");
   const steps = [
     /^mount -t proc proc \/proc /,
     /^mount -t sysfs sysfs \/sys /,
     /^mount -t devtmpfs devtmpfs \/dev /,
     /^mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts \/dev\/pts /,
     /^mount -t tmpfs -o mode=1777 tmpfs \/dev\/shm /,
-    /^insmod \/lib\/modules\/virtio_ring\.ko /,
-    /^insmod \/lib\/modules\/virtio\.ko /,
-    /^insmod \/lib\/modules\/erofs\.ko /,
-    /^insmod \/lib\/modules\/evdev\.ko /,
-    /^rm -rf \/lib\/modules$/,
+    /^insmod \/\.volant\/modules\/virtio_ring\.ko /,
+    /^insmod \/\.volant\/modules\/virtio\.ko /,
+    /^insmod \/\.volant\/modules\/erofs\.ko /,
+    /^insmod \/\.volant\/modules\/evdev\.ko /,
+    /^rm -rf \/\.volant\/modules$/,
     /^if \[ -f \/volant\/boot\.env \]; then \. \/volant\/boot\.env /,
     /^if \[ "\$VOLANT_INIT" != kestrel \]; then$/,
     /^\texec "\$@"$/,
@@ -65,8 +65,8 @@ Deno.test("initScript() runs the stage-0 steps in the contract's order (v4: bind
 
 Deno.test("initScript() makes required modules fatal and optional ones quiet", () => {
   const text = initScript({ modules: modules() });
-  ok(text.includes(`insmod /lib/modules/erofs.ko || fail "insmod erofs"`));
-  ok(text.includes("insmod /lib/modules/evdev.ko 2>/dev/null\n"));
+  ok(text.includes(`insmod /.volant/modules/erofs.ko || fail "insmod erofs"`));
+  ok(text.includes("insmod /.volant/modules/evdev.ko 2>/dev/null\n"));
   ok(!text.includes(`fail "insmod evdev"`));
   // Every step before the exec that can fail reports it.
   const fallible = text.split("\n").filter((l) => /^(mount|insmod) /.test(l));
@@ -110,14 +110,14 @@ Deno.test("initramfsEntries() holds busybox, applets, console, modules and mount
   equal(console_?.rdevMajor, 5);
   equal(console_?.rdevMinor, 1);
   equal(by.get("init")?.mode, 0o755);
-  deepEqual(by.get("bin/busybox")?.data, busybox);
+  deepEqual(by.get(".volant/bin/busybox")?.data, busybox);
   for (const applet of STAGE0_APPLETS) {
-    const link = by.get(`bin/${applet}`);
+    const link = by.get(`.volant/bin/${applet}`);
     equal(link?.type, "symlink", applet);
     equal(new TextDecoder().decode(link!.data), "busybox");
   }
   for (const dir of ["proc", "sys", "dev", "newroot"]) equal(by.get(dir)?.type, "dir", dir);
-  for (const m of modules()) deepEqual(by.get(`lib/modules/${m.name}.ko`)?.data, m.data);
+  for (const m of modules()) deepEqual(by.get(`.volant/modules/${m.name}.ko`)?.data, m.data);
   ok(members.every((m) => m.uid === 0 && m.gid === 0 && m.mtime === 0));
   // Every command the script runs is an applet linked in /bin (or a shell builtin).
   const script = new TextDecoder().decode(by.get("init")!.data);
