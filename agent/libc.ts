@@ -19,6 +19,10 @@ export const MS_NODEV = 0x4;
 export const MS_NOEXEC = 0x8;
 /** `mount(2)` flag: update access times relative to modification times. */
 export const MS_RELATIME = 0x200000;
+/** `MS_BIND`: make a directory visible at a second place. */
+export const MS_BIND = 0x1000;
+/** `MS_REC`: with `MS_BIND`, bind the mounts below it too. */
+export const MS_REC = 0x4000;
 /** `umount2(2)` flag: lazy unmount. */
 export const MNT_DETACH = 0x2;
 /** `reboot(2)` command: power the machine off. */

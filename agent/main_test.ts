@@ -128,7 +128,10 @@ Deno.test("kestrel --dry-run --wait runs until SIGTERM, then says how it would p
   }
   const stderr = decoder.decode(await new Response(child.stderr).arrayBuffer());
   assert.equal(status.code, 0, stderr);
-  assert.match(stderr, /^kestrel: no volant\.boot on the kernel command line; using defaults$/m);
+  assert.match(
+    stderr,
+    /^kestrel: no \/volant\/boot\.json in the initramfs and no volant\.boot on the kernel command line; using defaults$/m,
+  );
   assert.match(stderr, /^kestrel: powering off \(SIGTERM\)$/m);
   assert.match(stderr, /^kestrel: dry run: would sync$/m);
   assert.match(stderr, /^kestrel: dry run: would power off$/m);

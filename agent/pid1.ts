@@ -277,7 +277,7 @@ export async function runPid1(
       const started = (async () => {
         const booted = await boot(system);
         reaper.start();
-        return { booted, services: await startServices(system, booted, options) };
+        return { booted, services: await startServices(system, booted, { reaper, ...options }) };
       })();
       const up = await started.catch(async (err) => {
         (await watching.catch(() => undefined))?.stop();

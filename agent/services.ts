@@ -5,6 +5,10 @@
  * @module
  */
 import { AGENT_PORT } from "../schema/agent.ts";
+import { GUEST_ROOT_DIR } from "../schema/boot_config.ts";
+import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REC } from "./libc.ts";
+import type { Reaper } from "./reaper.ts";
+import { startWorkload, type Supervisor } from "./workload/mod.ts";
 import { apiRoutes, type RoutesOptions } from "./api/routes.ts";
 import type { AgentInfo } from "./api/health.ts";
 import { createRouter } from "./api/router.ts";
@@ -23,6 +27,48 @@ export interface ServicesOptions {
   api?: ApiAddress | false;
   /** What the API routes use (clock, fetch); defaults are the real ones. */
   routes?: RoutesOptions;
+  /** Spawns the workload's processes so PID 1's reaper leaves their exits to Deno. */
+  reaper?: Pick<Reaper, "spawn">;
+  /** busybox (for nsenter into the workload's root); default `/bin/busybox` of the runtime disk. */
+  busybox?: string;
+}
+
+/**
+ * The workload's root: the boot config's `workload_root`, else the initramfs root stage 0
+ * binds at {@linkcode GUEST_ROOT_DIR} when it exists, else `/`.
+ */
+function workloadRoot(booted: BootResult): string {
+  const wanted = booted.config?.workload_root;
+  if (wanted) return wanted;
+  try {
+    return Deno.statSync(GUEST_ROOT_DIR).isDirectory ? GUEST_ROOT_DIR : "/";
+  } catch {
+    return "/";
+  }
+}
+
+/** Gives a workload root its own /proc and /sys and the guest's /dev (nsenter mounts nothing). */
+function prepareRoot(system: System, root: string): void {
+  if (root === "/") return;
+  const mounts = [
+    {
+      source: "proc",
+      target: `${root}/proc`,
+      fstype: "proc",
+      flags: MS_NOSUID | MS_NODEV | MS_NOEXEC,
+    },
+    {
+      source: "sysfs",
+      target: `${root}/sys`,
+      fstype: "sysfs",
+      flags: MS_NOSUID | MS_NODEV | MS_NOEXEC,
+    },
+    { source: "/dev", target: `${root}/dev`, fstype: "", flags: MS_BIND | MS_REC },
+  ];
+  for (const m of mounts) {
+    Deno.mkdirSync(m.target, { recursive: true });
+    system.mount(m);
+  }
 }
 
 /** What {@linkcode startServices} brought up. */
@@ -33,6 +79,8 @@ export interface Services {
   info: AgentInfo;
   /** The API server; undefined in a dry run or when not served. */
   api: ApiServer | undefined;
+  /** The plugin's supervised workload, when the boot config carries a manifest. */
+  workload: Supervisor | undefined;
   /** Stops the API server (bounded); never throws. */
   stop(): Promise<void>;
 }
@@ -68,6 +116,23 @@ export async function startServices(
     ip: network?.ip ?? null,
     mac: network?.nicMac ?? null,
   };
+  const manifest = booted.config?.manifest;
+  let workload: Supervisor | undefined;
+  if (manifest !== undefined) {
+    const root = workloadRoot(booted);
+    if (system.dryRun) {
+      system.log(`dry run: would start workload ${manifest.name} in ${root}`);
+    } else {
+      prepareRoot(system, root);
+      const reaper = options.reaper;
+      workload = startWorkload(manifest, {
+        root,
+        busybox: options.busybox ?? "/bin/busybox",
+        ...(reaper ? { spawn: (cmd, opts) => reaper.spawn(cmd, opts) } : {}),
+      });
+      system.log(`workload ${manifest.name} ${manifest.version} starting in ${root}`);
+    }
+  }
   let api: ApiServer | undefined;
   if (options.api !== false) {
     const address = options.api ?? {};
@@ -75,8 +140,20 @@ export async function startServices(
       const where = `${address.hostname ?? "0.0.0.0"}:${address.port ?? AGENT_PORT}`;
       system.log(`dry run: would serve the HTTP API on ${where}`);
     } else {
-      api = startApi(createRouter(apiRoutes(info, options.routes)), address);
+      api = startApi(
+        createRouter(apiRoutes(info, { ...options.routes, ...(workload ? { workload } : {}) })),
+        address,
+      );
     }
   }
-  return { network, info, api, stop: () => api?.stop() ?? Promise.resolve() };
+  return {
+    network,
+    info,
+    api,
+    workload,
+    async stop() {
+      await workload?.stop().catch(() => {});
+      await api?.stop();
+    },
+  };
 }

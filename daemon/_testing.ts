@@ -161,7 +161,7 @@ export async function caught(fn: () => Promise<unknown>): Promise<Error & { code
   throw new Error("expected an error, got none");
 }
 
-/** `fetch` through a unix socket; the body is read before the client is closed. */
+/** `fetch` through a unix socket; the body is read before the client is closed (JSON parsed, other text as is). */
 export async function unixFetch(
   socket: string,
   path: string,
@@ -171,7 +171,9 @@ export async function unixFetch(
   try {
     const res = await fetch(`http://volant${path}`, { ...init, client });
     const text = await res.text();
-    return { status: res.status, body: text === "" ? null : JSON.parse(text) };
+    if (text === "") return { status: res.status, body: null };
+    const json = res.headers.get("content-type")?.includes("json") ?? false;
+    return { status: res.status, body: json ? JSON.parse(text) : text };
   } finally {
     client.close();
   }

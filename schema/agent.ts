@@ -131,7 +131,7 @@ export type WorkloadStatus = z.infer<typeof WorkloadStatus>;
 
 /** `GET /healthz` with the supervised workload (`null` when the VM runs none). */
 export const AgentHealthWithWorkload = z.extend(AgentHealth, {
-  workload: z.nullable(WorkloadStatus),
+  workload: z.optional(z.nullable(WorkloadStatus)),
 });
 /** `GET /healthz` with the supervised workload. */
 export type AgentHealthWithWorkload = z.infer<typeof AgentHealthWithWorkload>;

@@ -27,6 +27,7 @@ export const ErrorCode = z.enum([
   "checksum_mismatch",
   "artifact_unavailable",
   "agent_unreachable",
+  "workload_unavailable",
   "internal",
 ]);
 /** One of {@linkcode ErrorCode}'s values. */
@@ -50,6 +51,7 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   checksum_mismatch: 422,
   artifact_unavailable: 502,
   agent_unreachable: 502,
+  workload_unavailable: 502,
   internal: 500,
 };
 

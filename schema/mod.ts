@@ -32,7 +32,22 @@ export {
 export { AccelChoice, DaemonConfig, type DaemonConfigInput, HypervisorChoice } from "./config.ts";
 export { ERROR_STATUS, Health, WaitQuery } from "./api.ts";
 export { VERSION } from "./version.ts";
-export { AGENT_PORT, AgentHealth, NetCheckRequest, NetCheckResult } from "./agent.ts";
+export {
+  ActionInfo,
+  ActionList,
+  AGENT_PORT,
+  AgentHealth,
+  AgentHealthWithWorkload,
+  HealthVerdict,
+  LogLine,
+  LogStream,
+  NetCheckRequest,
+  NetCheckResult,
+  WorkloadExit,
+  WorkloadHealth,
+  WorkloadState,
+  WorkloadStatus,
+} from "./agent.ts";
 export {
   Action,
   ArtifactUrl,

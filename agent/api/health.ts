@@ -1,10 +1,10 @@
 /**
- * `GET /healthz`: kestrel's view of the guest ({@linkcode AgentHealth}). The daemon polls it
- * for readiness as soon as the VMM runs.
+ * `GET /healthz`: kestrel's view of the guest ({@linkcode AgentHealthWithWorkload}), with the
+ * supervised workload's status. The daemon polls it for readiness as soon as the VMM runs.
  *
  * @module
  */
-import type { AgentHealth } from "../../schema/agent.ts";
+import type { AgentHealth, AgentHealthWithWorkload, WorkloadStatus } from "../../schema/agent.ts";
 import { parseUptime } from "../report.ts";
 import { KESTREL_VERSION } from "../version.ts";
 import { json } from "./respond.ts";
@@ -25,24 +25,32 @@ export interface AgentInfo {
 }
 
 /**
- * The `/healthz` body for `info` at guest uptime `uptimeMs`.
+ * The `/healthz` body for `info` at guest uptime `uptimeMs` with the workload's status (`null`
+ * when the VM runs none). `status` is `ok` only when the boot went as configured and there is no
+ * workload or it is healthy; `degraded` otherwise.
  *
  * @example
  * ```ts
  * import { buildHealth } from "./health.ts";
  * const h = buildHealth({ name: "web", hostname: "web", status: "ok", ip: null, mac: null }, 1500);
- * console.assert(h.uptime_ms === 1500 && h.status === "ok");
+ * console.assert(h.uptime_ms === 1500 && h.status === "ok" && h.workload === null);
  * ```
  */
-export function buildHealth(info: AgentInfo, uptimeMs: number): AgentHealth {
+export function buildHealth(
+  info: AgentInfo,
+  uptimeMs: number,
+  workload: WorkloadStatus | null = null,
+): AgentHealthWithWorkload {
+  const healthy = workload === null || workload.healthy;
   return {
-    status: info.status,
+    status: info.status === "ok" && healthy ? "ok" : "degraded",
     name: info.name,
     hostname: info.hostname,
     kestrel_version: KESTREL_VERSION,
     uptime_ms: uptimeMs,
     ip: info.ip,
     mac: info.mac,
+    workload,
   };
 }
 
@@ -60,7 +68,8 @@ export async function readUptimeMs(): Promise<number> {
 }
 
 /**
- * The `GET /healthz` route; `uptime` reads the clock (default `/proc/uptime`).
+ * The `GET /healthz` route; `uptime` reads the clock (default `/proc/uptime`), `workload` the
+ * supervised workload's status (none by default).
  *
  * @example
  * ```ts ignore
@@ -71,10 +80,11 @@ export async function readUptimeMs(): Promise<number> {
 export function healthRoute(
   info: AgentInfo,
   uptime: () => Promise<number> = readUptimeMs,
+  workload: () => WorkloadStatus | null = () => null,
 ): Route {
   return {
     method: "GET",
     path: "/healthz",
-    handle: async () => json(buildHealth(info, await uptime())),
+    handle: async () => json(buildHealth(info, await uptime(), workload())),
   };
 }

@@ -1,11 +1,13 @@
 /**
- * kestrel's HTTP API on port 8080 inside the guest: `GET /healthz` and `POST /v1/net/check`,
- * a small route table (no framework), JSON errors in the `ErrorBody` shape.
+ * kestrel's HTTP API on port 8080 inside the guest: `GET /healthz` and `POST /v1/net/check`;
+ * with a workload `GET /v1/workload`, `POST /v1/workload/restart`, `GET /v1/logs`,
+ * `GET /v1/actions`, `POST /v1/actions/<name>` and every other `/v1/*` proxied to it. A small
+ * route table (no framework), JSON errors in the `ErrorBody` shape.
  *
  * ```ts ignore
  * import { apiRoutes, createRouter, startApi } from "./mod.ts";
  * const info = { name: "web", hostname: "web", status: "ok" as const, ip: null, mac: null };
- * const api = startApi(createRouter(apiRoutes(info)));
+ * const api = startApi(createRouter(apiRoutes(info, { workload: supervisor })));
  * await api.stop();
  * ```
  *
@@ -17,3 +19,14 @@ export { apiRoutes, type RoutesOptions } from "./routes.ts";
 export { type AgentInfo, buildHealth, healthRoute, readUptimeMs } from "./health.ts";
 export { type FetchFn, NET_CHECK_BODY_BYTES, netCheckRoute, runNetCheck } from "./net_check.ts";
 export { type BodySchema, errorResponse, json, MAX_BODY_BYTES, parseJsonBody } from "./respond.ts";
+export { actionRoutes, listActions } from "./actions.ts";
+export { FOLLOW_MAX_BEHIND, type LogsQuery, logsRoute, parseLogsQuery } from "./logs.ts";
+export {
+  badGateway,
+  endToEndHeaders,
+  type Forward,
+  forwardRequest,
+  proxyRoute,
+  type SupervisedWorkload,
+} from "./proxy.ts";
+export { workloadRoutes } from "./workload.ts";

@@ -1,8 +1,9 @@
 /**
  * kestrel's route table: a route is a method, a path (exact, or a prefix ending in `/*`) and a
- * handler. The first route whose path matches answers; a matching path with another method is
- * 405 with `Allow`, no matching path 404, a thrown error its JSON form. No framework: the table
- * is small and kestrel's bundle must stay small.
+ * handler. The first route whose path and method match answers; a matching path with another
+ * method is 405 with `Allow`; a route of method `*` (the proxy to the workload) answers any
+ * method, but only on paths no other route matches; no matching path is 404, a thrown error
+ * its JSON form. No framework: the table is small and kestrel's bundle must stay small.
  *
  * @module
  */
@@ -17,8 +18,8 @@ export type Handler = (req: Request, url: URL) => Response | Promise<Response>;
 
 /** One entry of the route table. */
 export interface Route {
-  /** The method it answers. */
-  method: Method;
+  /** The method it answers; `*`: any, on paths no route of a given method matches. */
+  method: Method | "*";
   /** `/healthz` (exact) or `/v1/app/*` (that prefix, the bare prefix `/v1/app` included). */
   path: string;
   /** The handler. */
@@ -43,7 +44,7 @@ export function pathMatches(pattern: string, path: string): boolean {
 
 /** `GET /healthz, POST /v1/net/check`: the routes, for error messages. */
 function listing(routes: readonly Route[]): string {
-  return routes.map((r) => `${r.method} ${r.path}`).join(", ");
+  return routes.map((r) => `${r.method === "*" ? "any" : r.method} ${r.path}`).join(", ");
 }
 
 /**
@@ -66,8 +67,10 @@ export function createRouter(routes: readonly Route[]): (req: Request) => Promis
     } catch {
       return errorResponse(new VolantError("invalid_argument", `Bad request URL ${req.url}`));
     }
-    const onPath = routes.filter((r) => pathMatches(r.path, url.pathname));
-    const route = onPath.find((r) => r.method === req.method);
+    const onPath = routes.filter((r) => r.method !== "*" && pathMatches(r.path, url.pathname));
+    const route = onPath.length > 0
+      ? onPath.find((r) => r.method === req.method)
+      : routes.find((r) => r.method === "*" && pathMatches(r.path, url.pathname));
     if (route === undefined) {
       if (onPath.length > 0) {
         const allow = [...new Set(onPath.map((r) => r.method))].join(", ");

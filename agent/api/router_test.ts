@@ -131,3 +131,36 @@ Deno.test("parseJsonBody() parses, and words each kind of bad body", async () =>
     /larger than 64 bytes/,
   );
 });
+
+Deno.test("createRouter(): a * route answers any method, only where no other route matches", async () => {
+  const seen: string[] = [];
+  const router = createRouter([
+    { method: "GET", path: "/v1/logs", handle: () => json({ at: "logs" }) },
+    {
+      method: "*",
+      path: "/v1/*",
+      handle: (req, url) => {
+        seen.push(`${req.method} ${url.pathname}`);
+        return json({ at: "proxy" });
+      },
+    },
+  ]);
+  const go = (method: string, path: string) =>
+    router(new Request(`http://kestrel${path}`, { method }));
+  assert.deepEqual(await (await go("GET", "/v1/logs")).json(), { at: "logs" });
+  const wrong = await go("DELETE", "/v1/logs");
+  assert.equal(wrong.status, 405, "a method kestrel does not serve on its own path is not proxied");
+  assert.equal(wrong.headers.get("allow"), "GET");
+  for (const method of ["GET", "PUT", "HEAD", "OPTIONS"]) {
+    assert.equal((await go(method, "/v1/users/7")).status, 200);
+  }
+  assert.deepEqual(seen, [
+    "GET /v1/users/7",
+    "PUT /v1/users/7",
+    "HEAD /v1/users/7",
+    "OPTIONS /v1/users/7",
+  ]);
+  const none = await go("GET", "/v2/x");
+  assert.equal(none.status, 404);
+  assert.match((await none.json()).message, /kestrel serves GET \/v1\/logs, any \/v1\/\*/);
+});

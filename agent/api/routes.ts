@@ -1,13 +1,19 @@
 /**
  * The route table kestrel serves, one file per concern: `health.ts` (`GET /healthz`),
- * `net_check.ts` (`POST /v1/net/check`). Later concerns (logs, actions, the `/v1/*` proxy to
- * the workload) add a file and a line here.
+ * `net_check.ts` (`POST /v1/net/check`), and with a workload `workload.ts`
+ * (`GET /v1/workload`, `POST /v1/workload/restart`), `logs.ts` (`GET /v1/logs`), `actions.ts`
+ * (`GET /v1/actions`, `POST /v1/actions/<name>`) and `proxy.ts` (any other `/v1/*`, to the
+ * workload). kestrel's own routes win over the proxy.
  *
  * @module
  */
+import { actionRoutes } from "./actions.ts";
 import { type AgentInfo, healthRoute } from "./health.ts";
+import { logsRoute } from "./logs.ts";
 import { type FetchFn, netCheckRoute } from "./net_check.ts";
+import { proxyRoute, type SupervisedWorkload } from "./proxy.ts";
 import type { Route } from "./router.ts";
+import { workloadRoutes } from "./workload.ts";
 
 /** What the routes need. */
 export interface RoutesOptions {
@@ -15,6 +21,10 @@ export interface RoutesOptions {
   uptime?: () => Promise<number>;
   /** The `fetch` of net checks; default the global one. */
   fetch?: FetchFn;
+  /** The supervised workload (`startWorkload`'s supervisor); none: no workload routes. */
+  workload?: SupervisedWorkload;
+  /** The `fetch` towards the workload (actions, proxy); default the global one. */
+  workloadFetch?: FetchFn;
 }
 
 /**
@@ -28,8 +38,18 @@ export interface RoutesOptions {
  * ```
  */
 export function apiRoutes(info: AgentInfo, options: RoutesOptions = {}): Route[] {
-  return [
-    healthRoute(info, options.uptime),
+  const workload = options.workload;
+  const routes = [
+    healthRoute(info, options.uptime, () => workload?.status() ?? null),
     netCheckRoute(options.fetch),
+  ];
+  if (workload === undefined) return routes;
+  const toWorkload = options.workloadFetch ?? fetch;
+  return [
+    ...routes,
+    ...workloadRoutes(workload),
+    logsRoute(workload.logs),
+    ...actionRoutes(workload, toWorkload),
+    proxyRoute(workload, toWorkload),
   ];
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import { concatBytes } from "../_bytes.ts";
-import { AGENT_PORT, AgentHealth } from "../../schema/mod.ts";
+import { AGENT_PORT, AgentHealthWithWorkload } from "../../schema/mod.ts";
 import type { AgentProbe, ProbeOptions } from "./host_network.ts";
 
 const MAX_RESPONSE = 64 * 1024;
@@ -133,7 +133,7 @@ export async function probeAgent(
     } catch {
       return { ok: false, reason: "the body is not JSON" };
     }
-    const health = AgentHealth.safeParse(json);
+    const health = AgentHealthWithWorkload.safeParse(json);
     if (!health.success) return { ok: false, reason: "the body is not an AgentHealth" };
     return { ok: true, health: health.data };
   } catch (err) {
@@ -141,5 +141,36 @@ export async function probeAgent(
   } finally {
     signal.removeEventListener("abort", close);
     close();
+  }
+}
+
+/**
+ * One TCP connection to `ip:port`, closed at once: whether something listens there.
+ *
+ * @example
+ * ```ts ignore
+ * import { probeTcp } from "./agent_probe.ts";
+ * const r = await probeTcp("192.168.127.2", 80, { timeoutMs: 500 });
+ * ```
+ */
+export async function probeTcp(
+  ip: string,
+  port: number,
+  options: ProbeOptions,
+): Promise<{ ok: true } | { ok: false; reason: string }> {
+  const deadline = AbortSignal.timeout(options.timeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
+  try {
+    const conn = await Deno.connect({ hostname: ip, port, signal });
+    conn.close();
+    return { ok: true };
+  } catch (err) {
+    return {
+      ok: false,
+      reason: reasonOf(err, options.timeoutMs, [
+        options.signal ?? new AbortController().signal,
+        deadline,
+      ]),
+    };
   }
 }

@@ -7,7 +7,7 @@
  */
 import { type AgentHealth, decodeBootConfig, READY_MARKER, VolantError } from "../../schema/mod.ts";
 import type { FakeRegistry } from "../../hypervisor/fake/mod.ts";
-import type { AgentProbe, Forward, HostNetwork, ProbeOptions } from "./host_network.ts";
+import type { AgentProbe, Forward, HostNetwork, ProbeOptions, TcpProbe } from "./host_network.ts";
 
 /** Answers a probe of kestrel at `ip`: its health, or `null` while nothing answers there. */
 export type FakeAgent = (ip: string) => AgentHealth | null;
@@ -127,6 +127,13 @@ export class FakeHostNetwork implements HostNetwork {
 
   portInUse(port: number, protocol: "tcp" | "udp"): Promise<boolean> {
     return Promise.resolve(this.listening.has(`${port}/${protocol}`));
+  }
+
+  probeTcp(ip: string, _port: number, options: ProbeOptions): Promise<TcpProbe> {
+    if (options.signal?.aborted) return Promise.resolve({ ok: false, reason: "aborted" });
+    return Promise.resolve(
+      this.#agent(ip) ? { ok: true } : { ok: false, reason: "connection refused (fake)" },
+    );
   }
 
   probeAgent(ip: string, options: ProbeOptions): Promise<AgentProbe> {

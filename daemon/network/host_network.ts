@@ -56,4 +56,9 @@ export interface HostNetwork {
   portInUse(port: number, protocol: "tcp" | "udp"): Promise<boolean>;
   /** One `GET http://<ip>:8080/healthz` to the guest's kestrel. */
   probeAgent(ip: string, options: ProbeOptions): Promise<AgentProbe>;
+  /** Whether a TCP connection to `ip:port` succeeds (workloads that run without kestrel). */
+  probeTcp(ip: string, port: number, options: ProbeOptions): Promise<TcpProbe>;
 }
+
+/** What one TCP connection attempt found. */
+export type TcpProbe = { ok: true } | { ok: false; reason: string };

@@ -4,7 +4,7 @@
  *
  * @module
  */
-export type { AgentProbe, Forward, HostNetwork, ProbeOptions } from "./host_network.ts";
+export type { AgentProbe, Forward, HostNetwork, ProbeOptions, TcpProbe } from "./host_network.ts";
 export { ARP_RETRANS_MS, netHostNetwork, type NetHostNetworkOptions } from "./real.ts";
 export {
   type FakeAgent,

@@ -10,7 +10,7 @@ import { createTap, deleteTap, listLinks, setLinkUp, setMaster, withNetns } from
 import { prepareHostNetwork } from "../../net/host_network.ts";
 import { portInUse, setPortForwards } from "../../net/nft.ts";
 import { setSysctl } from "../../net/sysctl.ts";
-import { probeAgent } from "./agent_probe.ts";
+import { probeAgent, probeTcp } from "./agent_probe.ts";
 import type { Forward, HostNetwork } from "./host_network.ts";
 
 /** How often the host repeats an unanswered ARP request on the bridge (kernel default 1000). */
@@ -85,5 +85,6 @@ export function netHostNetwork(options: NetHostNetworkOptions): HostNetwork {
       setPortForwards(forwards, { bridge, subnet, netns }),
     portInUse: (port, protocol) => portInUse(port, protocol, { netns }),
     probeAgent: (ip, probe) => probeAgent(ip, probe),
+    probeTcp: (ip, port, probe) => probeTcp(ip, port, probe),
   };
 }

@@ -11,16 +11,11 @@
 import { AGENT_PORT, type AgentHealth, READY_MARKER } from "../../schema/mod.ts";
 import { type ReadyResult, tailLines, waitForReadyLine } from "./_serial.ts";
 import { killHandle, killLadder, type Run, setState, type VmRuntime } from "./_runtime.ts";
-import {
-  type HealthWithWorkload,
-  notReadyReason,
-  recordWorkload,
-  watchWorkload,
-} from "./_workload.ts";
+import { type HealthWithWorkload, notReadyReason, summarize, watchWorkload } from "./_workload.ts";
 
 /** What polling kestrel's `/healthz` found. */
 export type HealthResult =
-  | { kind: "ready"; health: AgentHealth }
+  | { kind: "ready"; health?: AgentHealth }
   | { kind: "timeout"; reason: string; attempts: number }
   | { kind: "aborted" };
 
@@ -82,6 +77,57 @@ export async function pollHealth(
   }
 }
 
+/**
+ * Polls a TCP port of the guest until it accepts a connection (plugins whose init is not
+ * kestrel: nothing in the guest reports, the workload's own port is the signal).
+ */
+export async function pollTcp(
+  rt: VmRuntime,
+  ip: string,
+  port: number,
+  options: { timeoutMs: number; signal: AbortSignal },
+): Promise<HealthResult> {
+  const deadline = performance.now() + options.timeoutMs;
+  const interval = rt.config.probeIntervalMs ?? 100;
+  let reason = "no probe was made";
+  let attempts = 0;
+  while (true) {
+    if (options.signal.aborted) return { kind: "aborted" };
+    const began = performance.now();
+    const left = deadline - began;
+    if (left <= 0 && attempts > 0) return { kind: "timeout", reason, attempts };
+    attempts++;
+    const probe = await rt.network.probeTcp(ip, port, {
+      timeoutMs: Math.max(1, Math.min(rt.config.probeTimeoutMs ?? 1000, left)),
+      signal: options.signal,
+    });
+    if (options.signal.aborted) return { kind: "aborted" };
+    if (probe.ok) return { kind: "ready" };
+    reason = `${ip}:${port}: ${probe.reason}`;
+    await sleep(
+      Math.min(interval - (performance.now() - began), deadline - performance.now()),
+      options.signal,
+    );
+  }
+}
+
+/** The port to watch for a plugin that runs without kestrel, else `undefined`. */
+function directPort(rt: VmRuntime, plugin: string | null): number | undefined {
+  if (plugin === null || !rt.plugins) return undefined;
+  let manifest;
+  try {
+    manifest = rt.plugins.parsedManifest(plugin);
+  } catch {
+    return undefined;
+  }
+  if (manifest.init.mode === "kestrel") return undefined;
+  if (manifest.health_check?.kind === "tcp" && manifest.health_check.port) {
+    return manifest.health_check.port;
+  }
+  const port = new URL(manifest.workload.base_url).port;
+  return port === "" ? 80 : Number(port);
+}
+
 /** Whether the run is still the VM's current one and the daemon still cares. */
 function current(rt: VmRuntime, run: Run): boolean {
   return !rt.closing.signal.aborted && !run.expectExit && rt.runs.get(run.name) === run;
@@ -95,7 +141,9 @@ export function watchReady(rt: VmRuntime, run: Run, serialLog: string, offset: n
   const timeoutMs = run.startedAtMs + rt.config.readyMs - rt.now().getTime();
   const signal = AbortSignal.any([run.abort.signal, rt.closing.signal]);
   const ip = rt.store.get(run.name)?.ip ?? null;
-  const hasPlugin = (rt.store.get(run.name)?.plugin ?? null) !== null;
+  const plugin = rt.store.get(run.name)?.plugin ?? null;
+  const direct = directPort(rt, plugin);
+  const hasPlugin = plugin !== null && direct === undefined;
   let serial: ReadyResult | undefined;
   const serialDone = waitForReadyLine(serialLog, offset, {
     timeoutMs,
@@ -110,6 +158,8 @@ export function watchReady(rt: VmRuntime, run: Run, serialLog: string, offset: n
   });
   const ready: Promise<HealthResult | ReadyResult> = ip === null
     ? serialDone
+    : direct !== undefined
+    ? pollTcp(rt, ip, direct, { timeoutMs, signal })
     : pollHealth(rt, ip, run.name, { timeoutMs, signal, hasPlugin });
   ready.then((result) => {
     if (result.kind === "aborted" || !current(rt, run)) return;
@@ -119,22 +169,26 @@ export function watchReady(rt: VmRuntime, run: Run, serialLog: string, offset: n
       if (row?.state !== "starting") return;
       if (result.kind === "ready") {
         const readyAt = rt.now();
+        const workload = "health" in result && result.health
+          ? (result.health as HealthWithWorkload).workload
+          : undefined;
         setState(rt, run.name, "running", {
           ready_at: readyAt.toISOString(),
           boot_ms: Math.max(0, Math.round(readyAt.getTime() - run.startedAtMs)),
+          ...(workload ? { workload: summarize(workload, readyAt.toISOString()) } : {}),
         });
         rt.logger.info("vm ready", { vm: run.name, ip: ip ?? undefined });
-        const workload = "health" in result
-          ? (result.health as HealthWithWorkload).workload
-          : undefined;
-        if (workload) recordWorkload(rt, run.name, workload);
         if (hasPlugin && ip !== null) watchWorkload(rt, run, ip);
         return;
       }
       const tail = await tailLines(serialLog, 5);
       await killHandle(rt, run.name, run.handle, killLadder(rt));
       setState(rt, run.name, "crashed", {
-        last_error: neverReady(rt, run.name, ip, result, serial?.kind === "ready") +
+        last_error: (direct !== undefined && ip !== null
+          ? `VM ${run.name} never became ready: its workload (run without kestrel) did not ` +
+            `accept connections on ${ip}:${direct} within ${rt.config.readyMs} ms` +
+            ("reason" in result ? ` (last probe: ${result.reason})` : "")
+          : neverReady(rt, run.name, ip, result, serial?.kind === "ready")) +
           (tail ? `; last serial output (${serialLog}):\n${tail}` : " (no serial output)"),
       });
     });

@@ -1,0 +1,147 @@
+/**
+ * What the Cloud Hypervisor driver sends for one {@linkcode VmSpec}, as pure functions testable
+ * without the VMM: the command line (an empty VMM with an API socket) and the `VmConfig` body of
+ * `PUT /api/v1/vm.create`.
+ *
+ * @module
+ */
+import type { KernelFormat, VmSpec } from "../driver.ts";
+import type { RestSpecRules } from "./rest_vmm.ts";
+
+/** Files Cloud Hypervisor keeps in the VM's runtime dir. */
+export interface ChPaths {
+  /** The REST API socket (`<runtimeDir>/ch.sock`). */
+  apiSocket: string;
+  /** The lock Cloud Hypervisor takes beside its socket (`ch.sock.lock`). */
+  lockFile: string;
+  /** The pid file the driver writes (`ch.pid`). */
+  pidFile: string;
+}
+
+/**
+ * Where Cloud Hypervisor's socket, lock and pid file live for a runtime dir.
+ *
+ * @example
+ * ```ts
+ * import { chPaths } from "./config.ts";
+ * console.assert(chPaths("/run/volant/vms/web/").apiSocket === "/run/volant/vms/web/ch.sock");
+ * ```
+ */
+export function chPaths(runtimeDir: string): ChPaths {
+  const dir = runtimeDir.replace(/\/+$/, "");
+  return {
+    apiSocket: `${dir}/ch.sock`,
+    lockFile: `${dir}/ch.sock.lock`,
+    pidFile: `${dir}/ch.pid`,
+  };
+}
+
+/** Cloud Hypervisor boots an ELF vmlinux through its PVH entry (no bzImage). */
+export const CH_KERNEL_FORMATS: readonly KernelFormat[] = ["vmlinux"];
+
+/** The limits {@linkcode checkRestSpec} applies for Cloud Hypervisor. */
+export function chSpecRules(spec: VmSpec): RestSpecRules {
+  return {
+    label: "Cloud Hypervisor",
+    kernelFormats: CH_KERNEL_FORMATS,
+    diskFormats: ["raw", "qcow2"],
+    // KVM's vCPU limit on x86 is far above this; 254 keeps the APIC ids in range.
+    maxCpus: 254,
+    maxIdLength: 64,
+    socket: chPaths(spec.runtimeDir).apiSocket,
+    // Its option parser splits `--api-socket path=…` on commas.
+    forbiddenPathChars: ",",
+  };
+}
+
+/**
+ * The arguments (without the binary) that start an empty Cloud Hypervisor waiting on its API
+ * socket. Logs go to stderr (the VMM log); the VM comes from `vm.create`.
+ *
+ * @example
+ * ```ts
+ * import { chArgs } from "./config.ts";
+ * console.assert(chArgs("/run/web").join(" ") === "--api-socket path=/run/web/ch.sock");
+ * ```
+ */
+export function chArgs(runtimeDir: string): string[] {
+  return ["--api-socket", `path=${chPaths(runtimeDir).apiSocket}`];
+}
+
+/** The `VmConfig` fields this driver sets (a subset of the API's schema). */
+export interface ChVmConfig {
+  cpus: { boot_vcpus: number; max_vcpus: number };
+  memory: { size: number };
+  payload: { kernel: string; cmdline: string; initramfs?: string };
+  disks?: Array<{
+    id: string;
+    path: string;
+    readonly: boolean;
+    image_type: "Raw" | "Qcow2";
+    serial?: string;
+  }>;
+  net?: Array<{ id: string; tap: string; mac: string }>;
+  serial: { mode: "File"; file: string };
+  console: { mode: "Off" };
+}
+
+/** The device id Cloud Hypervisor knows a spec disk by (also the key in `vm.counters`). */
+export function chDiskId(id: string): string {
+  return `disk-${id}`;
+}
+
+/** The device id Cloud Hypervisor knows a spec NIC by (also the key in `vm.counters`). */
+export function chNetId(id: string): string {
+  return `net-${id}`;
+}
+
+/**
+ * The complete `VmConfig` for `spec`: kernel, initramfs and command line as the payload;
+ * vCPUs; memory in bytes; disks in spec order (the first is `/dev/vda`) with an explicit
+ * `image_type` (never the deprecated probing) and `readonly`; NICs on their pre-created taps
+ * with their MACs (no `ip`/`mask`: the tap is the host's); the legacy serial port written to
+ * `spec.serialLog`; the virtio console explicitly off (its default is the VMM's own terminal).
+ *
+ * @example
+ * ```ts
+ * import { chVmConfig } from "./config.ts";
+ * const config = chVmConfig({
+ *   id: "web", cpus: 2, memoryMib: 256,
+ *   kernel: { path: "/k/vmlinux", format: "vmlinux" },
+ *   cmdline: "console=ttyS0", disks: [], nics: [],
+ *   serialLog: "/log/serial.log", vmmLog: "/log/vmm.log", runtimeDir: "/run/web",
+ * });
+ * console.assert(config.memory.size === 256 * 1024 * 1024 && config.console.mode === "Off");
+ * ```
+ */
+export function chVmConfig(spec: VmSpec): ChVmConfig {
+  const config: ChVmConfig = {
+    cpus: { boot_vcpus: spec.cpus, max_vcpus: spec.cpus },
+    memory: { size: spec.memoryMib * 1024 * 1024 },
+    payload: {
+      kernel: spec.kernel.path,
+      cmdline: spec.cmdline,
+      ...(spec.initramfs === undefined ? {} : { initramfs: spec.initramfs }),
+    },
+    serial: { mode: "File", file: spec.serialLog },
+    console: { mode: "Off" },
+  };
+  if (spec.disks.length > 0) {
+    config.disks = spec.disks.map((disk) => ({
+      id: chDiskId(disk.id),
+      path: disk.path,
+      readonly: disk.readOnly,
+      image_type: disk.format === "qcow2" ? "Qcow2" : "Raw",
+      // virtio-blk serials are at most 20 bytes; longer ids are simply not exposed.
+      ...(disk.id.length <= 20 ? { serial: disk.id } : {}),
+    }));
+  }
+  if (spec.nics.length > 0) {
+    config.net = spec.nics.map((nic) => ({
+      id: chNetId(nic.id),
+      tap: nic.tap,
+      mac: nic.mac.toLowerCase(),
+    }));
+  }
+  return config;
+}
