@@ -287,6 +287,7 @@ export async function runPid1(
       watch = await watching;
       report = await readReadyReport(system, up.booted.name, up.services.network?.ip);
       system.print(formatReadyLine(report));
+      services.startConsoleShell();
       const outcome = await Promise.race([
         watch.requested.then((r) => ({ reason: r })),
         failed,

@@ -5,9 +5,11 @@
  * @module
  */
 import { AGENT_PORT } from "../schema/agent.ts";
-import { GUEST_ROOT_DIR } from "../schema/boot_config.ts";
+import { GUEST_ROOT_DIR, type ImageRoot } from "../schema/boot_config.ts";
+import { assembleImageRoot } from "./image_root.ts";
 import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REC } from "./libc.ts";
 import type { Reaper } from "./reaper.ts";
+import { type ConsoleShell, startConsoleShell } from "./console_shell.ts";
 import { startWorkload, type Supervisor } from "./workload/mod.ts";
 import { apiRoutes, type RoutesOptions } from "./api/routes.ts";
 import type { AgentInfo } from "./api/health.ts";
@@ -47,6 +49,29 @@ function workloadRoot(booted: BootResult): string {
   }
 }
 
+/** Assembles an image's root at `root`; false (and a log line) when it cannot. */
+async function imageRootReady(
+  system: System,
+  image: ImageRoot,
+  root: string,
+  booted: BootResult,
+  info: AgentInfo,
+): Promise<boolean> {
+  try {
+    await assembleImageRoot(system, image, root, {
+      hostname: booted.hostname,
+      ip: info.ip ?? undefined,
+    });
+    return true;
+  } catch (err) {
+    system.log(
+      `cannot assemble the image root at ${root}: ${(err as Error).message}; ` +
+        "the workload does not start",
+    );
+    return false;
+  }
+}
+
 /** Gives a workload root its own /proc and /sys and the guest's /dev (nsenter mounts nothing). */
 function prepareRoot(system: System, root: string): void {
   if (root === "/") return;
@@ -77,6 +102,11 @@ export interface Services {
   network: ConfiguredNetwork | undefined;
   /** What `/healthz` reports. */
   info: AgentInfo;
+  /**
+   * Starts the root shell on the serial console when the boot config asks for one; called once
+   * the ready line is out, so the prompt never splits it.
+   */
+  startConsoleShell(): void;
   /** The API server; undefined in a dry run or when not served. */
   api: ApiServer | undefined;
   /** The plugin's supervised workload, when the boot config carries a manifest. */
@@ -120,8 +150,11 @@ export async function startServices(
   let workload: Supervisor | undefined;
   if (manifest !== undefined) {
     const root = workloadRoot(booted);
+    const image = booted.config?.image_root;
     if (system.dryRun) {
       system.log(`dry run: would start workload ${manifest.name} in ${root}`);
+    } else if (image !== undefined && !(await imageRootReady(system, image, root, booted, info))) {
+      info.status = "degraded";
     } else {
       prepareRoot(system, root);
       const reaper = options.reaper;
@@ -146,12 +179,27 @@ export async function startServices(
       );
     }
   }
+  let shell: ConsoleShell | undefined;
   return {
     network,
     info,
     api,
     workload,
+    startConsoleShell() {
+      if (booted.config?.console_shell !== true || shell !== undefined) return;
+      if (system.dryRun) {
+        system.log("dry run: would run a shell on the serial console");
+        return;
+      }
+      const reaper = options.reaper;
+      shell = startConsoleShell({
+        busybox: options.busybox ?? "/bin/busybox",
+        log: (line) => system.log(line),
+        ...(reaper ? { spawn: (cmd, opts) => reaper.spawn(cmd, opts) } : {}),
+      });
+    },
     async stop() {
+      await shell?.stop();
       await workload?.stop().catch(() => {});
       await api?.stop();
     },

@@ -200,6 +200,15 @@ export class VolantClient {
     return res;
   }
 
+  /**
+   * Opens a WebSocket to `path` on the daemon (over its unix socket or TCP address). The caller
+   * owns the socket; `close()` on this client must wait until it is closed.
+   */
+  websocket(path: string): WebSocket {
+    const url = `${this.#base.replace(/^http/, "ws")}${path}`;
+    return this.#http ? new WebSocket(url, { client: this.#http }) : new WebSocket(url);
+  }
+
   /** Releases the HTTP client. */
   close(): void {
     this.#http?.close();

@@ -215,3 +215,36 @@ export function formatPorts(
   if (ports.length === 0) return "-";
   return ports.map((p) => `${p.host_port}:${p.guest_port}/${p.protocol}`).join(", ");
 }
+
+/**
+ * A byte count for people: `512 B`, `1.5 KiB`, `12.0 MiB`, `1.2 GiB`.
+ *
+ * @example
+ * ```ts
+ * import { formatBytes } from "./format.ts";
+ * console.assert(formatBytes(1536) === "1.5 KiB");
+ * ```
+ */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 * 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  return `${(n / 1024 / 1024 / 1024).toFixed(1)} GiB`;
+}
+
+/**
+ * A text progress bar with the byte counts, or just the count when the total is unknown.
+ *
+ * @example
+ * ```ts
+ * import { progressBar } from "./format.ts";
+ * console.assert(progressBar(512, 1024, 4) === "[##--] 512 B/1.0 KiB");
+ * ```
+ */
+export function progressBar(received: number, total: number | null, width = 24): string {
+  if (!total) return formatBytes(received);
+  const done = Math.min(width, Math.round((received / total) * width));
+  return `[${"#".repeat(done)}${"-".repeat(width - done)}] ${formatBytes(received)}/${
+    formatBytes(total)
+  }`;
+}

@@ -48,3 +48,5 @@ export {
   parseTimeout,
   registerVms,
 } from "./commands/vms.ts";
+export { DoctorReport, formatDoctor, registerDoctor, runDoctor } from "./commands/doctor.ts";
+export { DETACH_BYTE, registerVmConsole } from "./commands/vm_console.ts";

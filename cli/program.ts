@@ -15,6 +15,7 @@ import { registerPlugins } from "./commands/plugins.ts";
 import { registerKeys } from "./commands/keys.ts";
 import { registerVmAgent } from "./commands/vm_agent.ts";
 import { registerBuild } from "./commands/build.ts";
+import { registerDoctor } from "./commands/doctor.ts";
 
 /** Help was printed (`--help`, or a command group without its subcommand); not an error. */
 export class HelpShown extends Error {
@@ -104,6 +105,7 @@ export function buildProgram(io: Io): Command {
   registerVersion(program, io);
   registerSetup(program, io);
   registerBuild(program, io);
+  registerDoctor(program, io);
   harden(program);
   return program;
 }

@@ -8,6 +8,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { HypervisorChoice } from "../schema/mod.ts";
 import { type EnvLookup, loadConfig, type ResolvedConfig } from "./config.ts";
 import { defaultDriverFactory, type DriverFactory } from "./driver_factory.ts";
 import { type GuestArtifacts, guestDirArtifacts } from "./guest.ts";
@@ -26,12 +27,15 @@ import { VERSION } from "./version.ts";
 /** The `--help` text. */
 export const USAGE = `volantd ${VERSION} — the Volant microVM daemon
 
-Usage: volantd [--config <file>]
+Usage: volantd [--config <file>] [--hypervisor <name>]
 
 Options:
-  -c, --config <file>  Config file (YAML or JSON). Default: $VOLANT_CONFIG, else
-                       /etc/volant/config.yaml when it exists, else built-in defaults.
-  -h, --help           Show this help.
+  -c, --config <file>      Config file (YAML or JSON). Default: $VOLANT_CONFIG, else
+                           /etc/volant/config.yaml when it exists, else built-in defaults.
+      --hypervisor <name>  auto, cloud-hypervisor, firecracker or qemu: overrides
+                           hypervisor.name (and $VOLANT_HYPERVISOR). auto takes the first
+                           usable of cloud-hypervisor, firecracker, qemu.
+  -h, --help               Show this help.
 
 Environment overrides: VOLANT_STATE_DIR VOLANT_RUNTIME_DIR VOLANT_LOG_DIR VOLANT_SOCKET
 VOLANT_API_TCP VOLANT_NETNS VOLANT_HYPERVISOR VOLANT_GUEST_DIR.
@@ -169,11 +173,15 @@ async function run(config: ResolvedConfig, options: MainOptions, logger: Logger)
  * ```
  */
 export async function main(args: string[], options: MainOptions = {}): Promise<number> {
-  let flags: { config?: string; help?: boolean };
+  let flags: { config?: string; hypervisor?: string; help?: boolean };
   try {
     flags = parseArgs({
       args,
-      options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } },
+      options: {
+        config: { type: "string", short: "c" },
+        hypervisor: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
       strict: true,
       allowPositionals: false,
     }).values;
@@ -185,10 +193,21 @@ export async function main(args: string[], options: MainOptions = {}): Promise<n
     console.log(USAGE);
     return 0;
   }
+  const hypervisor = HypervisorChoice.safeParse(flags.hypervisor);
+  if (flags.hypervisor !== undefined && !hypervisor.success) {
+    console.error(
+      `volantd: --hypervisor: expected one of ${HypervisorChoice.options.join(", ")}, ` +
+        `got ${JSON.stringify(flags.hypervisor)} (see volantd --help)`,
+    );
+    return 2;
+  }
   const logger = options.logger ?? createLogger();
   const env = options.env ?? ((key: string) => Deno.env.get(key));
   try {
-    const config = await loadConfig({ path: flags.config, env });
+    const loaded = await loadConfig({ path: flags.config, env });
+    const config = hypervisor.success
+      ? { ...loaded, hypervisor: { ...loaded.hypervisor, name: hypervisor.data } }
+      : loaded;
     if (config.network.namespace) {
       const code = await enterNamespace(config.network.namespace, env, logger);
       if (code !== null) return code;

@@ -129,3 +129,58 @@ Deno.test("volantd flags and config errors", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("volantd --hypervisor overrides hypervisor.name and $VOLANT_HYPERVISOR", async () => {
+  const { dir, config } = await setup();
+  const logs: string[] = [];
+  /** Runs main until the driver is asked for; resolves to the hypervisor.name it was given. */
+  async function chosen(args: string[], env: Record<string, string> = {}): Promise<string> {
+    let name = "(driver never asked for)";
+    const code = await main(["--config", config, ...args], {
+      driverFactory: (resolved) => {
+        name = resolved.hypervisor.name;
+        return Promise.reject(new Error("stop here: the choice is what this test checks"));
+      },
+      networkFactory: () => new FakeHostNetwork(),
+      env: (key) => env[key],
+      logger: createLogger({ sink: (l) => logs.push(l) }),
+    });
+    equal(code, 1, "the driver factory's refusal ends the run");
+    return name;
+  }
+  try {
+    equal(await chosen([]), "auto");
+    equal(await chosen(["--hypervisor", "firecracker"]), "firecracker");
+    equal(await chosen([], { VOLANT_HYPERVISOR: "qemu" }), "qemu");
+    equal(
+      await chosen(["--hypervisor", "cloud-hypervisor"], { VOLANT_HYPERVISOR: "qemu" }),
+      "cloud-hypervisor",
+      "the flag wins over the environment",
+    );
+    await Deno.writeTextFile(config, "\nhypervisor:\n  name: qemu\n", { append: true });
+    equal(await chosen([]), "qemu");
+    equal(await chosen(["--hypervisor", "auto"]), "auto", "the flag wins over the file");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("volantd --hypervisor with an unknown name is a usage error naming the choices", async () => {
+  const errors: string[] = [];
+  const original = console.error;
+  console.error = (...parts: unknown[]) => void errors.push(parts.join(" "));
+  let code: number;
+  try {
+    code = await main(["--hypervisor", "kvmtool"], {
+      driverFactory: () => Promise.reject(new Error("must not be reached")),
+    });
+  } finally {
+    console.error = original;
+  }
+  equal(code, 2);
+  equal(errors.length, 1);
+  match(
+    errors[0]!,
+    /^volantd: --hypervisor: expected one of auto, qemu, cloud-hypervisor, firecracker, got "kvmtool"/,
+  );
+});

@@ -193,6 +193,39 @@ Deno.test("a signed plugin runs supervised in a real VM: health, actions, logs, 
     await logs.stderr.cancel().catch(() => {});
     logs = undefined;
 
+    // The serial console: a shell prompt in the guest, one client at a time.
+    const info = await daemon.api("/api/v1/vms/web1/console");
+    deepEqual(info, { status: 200, body: { name: "web1", attachable: true } });
+    const consoleCli = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "main.ts", "volar", "--socket", daemon.socket, "vms", "console", "web1"],
+      cwd: new URL("..", import.meta.url).pathname,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const consoleOut = (async () => {
+      let text = "";
+      for await (const chunk of consoleCli.stdout.pipeThrough(new TextDecoderStream())) {
+        text += chunk;
+      }
+      return text;
+    })();
+    const writer = consoleCli.stdin.getWriter();
+    // The shell computes 6*7 so the answer cannot be the echo of what was typed.
+    await writer.write(encoder.encode("\necho console-$((6*7))-$(hostname)\n"));
+    const busyConsole = await until("the console to be attached", async () => {
+      const r = await daemon.api("/api/v1/vms/web1/console");
+      return r.status === 409 ? r : undefined;
+    });
+    match(JSON.stringify(busyConsole.body), /already has a client/);
+    await writer.close();
+    const consoleStatus = await consoleCli.status;
+    const consoleText = await consoleOut;
+    const consoleErr = await new Response(consoleCli.stderr).text();
+    equal(consoleStatus.code, 0, consoleErr);
+    match(consoleText, /console-42-web1/, "the guest's shell ran the typed command");
+    equal((await daemon.api("/api/v1/vms/web1/console")).status, 200, "detached again");
+
     // Kill the workload inside the guest: kestrel restarts it, the daemon reports it.
     await daemon.volar("vms", "call", "web1", "crash");
     const restarted = await until("the restart", async () => {

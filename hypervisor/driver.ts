@@ -114,4 +114,9 @@ export interface Driver {
   adopt(handle: VmmHandle): Promise<boolean>;
   /** Resolves when the VMM process exits (polls; works for adopted processes too). */
   waitExit(handle: VmmHandle): Promise<void>;
+  /**
+   * The unix socket of the guest's interactive serial console (one client at a time), when
+   * this driver offers one; absent when the serial console only goes to `serialLog`.
+   */
+  consoleSocket?(handle: VmmHandle): string;
 }

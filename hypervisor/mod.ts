@@ -1,11 +1,15 @@
 /**
- * Hypervisor drivers: the {@linkcode Driver} interface, the QEMU driver, driver selection from
- * the daemon config, KVM detection, and the process management every driver shares.
+ * Hypervisor drivers: the {@linkcode Driver} interface, the Cloud Hypervisor, Firecracker and
+ * QEMU drivers, probing all of them and selecting one from the daemon config (`auto`: the first
+ * usable of {@linkcode AUTO_ORDER}), KVM detection, and the process management every driver
+ * shares.
  *
  * ```ts ignore
  * import { DaemonConfig } from "../schema/mod.ts";
  * import { selectDriver } from "./mod.ts";
- * const driver = await selectDriver(DaemonConfig.parse({}).hypervisor);
+ * const driver = await selectDriver(DaemonConfig.parse({}).hypervisor, console, {
+ *   kernelFormat: "bzImage",
+ * });
  * const handle = await driver.create(spec);
  * await driver.boot(handle);
  * ```
@@ -25,6 +29,14 @@ export type {
   VmSpec,
 } from "./driver.ts";
 export { selectDriver, type SelectDriverOptions, type SelectLogger } from "./select.ts";
+export {
+  AUTO_ORDER,
+  type HypervisorName,
+  type HypervisorReport,
+  type HypervisorSurvey,
+  probeAllHypervisors,
+  type ProbeAllOptions,
+} from "./probe_all.ts";
 export { UnavailableDriver } from "./unavailable.ts";
 export {
   type Accel,
@@ -60,3 +72,24 @@ export {
   QemuDriver,
   type QemuDriverOptions,
 } from "./qemu/mod.ts";
+export {
+  CH_INSTALL_FIX,
+  CH_KERNEL_FORMATS,
+  CH_MIN_VERSION,
+  CloudHypervisorDriver,
+  type CloudHypervisorDriverOptions,
+  openCloudHypervisorDriver,
+  type OpenCloudHypervisorOptions,
+  probeCloudHypervisor,
+  type VmmProbe,
+} from "./cloud_hypervisor/mod.ts";
+export {
+  FC_INSTALL_FIX,
+  FC_KERNEL_FORMATS,
+  FC_MIN_VERSION,
+  FirecrackerDriver,
+  type FirecrackerDriverOptions,
+  openFirecrackerDriver,
+  type OpenFirecrackerOptions,
+  probeFirecracker,
+} from "./firecracker/mod.ts";

@@ -17,6 +17,11 @@
  *   that state; `timeout` error when it is not in time; `invalid_state` when it reaches a state
  *   from which the wanted one cannot follow without a request (e.g. `crashed` while waiting for
  *   `running`)
+ * - `GET  /api/v1/vms/:name/console` → WebSocket (Upgrade) to the serial console; without the
+ *   upgrade → {@linkcode ConsoleInfo}
+ * - `GET  /api/v1/vms/:name/logs?follow=1&tail=N`, `POST /api/v1/vms/:name/actions/:action`,
+ *   `ANY /api/v1/vms/:name/agent/*` → through to kestrel in the VM
+ * - `/api/v1/plugins…`, `/api/v1/keys…` → the plugin registry and trusted keys
  *
  * @module
  */
@@ -36,6 +41,17 @@ export const Health = z.object({
 });
 /** `GET /healthz`. */
 export type Health = z.infer<typeof Health>;
+
+/**
+ * `GET /api/v1/vms/:name/console` without `Upgrade: websocket`: the console can be attached now
+ * (the upgrade itself answers 101 and then carries the serial console's bytes both ways).
+ */
+export const ConsoleInfo = z.object({
+  name: z.string(),
+  attachable: z.boolean(),
+});
+/** `GET /api/v1/vms/:name/console` without an upgrade. */
+export type ConsoleInfo = z.infer<typeof ConsoleInfo>;
 
 /** Query of `GET /api/v1/vms/:name/wait`. */
 export const WaitQuery = z.strictObject({

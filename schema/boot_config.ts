@@ -34,6 +34,21 @@ export const GuestNetwork = z.strictObject({
 /** Guest network settings. */
 export type GuestNetwork = z.infer<typeof GuestNetwork>;
 
+/**
+ * An OCI image's root for the workload: the image's shared read-only filesystem and the VM's
+ * own writable disk, joined by overlayfs at `workload_root`.
+ */
+export const ImageRoot = z.strictObject({
+  /** The image's read-only root filesystem (e.g. `/dev/vdb`). */
+  lower: z.string(),
+  /** Its filesystem type (default erofs). */
+  lower_fstype: z.optional(z.string()),
+  /** The VM's writable disk (ext4, e.g. `/dev/vdc`): holds the overlay's upper and work dirs. */
+  upper: z.string(),
+});
+/** An OCI image's root for the workload. */
+export type ImageRoot = z.infer<typeof ImageRoot>;
+
 /** Boot configuration for kestrel (version 1). */
 export const BootConfig = z.strictObject({
   v: z.literal(1),
@@ -44,6 +59,10 @@ export const BootConfig = z.strictObject({
   manifest: z.optional(Manifest),
   /** The workload's root directory in kestrel's view (default {@linkcode GUEST_ROOT_DIR}). */
   workload_root: z.optional(z.string()),
+  /** Assemble the workload's root from an image (mounted at `workload_root`). */
+  image_root: z.optional(ImageRoot),
+  /** Run a root shell on the serial console (what `volar vms console` reaches). */
+  console_shell: z.optional(z.boolean()),
 });
 /** Boot configuration for kestrel (version 1). */
 export type BootConfig = z.infer<typeof BootConfig>;

@@ -28,6 +28,7 @@ export const ErrorCode = z.enum([
   "artifact_unavailable",
   "agent_unreachable",
   "workload_unavailable",
+  "unsupported",
   "internal",
 ]);
 /** One of {@linkcode ErrorCode}'s values. */
@@ -52,6 +53,7 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   artifact_unavailable: 502,
   agent_unreachable: 502,
   workload_unavailable: 502,
+  unsupported: 501,
   internal: 500,
 };
 

@@ -26,11 +26,12 @@ export {
   encodeBootConfig,
   GUEST_ROOT_DIR,
   GuestNetwork,
+  ImageRoot,
   READY_MARKER,
   ReadyReport,
 } from "./boot_config.ts";
 export { AccelChoice, DaemonConfig, type DaemonConfigInput, HypervisorChoice } from "./config.ts";
-export { ERROR_STATUS, Health, WaitQuery } from "./api.ts";
+export { ConsoleInfo, ERROR_STATUS, Health, WaitQuery } from "./api.ts";
 export { VERSION } from "./version.ts";
 export {
   ActionInfo,

@@ -14,8 +14,9 @@ import {
   VolantError,
 } from "../../schema/mod.ts";
 import { UsageError } from "../errors.ts";
-import { formatKeyValues, formatTable, paint } from "../format.ts";
+import { formatBytes, formatKeyValues, formatTable, paint, progressBar } from "../format.ts";
 import { colorEnabled, type Io } from "../io.ts";
+import { readProgressStream } from "./_ndjson.ts";
 import { globalFlags, printJson, withClient } from "./_context.ts";
 import { parseName } from "./vms.ts";
 
@@ -23,12 +24,6 @@ const PLUGIN_HELP = "the plugin's name (e.g. nginx)";
 
 function pluginPath(name: string): string {
   return `/api/v1/plugins/${encodeURIComponent(name)}`;
-}
-
-function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 /** The human form of one plugin (`volar plugins show`). */
@@ -49,7 +44,9 @@ export function pluginDetails(p: PluginRecord, color: boolean): string {
     ["actions", p.actions.length > 0 ? p.actions.join(", ") : "-"],
     ["used by", p.used_by.length > 0 ? p.used_by.join(", ") : "-"],
   ];
-  for (const a of p.artifacts) pairs.push([a.role, `${a.checksum} ${bytes(a.size)} ${a.url}`]);
+  for (const a of p.artifacts) {
+    pairs.push([a.role, `${a.checksum} ${formatBytes(a.size)} ${a.url}`]);
+  }
   return formatKeyValues(pairs) + "\n";
 }
 
@@ -70,21 +67,6 @@ async function readJson(path: string, flag: string): Promise<Record<string, unkn
   } catch (err) {
     throw new UsageError(`${flag}: ${path} is not a JSON object: ${(err as Error).message}`);
   }
-}
-
-interface InstallEvent {
-  type: "progress" | "done" | "error";
-  role?: string;
-  received?: number;
-  total?: number | null;
-  plugin?: unknown;
-  error?: { code: string; message: string; details?: Record<string, unknown> };
-}
-
-function bar(received: number, total: number | null, width = 24): string {
-  if (!total) return bytes(received);
-  const done = Math.min(width, Math.round((received / total) * width));
-  return `[${"#".repeat(done)}${"-".repeat(width - done)}] ${bytes(received)}/${bytes(total)}`;
 }
 
 /** Registers `volar plugins`. */
@@ -115,36 +97,19 @@ export function registerPlugins(program: Command, io: Io): void {
           headers: { "content-type": "application/json" },
           body: JSON.stringify(body),
         });
-        const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-        let buffered = "";
-        let result: PluginRecord | undefined;
         const live = io.errIsTerminal && !globals.json;
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buffered += value;
-          let nl: number;
-          while ((nl = buffered.indexOf("\n")) >= 0) {
-            const line = buffered.slice(0, nl);
-            buffered = buffered.slice(nl + 1);
-            if (line.trim() === "") continue;
-            const event = JSON.parse(line) as InstallEvent;
-            if (event.type === "progress" && !globals.json) {
-              const text = `${event.role} ${bar(event.received ?? 0, event.total ?? null)}`;
-              io.err(live ? `\r\x1b[2K${text}` : `${text}\n`);
-            } else if (event.type === "error") {
-              if (live) io.err("\r\x1b[2K");
-              throw VolantError.fromBody(event.error as Parameters<typeof VolantError.fromBody>[0]);
-            } else if (event.type === "done") {
-              if (live) io.err("\r\x1b[2K");
-              result = PluginRecord.parse(event.plugin);
-            }
-          }
+        try {
+          const done = await readProgressStream(res, (event) => {
+            if (globals.json) return;
+            const text = `${event.role} ${
+              progressBar(Number(event.received ?? 0), (event.total as number | null) ?? null)
+            }`;
+            io.err(live ? `\r\x1b[2K${text}` : `${text}\n`);
+          });
+          return PluginRecord.parse(done.plugin);
+        } finally {
+          if (live) io.err("\r\x1b[2K");
         }
-        if (!result) {
-          throw new VolantError("internal", "volantd ended the install without a result");
-        }
-        return result;
       });
       if (globals.json) return printJson(io, record);
       io.out(`installed ${record.name} ${record.version} (${record.signature.status})\n`);

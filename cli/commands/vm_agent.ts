@@ -9,6 +9,7 @@ import { UsageError } from "../errors.ts";
 import { paint } from "../format.ts";
 import { colorEnabled, type Io } from "../io.ts";
 import { globalFlags, withClient } from "./_context.ts";
+import { registerVmConsole } from "./vm_console.ts";
 import { parseInteger, parseName } from "./vms.ts";
 
 async function bodyFrom(value: string | undefined): Promise<string | undefined> {
@@ -29,8 +30,9 @@ interface LogLine {
   line: string;
 }
 
-/** Registers `vms call` and `vms logs` on the `vms` command. */
+/** Registers `vms call`, `vms logs` and `vms console` on the `vms` command. */
 export function registerVmAgent(vms: Command, io: Io): void {
+  registerVmConsole(vms, io);
   vms.command("call").description("run a manifest action in the VM and print the workload's answer")
     .argument("<name>", "the VM", parseName)
     .argument("<action>", "the action's name (see volar plugins show <plugin>)")

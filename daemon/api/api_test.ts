@@ -123,6 +123,18 @@ Deno.test("API: errors carry the code and the status from ERROR_STATUS", async (
     );
     match(q.message, /query\.state/);
     await expectError(await app.request("/api/v1/vms/web/wait?timeout_ms=-1"), "invalid_argument");
+    // The fake driver has no console socket: the answer says where the serial output is.
+    const noConsole = await expectError(
+      await app.request("/api/v1/vms/web/console"),
+      "unsupported",
+    );
+    match(noConsole.message, /serial\.log/);
+    await app.request("/api/v1/vms/web/stop", { method: "POST" });
+    const stoppedConsole = await expectError(
+      await app.request("/api/v1/vms/web/console"),
+      "invalid_state",
+    );
+    match(stoppedConsole.message, /volar vms start web/);
   } finally {
     await env.dispose();
   }
@@ -172,6 +184,7 @@ Deno.test("API: /openapi.json lists every route with schemas", async () => {
       "/api/v1/vms/{name}",
       "/api/v1/vms/{name}/actions/{action}",
       "/api/v1/vms/{name}/agent/{path}",
+      "/api/v1/vms/{name}/console",
       "/api/v1/vms/{name}/logs",
       "/api/v1/vms/{name}/restart",
       "/api/v1/vms/{name}/start",

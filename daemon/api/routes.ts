@@ -19,6 +19,7 @@ import {
 } from "./plugins.ts";
 import { listKeys, trustKey, untrustKey } from "./keys.ts";
 import { agentProxy, callAction, vmLogs } from "./agent.ts";
+import { vmConsole } from "./console.ts";
 
 /** Every API route except `/openapi.json`. */
 export const ROUTES: readonly Route[] = [
@@ -33,6 +34,7 @@ export const ROUTES: readonly Route[] = [
   waitVm,
   callAction,
   vmLogs,
+  vmConsole,
   agentProxy,
   listPlugins,
   installPlugin,

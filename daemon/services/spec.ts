@@ -41,7 +41,10 @@ export function vmPaths(
   };
 }
 
-/** The boot config kestrel reads: identity, address, and the plugin's manifest. */
+/**
+ * The boot config kestrel reads: identity, address, the plugin's manifest, and a root shell on
+ * the serial console (reached only through the daemon's console route).
+ */
 export function bootConfigFor(name: string, nic?: GuestNic, manifest?: Manifest): BootConfig {
   const network = nic === undefined
     ? undefined
@@ -52,6 +55,7 @@ export function bootConfigFor(name: string, nic?: GuestNic, manifest?: Manifest)
     hostname: name,
     ...(network ? { network } : {}),
     ...(manifest ? { manifest } : {}),
+    console_shell: true,
   };
 }
 

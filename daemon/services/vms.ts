@@ -166,6 +166,42 @@ export class VmService {
   }
 
   /**
+   * The unix socket of VM `name`'s serial console. `invalid_state` unless it is starting or
+   * running; `unsupported` when its hypervisor offers no console socket (the serial output is
+   * still in its serial log) or the VMM was started without one.
+   */
+  async consoleSocket(name: string): Promise<string> {
+    const row = this.#row(name);
+    if ((row.state !== "running" && row.state !== "starting") || !row.handle) {
+      throw new VolantError(
+        "invalid_state",
+        `VM ${name} is ${row.state}; its console exists only while it runs (volar vms start ${name})`,
+        { name, state: row.state },
+      );
+    }
+    const driver = this.runtime.driver;
+    const path = driver.consoleSocket?.(row.handle);
+    if (path === undefined) {
+      throw new VolantError(
+        "unsupported",
+        `The ${driver.name} driver has no interactive console; VM ${name}'s serial output ` +
+          `is in ${vmPaths(this.runtime.config, name).serialLog}`,
+        { name, hypervisor: driver.name },
+      );
+    }
+    try {
+      await Deno.lstat(path);
+    } catch {
+      throw new VolantError(
+        "unsupported",
+        `VM ${name} was started without a console socket (${path}); restart it to get one`,
+        { name, path },
+      );
+    }
+    return path;
+  }
+
+  /**
    * Creates and boots a VM from an unvalidated request body; resolves once the VMM runs
    * (state `starting`). The row, its lease (the requested address or the lowest free one) and
    * its published ports are written in one transaction. Errors: `invalid_argument`,
@@ -224,6 +260,9 @@ export class VmService {
           last_ip: null,
           plugin: req.plugin ?? null,
           workload: null,
+          image: null,
+          image_digest: null,
+          image_overrides: null,
         });
         leaseAddress(rt, inserted.id, req.ip);
         rt.ports.add(inserted.id, req.publish);

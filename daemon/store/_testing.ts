@@ -23,6 +23,9 @@ export function newVm(name: string, patch: Partial<NewVm> = {}): NewVm {
     last_ip: null,
     plugin: null,
     workload: null,
+    image: null,
+    image_digest: null,
+    image_overrides: null,
     ...patch,
   };
 }

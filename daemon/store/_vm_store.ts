@@ -2,7 +2,7 @@
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { type PortMapping, VolantError } from "../../schema/mod.ts";
 import type { VmmHandle } from "../../hypervisor/driver.ts";
-import type { NewVm, VmPatch, VmRow, VmStore, WorkloadSummary } from "./types.ts";
+import type { ImageOverrides, NewVm, VmPatch, VmRow, VmStore, WorkloadSummary } from "./types.ts";
 
 /** A row as `node:sqlite` returns it. */
 export type SqlRow = Record<string, SQLInputValue>;
@@ -23,6 +23,8 @@ const PLAIN_COLUMNS = [
   "tap",
   "last_ip",
   "plugin",
+  "image",
+  "image_digest",
 ] as const;
 
 function handleColumns(handle: VmmHandle | null): Record<string, SQLInputValue> {
@@ -74,6 +76,11 @@ function toRow(r: SqlRow, ports: PortMapping[]): VmRow {
     workload: r.workload === null || r.workload === undefined
       ? null
       : JSON.parse(String(r.workload)) as WorkloadSummary,
+    image: text(r.image),
+    image_digest: text(r.image_digest),
+    image_overrides: r.image_overrides === null || r.image_overrides === undefined
+      ? null
+      : JSON.parse(String(r.image_overrides)) as ImageOverrides,
     ip: text(r.ip),
     ports,
   };
@@ -130,6 +137,9 @@ export function createVmStore(
     };
     for (const column of PLAIN_COLUMNS) values[column] = vm[column];
     values.workload = vm.workload === null ? null : JSON.stringify(vm.workload);
+    values.image_overrides = vm.image_overrides === null
+      ? null
+      : JSON.stringify(vm.image_overrides);
     const keys = Object.keys(values);
     try {
       db.prepare(
@@ -155,6 +165,11 @@ export function createVmStore(
     if (patch.kvm !== undefined) values.kvm = patch.kvm ? 1 : 0;
     if (patch.workload !== undefined) {
       values.workload = patch.workload === null ? null : JSON.stringify(patch.workload);
+    }
+    if (patch.image_overrides !== undefined) {
+      values.image_overrides = patch.image_overrides === null
+        ? null
+        : JSON.stringify(patch.image_overrides);
     }
     if (patch.handle !== undefined) Object.assign(values, handleColumns(patch.handle));
     const sets = Object.keys(values).map((k) => `${k} = :${k}`).join(", ");

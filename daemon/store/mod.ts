@@ -6,6 +6,7 @@
  */
 export type {
   ForwardRow,
+  ImageOverrides,
   KeyStore,
   Lease,
   LeaseStore,

@@ -53,10 +53,23 @@ export interface VmRow {
   plugin: string | null;
   /** The workload's status as kestrel last reported it (plugin VMs), or `null`. */
   workload: WorkloadSummary | null;
+  /** The OCI image reference the VM runs, as given (null: not an image VM). */
+  image: string | null;
+  /** The image's manifest digest when the VM was created. */
+  image_digest: string | null;
+  /** The user's overrides of the image's process. */
+  image_overrides: ImageOverrides | null;
   /** The VM's current lease (from `ip_leases`; change it through {@linkcode LeaseStore}). */
   ip: string | null;
   /** Published ports (from `port_forwards`; change them through {@linkcode PortStore}). */
   ports: PortMapping[];
+}
+
+/** What a user overrides of an image's process (`--env`, `--entrypoint`, `--cmd`). */
+export interface ImageOverrides {
+  env: Record<string, string>;
+  entrypoint: string[] | null;
+  cmd: string[] | null;
 }
 
 /** What the daemon keeps of kestrel's workload status. */

@@ -15,6 +15,11 @@ export interface QemuPaths {
   qmpSocket: string;
   /** QEMU's pid file (`<runtimeDir>/qemu.pid`). */
   pidFile: string;
+  /**
+   * The serial console as a unix socket (`<runtimeDir>/console.sock`): one client at a time
+   * types into the guest's ttyS0 and reads what it prints; everything is also logged.
+   */
+  consoleSocket: string;
 }
 
 /**
@@ -28,7 +33,11 @@ export interface QemuPaths {
  */
 export function qemuPaths(runtimeDir: string): QemuPaths {
   const dir = runtimeDir.replace(/\/+$/, "");
-  return { qmpSocket: `${dir}/qmp.sock`, pidFile: `${dir}/qemu.pid` };
+  return {
+    qmpSocket: `${dir}/qmp.sock`,
+    pidFile: `${dir}/qemu.pid`,
+    consoleSocket: `${dir}/console.sock`,
+  };
 }
 
 /** How QEMU runs, beyond the spec. */
@@ -136,7 +145,8 @@ export function validateSpec(spec: VmSpec, kernelFormats: readonly KernelFormat[
 
 /**
  * The arguments (without the binary) that launch `spec` on a paused microvm: QMP on
- * `<runtimeDir>/qmp.sock`, the serial console appended to `spec.serialLog`, disks as
+ * `<runtimeDir>/qmp.sock`, the serial console on `<runtimeDir>/console.sock` and appended to
+ * `spec.serialLog`, disks as
  * virtio-blk in spec order (the first is `/dev/vda`), NICs as virtio-net on existing taps
  * (no vhost, no scripts).
  *
@@ -167,7 +177,11 @@ export function qemuArgs(spec: VmSpec, options: QemuArgsOptions): string[] {
     ["-pidfile", paths.pidFile],
     ["-chardev", `socket,id=qmp,path=${optionValue(paths.qmpSocket)},server=on,wait=off`],
     ["-mon", "chardev=qmp,mode=control"],
-    ["-chardev", `file,id=serial0,path=${optionValue(spec.serialLog)},append=on`],
+    [
+      "-chardev",
+      `socket,id=serial0,path=${optionValue(paths.consoleSocket)},server=on,wait=off,` +
+      `logfile=${optionValue(spec.serialLog)},logappend=on`,
+    ],
     ["-serial", "chardev:serial0"],
     ["-kernel", spec.kernel.path],
     spec.initramfs === undefined ? [] : ["-initrd", spec.initramfs],

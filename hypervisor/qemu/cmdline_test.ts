@@ -41,7 +41,8 @@ Deno.test("qemuArgs() builds a paused TCG microvm with QMP, serial file, disks a
   deepEqual(values(args, "-pidfile"), ["/run/volant/vms/web/qemu.pid"]);
   deepEqual(values(args, "-chardev"), [
     "socket,id=qmp,path=/run/volant/vms/web/qmp.sock,server=on,wait=off",
-    "file,id=serial0,path=/log/web/serial.log,append=on",
+    "socket,id=serial0,path=/run/volant/vms/web/console.sock,server=on,wait=off," +
+    "logfile=/log/web/serial.log,logappend=on",
   ]);
   deepEqual(values(args, "-mon"), ["chardev=qmp,mode=control"]);
   deepEqual(values(args, "-serial"), ["chardev:serial0"]);
@@ -84,7 +85,11 @@ Deno.test("qemuArgs() leaves out -initrd without an initramfs", () => {
 
 Deno.test("optionValue() doubles commas and qemuPaths() trims trailing slashes", () => {
   equal(optionValue("a,b,,c"), "a,,b,,,,c");
-  deepEqual(qemuPaths("/r/x//"), { qmpSocket: "/r/x/qmp.sock", pidFile: "/r/x/qemu.pid" });
+  deepEqual(qemuPaths("/r/x//"), {
+    qmpSocket: "/r/x/qmp.sock",
+    pidFile: "/r/x/qemu.pid",
+    consoleSocket: "/r/x/console.sock",
+  });
 });
 
 Deno.test("validateSpec() names the bad field", () => {

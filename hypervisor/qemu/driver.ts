@@ -151,6 +151,7 @@ export class QemuDriver implements Driver {
       await Deno.lstat(paths.qmpSocket);
     } catch {
       await removeIfPresent(paths.pidFile);
+      await removeIfPresent(paths.consoleSocket);
       return;
     }
     const live = await qmpExecute(paths.qmpSocket, "query-status", undefined, {
@@ -166,6 +167,7 @@ export class QemuDriver implements Driver {
     }
     await removeIfPresent(paths.qmpSocket);
     await removeIfPresent(paths.pidFile);
+    await removeIfPresent(paths.consoleSocket);
   }
 
   async create(spec: VmSpec): Promise<VmmHandle> {
@@ -258,6 +260,7 @@ export class QemuDriver implements Driver {
     const paths = qemuPaths(runtimeDir);
     await removeIfPresent(paths.qmpSocket);
     await removeIfPresent(paths.pidFile);
+    await removeIfPresent(paths.consoleSocket);
   }
 
   /** Runs a QMP command on a live VMM; `vmm_failed` when the process is gone. */
@@ -332,7 +335,11 @@ export class QemuDriver implements Driver {
 
   async cleanup(handle: VmmHandle): Promise<void> {
     await removeIfPresent(handle.apiSocket);
-    await removeIfPresent(qemuPaths(handle.runtimeDir).pidFile);
+    await this.#removeFiles(handle.runtimeDir);
+  }
+
+  consoleSocket(handle: VmmHandle): string {
+    return qemuPaths(handle.runtimeDir).consoleSocket;
   }
 
   async adopt(handle: VmmHandle): Promise<boolean> {

@@ -1,0 +1,267 @@
+/**
+ * Appliance benchmark (issue 6): a `volar build` appliance (busybox httpd, the binary as PID 1)
+ * from `POST /api/v1/vms` to its first HTTP 200, against a raw `qemu-system-x86_64` launch of
+ * the same kernel, the same initramfs (copied from the daemon's VM) and the same command line on
+ * a tap of the same bridge, to the same first HTTP 200; interleaved, median of N. Also the
+ * appliance's size, and the guest's memory in use after boot (MemTotal − MemAvailable from
+ * `/proc/meminfo`, read by a CGI script inside the guest) with init mode `none` and `kestrel`.
+ *
+ * @module
+ */
+import { guestDirArtifacts } from "../daemon/guest.ts";
+import { qemuArgs } from "../hypervisor/qemu/cmdline.ts";
+import { type E2eDaemon, ip, startDaemon } from "../e2e/_harness.ts";
+import { VmRecord } from "../schema/mod.ts";
+
+/** What one run of the appliance benchmark measured. */
+export interface ApplianceBenchResult {
+  /** `tcg` or `kvm`. */
+  accel: string;
+  /** `POST /api/v1/vms` → first HTTP 200 from the appliance, ms, one per run. */
+  volantMs: number[];
+  /** Raw QEMU launch of the same kernel + initramfs → first HTTP 200, ms, one per run. */
+  rawMs: number[];
+  /** `volar build` wall time, ms. */
+  buildMs: number;
+  /** The appliance archive (`.cpio.gz`), bytes. */
+  applianceBytes: number;
+  /** The whole per-VM initramfs (stage 0 + appliance + boot config), bytes. */
+  vmInitramfsBytes: number;
+  /** Guest memory in use after boot (kB), init mode `none`. */
+  memNoneKb: number;
+  /** Guest memory in use after boot (kB), init mode `kestrel`. */
+  memKestrelKb: number;
+  /** Guest memory size (MemTotal, kB). */
+  memTotalKb: number;
+}
+
+function config(name: string, mode: "none" | "kestrel"): string {
+  return [
+    `version = "1"`,
+    `strategy = "initramfs"`,
+    `[plugin]`,
+    `name = "${name}"`,
+    `version = "0.1.0"`,
+    `[mappings]`,
+    `"./busybox" = "/bin/busybox"`,
+    `"./www" = "/www"`,
+    `[init]`,
+    `mode = "${mode}"`,
+    `[resources]`,
+    `cpu_cores = 1`,
+    `memory_mb = 256`,
+    `[workload]`,
+    `entrypoint = ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"]`,
+    `base_url = "http://127.0.0.1:80"`,
+    `[health_check]`,
+    `kind = "http"`,
+    `endpoint = "/index.html"`,
+    `interval_ms = 500`,
+    `start_period_ms = 0`,
+  ].join("\n") + "\n";
+}
+
+async function volarOk(daemon: E2eDaemon, ...args: string[]): Promise<string> {
+  const r = await daemon.volar(...args);
+  if (r.code !== 0) throw new Error(`volar ${args.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** One `wget` from inside the namespace; the body, or undefined when it did not answer 200. */
+async function get(ns: string, url: string): Promise<string | undefined> {
+  const out = await new Deno.Command("ip", {
+    args: ["netns", "exec", ns, "busybox", "wget", "-q", "-T", "1", "-O", "-", url],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return out.success ? new TextDecoder().decode(out.stdout) : undefined;
+}
+
+async function firstOk(ns: string, url: string, started: number): Promise<number> {
+  const deadline = started + 120_000;
+  while (performance.now() < deadline) {
+    if (await get(ns, url) !== undefined) return performance.now() - started;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`${url} did not answer within 120 s`);
+}
+
+function memInUse(meminfo: string): { used: number; total: number } {
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(meminfo)?.[1]);
+  return { used: kb("MemTotal") - kb("MemAvailable"), total: kb("MemTotal") };
+}
+
+interface Booted {
+  ms: number;
+  vm: VmRecord;
+}
+
+async function volantBoot(daemon: E2eDaemon, name: string, plugin: string): Promise<Booted> {
+  const started = performance.now();
+  const created = await daemon.api("/api/v1/vms", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name, plugin }),
+  });
+  if (created.status !== 201) throw new Error(`create failed: ${JSON.stringify(created.body)}`);
+  const vm = VmRecord.parse(created.body);
+  const ms = await firstOk(daemon.ns, `http://${vm.ip}/index.html`, started);
+  return { ms, vm };
+}
+
+/** The raw launch: the daemon VM's initramfs and command line, on a tap of our own. */
+async function rawBoot(
+  daemon: E2eDaemon,
+  guestDir: string,
+  dir: string,
+  vm: { ip: string; mac: string; cmdline: string; initramfs: string },
+  i: number,
+): Promise<number> {
+  const image = await guestDirArtifacts(guestDir).resolve("bzImage-volant");
+  const runtimeDir = `${dir}/raw-${i}`;
+  await Deno.mkdir(runtimeDir, { recursive: true });
+  const tap = `vb-raw${i}`;
+  await ip("-n", daemon.ns, "tuntap", "add", tap, "mode", "tap");
+  try {
+    await ip("-n", daemon.ns, "link", "set", tap, "master", "vbr0", "up");
+    const args = qemuArgs({
+      id: `raw-${i}`,
+      cpus: 1,
+      memoryMib: 256,
+      kernel: image.kernel,
+      initramfs: vm.initramfs,
+      cmdline: vm.cmdline,
+      disks: [],
+      nics: [{ id: "eth0", tap, mac: vm.mac }],
+      serialLog: `${runtimeDir}/serial.log`,
+      vmmLog: `${runtimeDir}/vmm.log`,
+      runtimeDir,
+    }, { accel: "tcg" }).filter((a) => a !== "-S");
+    const accel = (await Deno.stat("/dev/kvm").then(() => true, () => false)) ? "kvm" : "tcg";
+    const withAccel = args.map((a, j) => (args[j - 1] === "-accel" ? accel : a));
+    const started = performance.now();
+    const child = new Deno.Command("ip", {
+      args: ["netns", "exec", daemon.ns, "qemu-system-x86_64", ...withAccel],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      return await firstOk(daemon.ns, `http://${vm.ip}/index.html`, started);
+    } finally {
+      child.kill("SIGKILL");
+      await child.status;
+    }
+  } finally {
+    await ip("-n", daemon.ns, "link", "del", tap).catch(() => {});
+  }
+}
+
+/** The `-append` value and the initramfs of a running VM's QEMU, from its command line. */
+async function launchOf(pid: number): Promise<{ cmdline: string; initramfs: string }> {
+  const argv = (await Deno.readTextFile(`/proc/${pid}/cmdline`)).split("\0");
+  return {
+    cmdline: argv[argv.indexOf("-append") + 1]!,
+    initramfs: argv[argv.indexOf("-initrd") + 1]!,
+  };
+}
+
+async function guestMemory(
+  daemon: E2eDaemon,
+  vm: VmRecord,
+): Promise<{ used: number; total: number }> {
+  const text = await get(daemon.ns, `http://${vm.ip}/cgi-bin/meminfo`);
+  if (text === undefined) throw new Error(`no /proc/meminfo from ${vm.name}`);
+  return memInUse(text);
+}
+
+/**
+ * Runs the appliance benchmark: `runs` boots per side, interleaved, then one kestrel-mode boot
+ * for its memory figure.
+ *
+ * @example
+ * ```ts ignore
+ * import { runApplianceBench } from "./appliance_bench.ts";
+ * const result = await runApplianceBench(5);
+ * ```
+ */
+export async function runApplianceBench(runs: number): Promise<ApplianceBenchResult> {
+  const daemon = await startDaemon();
+  const work = `${daemon.dir}/appliance`;
+  try {
+    const guestDir = (await Deno.readTextFile(daemon.config)).match(/^ {2}dir: (.*)$/m)![1]!;
+    await Deno.mkdir(`${work}/www/cgi-bin`, { recursive: true });
+    await Deno.copyFile("/bin/busybox", `${work}/busybox`);
+    await Deno.chmod(`${work}/busybox`, 0o755);
+    await Deno.writeTextFile(`${work}/www/index.html`, "hello\n");
+    await Deno.writeTextFile(
+      `${work}/www/cgi-bin/meminfo`,
+      '#!/bin/busybox sh\necho "Content-Type: text/plain"\necho\n/bin/busybox cat /proc/meminfo\n',
+    );
+    await Deno.chmod(`${work}/www/cgi-bin/meminfo`, 0o755);
+    const built: Record<string, { manifest: string; output: string }> = {};
+    let buildMs = 0;
+    for (const mode of ["none", "kestrel"] as const) {
+      await Deno.writeTextFile(`${work}/app-${mode}.toml`, config(`app-${mode}`, mode));
+      const t0 = performance.now();
+      const out = JSON.parse(
+        await volarOk(
+          daemon,
+          "build",
+          "-c",
+          `${work}/app-${mode}.toml`,
+          "-o",
+          `${work}/out`,
+          "--json",
+        ),
+      );
+      if (mode === "none") buildMs = performance.now() - t0;
+      built[mode] = out;
+      await volarOk(daemon, "plugins", "install", "--manifest", out.manifest, "--allow-unsigned");
+    }
+    const applianceBytes = (await Deno.stat(built.none!.output)).size;
+    const volantMs: number[] = [];
+    const rawMs: number[] = [];
+    let vmInitramfsBytes = 0;
+    let memNone = { used: NaN, total: NaN };
+    let accel = "tcg";
+    const raw = `${work}/raw`;
+    await Deno.mkdir(raw);
+    for (let i = 0; i < runs; i++) {
+      const { ms, vm } = await volantBoot(daemon, `app-${i}`, "app-none");
+      volantMs.push(ms);
+      accel = vm.kvm ? "kvm" : "tcg";
+      const launch = await launchOf(vm.pid!);
+      const initramfs = `${raw}/initramfs-${i}.cpio`;
+      await Deno.copyFile(launch.initramfs, initramfs);
+      vmInitramfsBytes = (await Deno.stat(initramfs)).size;
+      if (i === 0) memNone = await guestMemory(daemon, vm);
+      await volarOk(daemon, "vms", "delete", vm.name);
+      rawMs.push(
+        await rawBoot(daemon, guestDir, raw, {
+          ip: vm.ip!,
+          mac: vm.mac!,
+          cmdline: launch.cmdline,
+          initramfs,
+        }, i),
+      );
+    }
+    const kestrel = await volantBoot(daemon, "app-k", "app-kestrel");
+    await daemon.api(`/api/v1/vms/app-k/wait?state=running&timeout_ms=120000`);
+    const memKestrel = await guestMemory(daemon, kestrel.vm);
+    await volarOk(daemon, "vms", "delete", "app-k");
+    return {
+      accel,
+      volantMs,
+      rawMs,
+      buildMs,
+      applianceBytes,
+      vmInitramfsBytes,
+      memNoneKb: memNone.used,
+      memKestrelKb: memKestrel.used,
+      memTotalKb: memNone.total,
+    };
+  } finally {
+    await daemon.dispose();
+  }
+}

@@ -1,0 +1,48 @@
+import { match } from "node:assert/strict";
+import { VmRecord } from "../../schema/mod.ts";
+import { vmDetails, vmTable } from "./_vm_view.ts";
+
+const now = Date.parse("2026-01-01T00:01:00Z");
+const base = VmRecord.parse({
+  name: "web",
+  state: "running",
+  plugin: null,
+  cpu_cores: 1,
+  memory_mb: 256,
+  kernel: "vmlinux-generic",
+  kernel_cmdline: null,
+  hypervisor: "cloud-hypervisor",
+  kvm: true,
+  pid: 4242,
+  created_at: "2026-01-01T00:00:00Z",
+  updated_at: "2026-01-01T00:00:00Z",
+  started_at: "2026-01-01T00:00:00Z",
+  ready_at: "2026-01-01T00:00:01Z",
+  boot_ms: 812,
+  last_error: null,
+  ip: "192.168.127.2",
+  mac: "02:00:00:00:00:01",
+  tap: "vt-web",
+  ports: [],
+  workload: null,
+});
+
+Deno.test("vmDetails() shows the VM's hypervisor and whether it runs on KVM", () => {
+  const kvm = vmDetails(base, now, false);
+  match(kvm, /^hypervisor: +cloud-hypervisor$/m);
+  match(kvm, /^kvm: +yes$/m);
+  const tcg = vmDetails({ ...base, hypervisor: "qemu", kvm: false }, now, false);
+  match(tcg, /^hypervisor: +qemu$/m);
+  match(tcg, /^kvm: +no \(TCG emulation\)$/m);
+});
+
+Deno.test("vmTable() has HYPERVISOR and KVM columns", () => {
+  const table = vmTable(
+    [base, { ...base, name: "api", hypervisor: "firecracker", kvm: false }],
+    now,
+    false,
+  );
+  match(table, /^NAME +STATE +IP +CPU +MEM\(MiB\) +HYPERVISOR +KVM +PID/);
+  match(table, /^web +running +192\.168\.127\.2 +1 +256 +cloud-hypervisor +yes +4242/m);
+  match(table, /^api +running +192\.168\.127\.2 +1 +256 +firecracker +no +4242/m);
+});
