@@ -199,7 +199,7 @@ export async function runApplianceBench(runs: number): Promise<ApplianceBenchRes
       '#!/bin/busybox sh\necho "Content-Type: text/plain"\necho\n/bin/busybox cat /proc/meminfo\n',
     );
     await Deno.chmod(`${work}/www/cgi-bin/meminfo`, 0o755);
-    const built: Record<string, { manifest: string; output: string }> = {};
+    const built: Record<string, { manifest: string; archive: string }> = {};
     let buildMs = 0;
     for (const mode of ["none", "kestrel"] as const) {
       await Deno.writeTextFile(`${work}/app-${mode}.toml`, config(`app-${mode}`, mode));
@@ -219,7 +219,7 @@ export async function runApplianceBench(runs: number): Promise<ApplianceBenchRes
       built[mode] = out;
       await volarOk(daemon, "plugins", "install", "--manifest", out.manifest, "--allow-unsigned");
     }
-    const applianceBytes = (await Deno.stat(built.none!.output)).size;
+    const applianceBytes = (await Deno.stat(built.none!.archive)).size;
     const volantMs: number[] = [];
     const rawMs: number[] = [];
     let vmInitramfsBytes = 0;

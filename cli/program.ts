@@ -14,6 +14,7 @@ import { registerSetup } from "./commands/setup.ts";
 import { registerPlugins } from "./commands/plugins.ts";
 import { registerKeys } from "./commands/keys.ts";
 import { registerVmAgent } from "./commands/vm_agent.ts";
+import { registerImages } from "./commands/images.ts";
 import { registerBuild } from "./commands/build.ts";
 import { registerDoctor } from "./commands/doctor.ts";
 
@@ -106,6 +107,7 @@ export function buildProgram(io: Io): Command {
   registerSetup(program, io);
   registerBuild(program, io);
   registerDoctor(program, io);
+  registerImages(program, io);
   harden(program);
   return program;
 }

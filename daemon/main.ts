@@ -18,7 +18,8 @@ import { type HostNetwork, netHostNetwork, poolFromConfig } from "./network/mod.
 import { enterNamespace } from "./netns.ts";
 import { reconcile } from "./reconcile.ts";
 import { prepareSocket, serveDaemon } from "./server.ts";
-import { PluginService, serviceConfigFrom, VmService } from "./services/mod.ts";
+import { ImageService, PluginService, serviceConfigFrom, VmService } from "./services/mod.ts";
+import { ImageStore } from "../images/mod.ts";
 import { ArtifactCache } from "./artifacts/mod.ts";
 import { openStore } from "./store/mod.ts";
 import { createApp } from "./api/mod.ts";
@@ -118,10 +119,17 @@ async function run(config: ResolvedConfig, options: MainOptions, logger: Logger)
       cache: new ArtifactCache(config.state_dir),
       logger,
     });
+    const images = new ImageService({
+      store: new ImageStore(`${config.state_dir}/images`),
+      vms: store.vms,
+      insecureRegistries: config.images.insecure_registries,
+      logger,
+    });
     service = new VmService({
       store,
       driver,
       plugins,
+      images,
       guest,
       network,
       pool: poolFromConfig(config.network),
@@ -132,6 +140,7 @@ async function run(config: ResolvedConfig, options: MainOptions, logger: Logger)
     const app = createApp({
       service,
       plugins,
+      images,
       version: VERSION,
       hypervisor: { name: driver.name, version: probe.version ?? null, kvm: driver.kvm },
       logger,

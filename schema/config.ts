@@ -50,6 +50,11 @@ export const DaemonConfig = z.strictObject({
     ),
     nat: z.boolean().default(true).describe("Masquerade guest traffic leaving the subnet"),
   }).prefault({}),
+  images: z.strictObject({
+    insecure_registries: z.array(z.string()).default([]).describe(
+      "Registries (host[:port]) pulled from over plain HTTP, e.g. 127.0.0.1:5000",
+    ),
+  }).default({ insecure_registries: [] }),
   timeouts: z.strictObject({
     ready_ms: z.number().int().positive().default(60_000),
     stop_graceful_ms: z.number().int().positive().default(10_000),

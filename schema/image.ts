@@ -50,6 +50,7 @@ export const ImageRecord = z.object({
   layers: z.array(
     z.object({ digest: z.string(), size: z.number().int(), media_type: z.string() }),
   ),
+  warnings: z.array(z.string()).describe("What could not be reproduced (e.g. xattrs)"),
   created_at: z.string(),
   used_by: z.array(z.string()).describe("VMs created from this image"),
 });

@@ -84,3 +84,11 @@ export {
   PluginList,
   PluginRecord,
 } from "./plugin.ts";
+export {
+  EnvAssignment,
+  ImageList,
+  ImageProcess,
+  ImagePullRequest,
+  ImageRecord,
+  ImageRef,
+} from "./image.ts";

@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import { EnvAssignment, ImageRef } from "./image.ts";
 
 /** Lifecycle states of a VM as the daemon reports them. */
 export const VmState = z.enum(["pending", "starting", "running", "stopping", "stopped", "crashed"]);
@@ -67,6 +68,38 @@ export const VmCreateRequest = z.strictObject({
   ).optional(),
   ip: Ipv4Address.optional().describe("A specific address from the pool (default: lowest free)"),
   publish: z.array(PortMapping).max(64).default([]).describe("Host ports forwarded to the VM"),
+  image: ImageRef.optional().describe(
+    "An OCI image to run (pulled when not cached); its Entrypoint + Cmd, Env, WorkingDir and " +
+      "User become the workload",
+  ),
+  insecure_registry: z.boolean().default(false).describe(
+    "Pull the image over plain HTTP",
+  ),
+  env: z.array(EnvAssignment).max(256).default([]).describe(
+    "KEY=value added to (or replacing in) the image's Env",
+  ),
+  entrypoint: z.array(z.string()).min(1).optional().describe(
+    "Replaces the image's Entrypoint (and drops its Cmd, as docker run does)",
+  ),
+  cmd: z.array(z.string()).min(1).optional().describe("Replaces the image's Cmd"),
+}).superRefine((r, ctx) => {
+  if (r.image !== undefined && r.plugin !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["image"],
+      message: "give a plugin or an image, not both",
+    });
+  }
+  if (r.image === undefined) {
+    for (const field of ["entrypoint", "cmd"] as const) {
+      if (r[field] !== undefined) {
+        ctx.addIssue({ code: "custom", path: [field], message: "only applies with image" });
+      }
+    }
+    if (r.env.length > 0) {
+      ctx.addIssue({ code: "custom", path: ["env"], message: "only applies with image" });
+    }
+  }
 });
 /** Parsed body of `POST /api/v1/vms` (defaults applied). */
 export type VmCreateRequest = z.infer<typeof VmCreateRequest>;
@@ -78,6 +111,8 @@ export const VmRecord = z.object({
   name: VmName,
   state: VmState,
   plugin: z.string().nullable().describe("The plugin the VM runs, or null (kestrel only)"),
+  image: z.string().nullable().describe("The OCI image the VM runs, or null"),
+  image_digest: z.string().nullable().describe("The image's manifest digest at create time"),
   cpu_cores: z.number().int(),
   memory_mb: z.number().int(),
   kernel: KernelName,

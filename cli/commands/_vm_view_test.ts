@@ -7,6 +7,8 @@ const base = VmRecord.parse({
   name: "web",
   state: "running",
   plugin: null,
+  image: null,
+  image_digest: null,
   cpu_cores: 1,
   memory_mb: 256,
   kernel: "vmlinux-generic",

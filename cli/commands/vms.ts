@@ -7,18 +7,21 @@
  */
 import { type Command, type CommandUnknownOpts, InvalidArgumentError, Option } from "commander";
 import {
+  ImageRecord,
   KernelName,
   LIMITS,
   type PortMapping,
   VmCreateRequest,
   VmName,
   type VmRecord,
+  VolantError,
 } from "../../schema/mod.ts";
 import type { VolantClient } from "../client.ts";
 import { UsageError } from "../errors.ts";
 import { parseDuration } from "../format.ts";
 import { colorEnabled, type Io } from "../io.ts";
 import { startProgress } from "../progress.ts";
+import { pullImage } from "./images.ts";
 import { globalFlags, printJson, withClient } from "./_context.ts";
 import { bootAndWait, DEFAULT_WAIT_MS } from "./_wait.ts";
 import { vmDetails, vmSummary, vmTable } from "./_vm_view.ts";
@@ -130,6 +133,11 @@ const CREATE_FLAGS: Record<string, string> = {
   kernel_cmdline: "--kernel-cmdline",
   ip: "--ip",
   publish: "--publish",
+  image: "--image",
+  insecure_registry: "--insecure-registry",
+  env: "--env",
+  entrypoint: "--entrypoint",
+  cmd: "--cmd",
 };
 
 /** The create flags as commander parsed them. */
@@ -141,6 +149,45 @@ export interface CreateFlags {
   kernelCmdline?: string;
   ip?: string;
   publish?: PortMapping[];
+  image?: string;
+  insecureRegistry?: boolean;
+  env?: string[];
+  entrypoint?: string[];
+  cmd?: string[];
+}
+
+/**
+ * A process given on the command line: a JSON array (`'["/bin/sh","-c","id"]'`) or words
+ * separated by spaces (`"nginx -g daemon"`).
+ *
+ * @example
+ * ```ts
+ * import { parseArgv } from "./vms.ts";
+ * console.assert(parseArgv('["sh","-c","echo hi"]').length === 3);
+ * console.assert(parseArgv("httpd -f").join("|") === "httpd|-f");
+ * ```
+ */
+export function parseArgv(value: string): string[] {
+  const text = value.trim();
+  if (text.startsWith("[")) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new InvalidArgumentError(`not a JSON array of strings: ${(err as Error).message}`);
+    }
+    if (!Array.isArray(parsed) || !parsed.every((w) => typeof w === "string")) {
+      throw new InvalidArgumentError('expected a JSON array of strings, e.g. \'["sh","-c"]\'');
+    }
+    return parsed;
+  }
+  const words = text.split(/\s+/).filter((w) => w !== "");
+  if (words.length === 0) throw new InvalidArgumentError("expected a program and its arguments");
+  return words;
+}
+
+function collectEnv(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
 }
 
 /**
@@ -168,14 +215,19 @@ export function createRequest(name: string, flags: CreateFlags): VmCreateRequest
     ...(flags.kernelCmdline !== undefined ? { kernel_cmdline: flags.kernelCmdline } : {}),
     ...(flags.ip !== undefined ? { ip: flags.ip } : {}),
     ...(flags.publish !== undefined ? { publish: flags.publish } : {}),
+    ...(flags.image !== undefined ? { image: flags.image } : {}),
+    ...(flags.insecureRegistry ? { insecure_registry: true } : {}),
+    ...(flags.env !== undefined ? { env: flags.env } : {}),
+    ...(flags.entrypoint !== undefined ? { entrypoint: flags.entrypoint } : {}),
+    ...(flags.cmd !== undefined ? { cmd: flags.cmd } : {}),
   };
   const result = VmCreateRequest.safeParse(input);
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => {
     const field = String(issue.path[0] ?? "");
     const flag = CREATE_FLAGS[field] ?? field;
-    const value = field === "publish" && typeof issue.path[1] === "number"
-      ? flags.publish?.[issue.path[1]]
+    const value = (field === "publish" || field === "env") && typeof issue.path[1] === "number"
+      ? (field === "publish" ? flags.publish : flags.env)?.[issue.path[1]]
       : (input as Record<string, unknown>)[field];
     return { flag, field, value, message: issue.message };
   });
@@ -290,10 +342,41 @@ export function registerVms(program: Command, io: Io): void {
       "forward a host port to the VM, e.g. 8080:80 or 5353:53/udp (repeatable)",
       collectPublish,
     )
+    .option("--image <ref>", "an OCI image to run, e.g. 127.0.0.1:5000/demo/nginx:1.0")
+    .option("--insecure-registry", "pull the image over plain HTTP")
+    .option("--env <KEY=value>", "set an environment variable of the image's process", collectEnv)
+    .option(
+      "--entrypoint <program>",
+      "replace the image's Entrypoint (words or a JSON array; drops its Cmd)",
+      parseArgv,
+    )
+    .option("--cmd <args>", "replace the image's Cmd (words or a JSON array)", parseArgv)
     .option("--no-wait", NO_WAIT_HELP)
     .option("--timeout <duration>", TIMEOUT_HELP, parseTimeout)
     .action(async (name, flags, cmd) => {
       const body = createRequest(name, flags);
+      if (body.image !== undefined) {
+        // Pull when not cached (as docker run does), with a progress bar per layer; the
+        // create then finds it cached.
+        const globals = globalFlags(cmd);
+        const image = body.image;
+        await withClient(globals, io, async (client) => {
+          const cached = await client.request(
+            "GET",
+            `/api/v1/images/${encodeURIComponent(image)}`,
+            ImageRecord,
+          ).then(() => true, (err) => {
+            if (err instanceof VolantError && err.code === "not_found") return false;
+            throw err;
+          });
+          if (!cached) {
+            await pullImage(client, io, image, {
+              insecure: body.insecure_registry,
+              json: globals.json,
+            });
+          }
+        });
+      }
       await lifecycle(io, cmd, name, "Creating", flags, (client) => client.createVm(body));
     });
 

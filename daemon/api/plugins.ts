@@ -5,8 +5,8 @@ import {
   PluginInstallRequest,
   PluginList,
   PluginRecord,
-  VolantError,
 } from "../../schema/mod.ts";
+import { ndjsonResponse } from "./_ndjson.ts";
 import { defineRoute, type Route } from "./route.ts";
 
 /** `GET /api/v1/plugins` */
@@ -26,44 +26,6 @@ const InstallQuery = z.object({
   ),
 });
 
-function ndjsonInstall(
-  run: (onProgress: (p: unknown) => void) => Promise<unknown>,
-): Response {
-  const encoder = new TextEncoder();
-  const stream = new ReadableStream<Uint8Array>({
-    async start(controller) {
-      const send = (value: unknown) => {
-        try {
-          controller.enqueue(encoder.encode(`${JSON.stringify(value)}\n`));
-        } catch {
-          // The client went away; the install still finishes.
-        }
-      };
-      let last = 0;
-      try {
-        const plugin = await run((p) => {
-          const now = performance.now();
-          if (now - last < 100) return;
-          last = now;
-          send({ type: "progress", ...(p as object) });
-        });
-        send({ type: "done", plugin });
-      } catch (err) {
-        const body = err instanceof VolantError
-          ? err.toJSON()
-          : { code: "internal", message: String(err) };
-        send({ type: "error", error: body });
-      }
-      try {
-        controller.close();
-      } catch {
-        // Already closed by the client.
-      }
-    },
-  });
-  return new Response(stream, { status: 200, headers: { "content-type": "application/x-ndjson" } });
-}
-
 /** `POST /api/v1/plugins` */
 export const installPlugin: Route = defineRoute({
   method: "POST",
@@ -76,7 +38,7 @@ export const installPlugin: Route = defineRoute({
   response: PluginRecord,
   handle: ({ body, query, deps }) =>
     query.progress === "ndjson"
-      ? ndjsonInstall((onProgress) => deps.plugins.install(body, onProgress))
+      ? ndjsonResponse("plugin", (onProgress) => deps.plugins.install(body, onProgress))
       : deps.plugins.install(body),
 });
 

@@ -6,7 +6,7 @@
  */
 import type { z } from "zod";
 import type { Logger } from "../log.ts";
-import type { PluginService, VmService } from "../services/mod.ts";
+import type { ImageService, PluginService, VmService } from "../services/mod.ts";
 
 /** What handlers may use. */
 export interface ApiDeps {
@@ -14,6 +14,8 @@ export interface ApiDeps {
   service: VmService;
   /** The plugin registry and trusted keys. */
   plugins: PluginService;
+  /** OCI images (absent: the image routes answer `unsupported`). */
+  images?: ImageService;
   /** Sends a request to kestrel in a VM (`http://<ip>:8080<path>`); default `fetch`. */
   agentFetch?: (ip: string, path: string, init: RequestInit) => Promise<Response>;
   /** Daemon version for `/healthz`. */

@@ -20,6 +20,7 @@ import {
 import { listKeys, trustKey, untrustKey } from "./keys.ts";
 import { agentProxy, callAction, vmLogs } from "./agent.ts";
 import { vmConsole } from "./console.ts";
+import { getImage, listImages, pullImage, removeImage } from "./images.ts";
 
 /** Every API route except `/openapi.json`. */
 export const ROUTES: readonly Route[] = [
@@ -36,6 +37,10 @@ export const ROUTES: readonly Route[] = [
   vmLogs,
   vmConsole,
   agentProxy,
+  listImages,
+  pullImage,
+  getImage,
+  removeImage,
   listPlugins,
   installPlugin,
   getPlugin,

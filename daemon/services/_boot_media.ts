@@ -17,6 +17,20 @@ import type { GuestNic } from "./_network.ts";
 import { bootConfigFor, type BootExtras, type VmPaths } from "./spec.ts";
 import { writeCpio } from "../../kernels/cpio.ts";
 import { BOOT_ENV_PATH } from "../../kernels/initramfs.ts";
+import { createWritableDisk } from "../../images/mod.ts";
+
+/** Size of an image VM's writable disk (sparse: it occupies what the guest writes). */
+export const WRITABLE_DISK_MIB = 1024;
+
+/** Where kestrel assembles an image VM's root (overlay of the image and the writable disk). */
+export const IMAGE_ROOT_DIR = "/run/volant/image";
+
+/** What an image VM boots: the manifest made from the image, and its shared root filesystem. */
+export interface ImageBootFiles {
+  manifest: Manifest;
+  /** The image's read-only erofs root filesystem (shared by every VM of the image). */
+  rootfs: string;
+}
 
 /** Stage-0 settings written to {@linkcode BOOT_ENV_PATH}. */
 export interface BootEnv {
@@ -127,7 +141,9 @@ export async function prepareBootMedia(
   name: string,
   nic: GuestNic | undefined,
   plugin: PluginBootFiles | undefined,
+  fromImage?: ImageBootFiles,
 ): Promise<BootExtras> {
+  if (fromImage) return await prepareImageMedia(paths, image, name, nic, fromImage);
   const manifest = plugin?.manifest;
   const env = stageZeroEnv(manifest);
   await writeBootInitramfs(paths.initramfs, {
@@ -167,4 +183,41 @@ export async function prepareBootMedia(
     }
   }
   return { initramfs: paths.initramfs, runtimeDisk: env.init === "kestrel", disks };
+}
+
+/**
+ * An image VM: kestrel (after the runtime disk, `/dev/vda`) finds the image's shared root
+ * filesystem read-only on `/dev/vdb` and the VM's own sparse ext4 disk on `/dev/vdc` (created
+ * once, kept across restarts), and joins them with overlayfs at {@linkcode IMAGE_ROOT_DIR}.
+ */
+async function prepareImageMedia(
+  paths: VmPaths,
+  image: GuestImage,
+  name: string,
+  nic: GuestNic | undefined,
+  fromImage: ImageBootFiles,
+): Promise<BootExtras> {
+  const config: BootConfig = {
+    ...bootConfigFor(name, nic, fromImage.manifest),
+    image_root: { lower: "/dev/vdb", lower_fstype: "erofs", upper: "/dev/vdc" },
+    workload_root: IMAGE_ROOT_DIR,
+  };
+  await writeBootInitramfs(paths.initramfs, {
+    shared: image.initramfs,
+    config,
+    env: { init: "kestrel" },
+  });
+  const writable = `${paths.diskDir}/writable.ext4`;
+  await Deno.mkdir(paths.diskDir, { recursive: true });
+  if (!(await Deno.stat(writable).then(() => true, () => false))) {
+    await createWritableDisk(writable, WRITABLE_DISK_MIB);
+  }
+  return {
+    initramfs: paths.initramfs,
+    runtimeDisk: true,
+    disks: [
+      { id: "image", path: fromImage.rootfs, readOnly: true, format: "raw" },
+      { id: "writable", path: writable, readOnly: false, format: "raw" },
+    ],
+  };
 }

@@ -12,7 +12,8 @@ import type { GuestImage } from "../guest.ts";
 import type { VmRow } from "../store/mod.ts";
 import { canTransition } from "../vm_state.ts";
 import { buildSpec, vmPaths } from "./spec.ts";
-import { pluginFiles, prepareBootMedia } from "./_boot_media.ts";
+import { type ImageBootFiles, pluginFiles, prepareBootMedia } from "./_boot_media.ts";
+import { imageManifest } from "./_image_manifest.ts";
 import { fileSize, tailLines } from "./_serial.ts";
 import { ensureLease, guestNic, syncForwards } from "./_network.ts";
 import { watchReady } from "./_readiness.ts";
@@ -28,6 +29,18 @@ import {
 } from "./_runtime.ts";
 
 export { killHandle, killLadder, stopLadder } from "./_runtime.ts";
+
+/** The boot files of an image VM; `unsupported` when this daemon has no image store. */
+async function imageFiles(rt: VmRuntime, row: VmRow): Promise<ImageBootFiles> {
+  if (!rt.images) throw new VolantError("unsupported", "this volantd has no image store");
+  const image = await rt.images.bootImage(row.image!, row.image_digest!);
+  const manifest = imageManifest(
+    image,
+    row.image_overrides ?? { env: {}, entrypoint: null, cmd: null },
+    { cpu_cores: row.cpu_cores, memory_mb: Math.max(128, row.memory_mb) },
+  );
+  return { manifest, rootfs: image.rootfs.path };
+}
 
 /** Creates the VM's tap on the bridge (deleting a stale one first) and records it on the row. */
 async function createTap(rt: VmRuntime, row: VmRow): Promise<string> {
@@ -64,6 +77,8 @@ export async function launch(rt: VmRuntime, row: VmRow, image?: GuestImage): Pro
   // Checked before every boot: the plugin exists, is enabled, its signature still verifies,
   // and its cached artifacts were not modified on disk.
   const plugin = row.plugin === null ? undefined : await pluginFiles(rt, row.plugin);
+  // An image VM: the image must still be cached; its manifest is made from the image's config.
+  const fromImage = row.image === null ? undefined : await imageFiles(rt, row);
   await Deno.mkdir(paths.runtimeDir, { recursive: true });
   await Deno.mkdir(paths.logDir, { recursive: true });
   const offset = await fileSize(paths.serialLog);
@@ -75,7 +90,7 @@ export async function launch(rt: VmRuntime, row: VmRow, image?: GuestImage): Pro
     const tap = await createTap(rt, leased.row);
     const current = rt.store.get(name)!;
     const nic = guestNic(rt, current, tap);
-    const media = await prepareBootMedia(paths, resolved, name, nic, plugin);
+    const media = await prepareBootMedia(paths, resolved, name, nic, plugin, fromImage);
     const spec = buildSpec(current, resolved, paths, rt.config.hostCmdline, nic, media);
     startedAt = rt.now();
     handle = await rt.driver.create(spec);

@@ -141,9 +141,11 @@ export function watchReady(rt: VmRuntime, run: Run, serialLog: string, offset: n
   const timeoutMs = run.startedAtMs + rt.config.readyMs - rt.now().getTime();
   const signal = AbortSignal.any([run.abort.signal, rt.closing.signal]);
   const ip = rt.store.get(run.name)?.ip ?? null;
-  const plugin = rt.store.get(run.name)?.plugin ?? null;
+  const row = rt.store.get(run.name);
+  const plugin = row?.plugin ?? null;
   const direct = directPort(rt, plugin);
-  const hasPlugin = plugin !== null && direct === undefined;
+  // A plugin or an image gives kestrel a workload: the VM is ready when it is healthy.
+  const hasPlugin = (plugin !== null || (row?.image ?? null) !== null) && direct === undefined;
   let serial: ReadyResult | undefined;
   const serialDone = waitForReadyLine(serialLog, offset, {
     timeoutMs,

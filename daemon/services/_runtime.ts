@@ -15,6 +15,7 @@ import type { LeaseStore, PortStore, VmPatch, VmRow, VmStore } from "../store/mo
 import { assertTransition } from "../vm_state.ts";
 import type { VmEvents } from "./events.ts";
 import type { PluginService } from "./plugins.ts";
+import type { ImageService } from "./images.ts";
 import type { KeyedMutex } from "./_mutex.ts";
 import { vmPaths } from "./spec.ts";
 
@@ -69,6 +70,8 @@ export interface VmRuntime {
   guest: GuestArtifacts;
   /** The plugin registry (absent in tests that need none). */
   plugins?: PluginService;
+  /** OCI images (absent in tests that need none). */
+  images?: ImageService;
   network: HostNetwork;
   /** The address pool VMs are leased from. */
   pool: Pool;
@@ -88,6 +91,8 @@ export function toRecord(row: VmRow): VmRecord {
     name: row.name,
     state: row.state,
     plugin: row.plugin,
+    image: row.image,
+    image_digest: row.image_digest,
     cpu_cores: row.cpu_cores,
     memory_mb: row.memory_mb,
     kernel: row.kernel,

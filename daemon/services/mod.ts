@@ -25,3 +25,5 @@ export {
   PluginService,
   type PluginServiceOptions,
 } from "./plugins.ts";
+export { ImageService, type ImageServiceOptions, type PullProgress } from "./images.ts";
+export { imageArgv, imageManifest } from "./_image_manifest.ts";

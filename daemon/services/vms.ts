@@ -27,6 +27,7 @@ import { vmPaths } from "./spec.ts";
 import { launch, stopVm } from "./_lifecycle.ts";
 import { pluginFiles } from "./_boot_media.ts";
 import type { PluginService } from "./plugins.ts";
+import type { ImageService } from "./images.ts";
 import { waitForState } from "./_wait_state.ts";
 import { checkPublish, leaseAddress, macOf, syncForwards } from "./_network.ts";
 import {
@@ -51,6 +52,8 @@ export interface VmServiceOptions {
   guest: GuestArtifacts;
   /** The plugin registry; without it, creating a VM with a plugin is refused. */
   plugins?: PluginService;
+  /** OCI images; without it, creating a VM from an image is refused. */
+  images?: ImageService;
   /** Bridge, taps, port forwards, kestrel probes. */
   network: HostNetwork;
   /** The address pool (see `poolFromConfig`). */
@@ -87,6 +90,12 @@ export function serviceConfigFrom(config: ResolvedConfig, hostCmdline = ""): VmS
     stopTermMs: config.timeouts.stop_term_ms,
     hostCmdline,
   };
+}
+
+/** The image service; `unsupported` when this daemon has none. */
+function imageService(rt: VmRuntime): ImageService {
+  if (!rt.images) throw new VolantError("unsupported", "this volantd has no image store");
+  return rt.images;
 }
 
 async function removeTree(path: string): Promise<void> {
@@ -126,6 +135,7 @@ export class VmService {
       driver: options.driver,
       guest: options.guest,
       ...(options.plugins ? { plugins: options.plugins } : {}),
+      ...(options.images ? { images: options.images } : {}),
       network: options.network,
       pool: options.pool,
       config: options.config,
@@ -236,6 +246,9 @@ export class VmService {
           { plugin: req.plugin },
         );
       }
+      const pulled = req.image === undefined
+        ? undefined
+        : await imageService(rt).ensure(req.image, req.insecure_registry);
       const kernel = req.kernel ?? rt.config.defaultKernel;
       const image = await rt.guest.resolve(kernel);
       await checkPublish(rt, req.publish);
@@ -260,9 +273,16 @@ export class VmService {
           last_ip: null,
           plugin: req.plugin ?? null,
           workload: null,
-          image: null,
-          image_digest: null,
-          image_overrides: null,
+          image: req.image ?? null,
+          image_digest: pulled?.digest ?? null,
+          image_overrides: req.image === undefined ? null : {
+            env: Object.fromEntries(req.env.map((e) => {
+              const eq = e.indexOf("=");
+              return [e.slice(0, eq), e.slice(eq + 1)];
+            })),
+            entrypoint: req.entrypoint ?? null,
+            cmd: req.cmd ?? null,
+          },
         });
         leaseAddress(rt, inserted.id, req.ip);
         rt.ports.add(inserted.id, req.publish);

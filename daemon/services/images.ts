@@ -1,0 +1,178 @@
+/**
+ * The daemon's OCI images: pulls through the image store (`images/`) with progress, lists what
+ * is cached with the VMs using each image, refuses to remove an image a VM uses, and hands a VM
+ * its image's shared root filesystem and process description.
+ *
+ * @module
+ */
+import { ImagePullRequest, type ImageRecord } from "../../schema/image.ts";
+import { fromZodError, VolantError } from "../../schema/mod.ts";
+import {
+  fileDigest,
+  type ImageRecord as StoredImage,
+  type ImageStore,
+  parseImageRef,
+} from "../../images/mod.ts";
+import type { Logger } from "../log.ts";
+import type { VmStore } from "../store/mod.ts";
+import type { ImageForManifest } from "./_image_manifest.ts";
+
+/** One progress event of a pull (sent to clients as NDJSON). */
+export interface PullProgress {
+  phase: "download" | "unpack" | "rootfs";
+  layer?: string;
+  received?: number;
+  total?: number | null;
+  message?: string;
+}
+
+/** Options of {@linkcode ImageService}. */
+export interface ImageServiceOptions {
+  store: ImageStore;
+  vms: VmStore;
+  /** Registries (host[:port]) that are always talked to over plain HTTP. */
+  insecureRegistries: readonly string[];
+  logger: Logger;
+}
+
+/** Images for the API and for VMs. */
+export class ImageService {
+  #store: ImageStore;
+  #vms: VmStore;
+  #insecure: Set<string>;
+  #logger: Logger;
+  /** Rootfs checksums computed in this process, by path and size. */
+  #checksums = new Map<string, { size: number; checksum: string }>();
+
+  /** An image service over `options.store`. */
+  constructor(options: ImageServiceOptions) {
+    this.#store = options.store;
+    this.#vms = options.vms;
+    this.#insecure = new Set(options.insecureRegistries);
+    this.#logger = options.logger;
+  }
+
+  #usedBy(digest: string): string[] {
+    return this.#vms.list().filter((vm) => vm.image_digest === digest).map((vm) => vm.name);
+  }
+
+  #record(image: StoredImage): ImageRecord {
+    return { ...image, used_by: this.#usedBy(image.digest) };
+  }
+
+  /** Every cached image. */
+  async list(): Promise<ImageRecord[]> {
+    return (await this.#store.list()).map((i) => this.#record(i));
+  }
+
+  /** One cached image by reference or digest; `not_found` when it is not cached. */
+  async get(ref: string): Promise<ImageRecord> {
+    const image = await this.#store.find(ref);
+    if (!image) {
+      throw new VolantError(
+        "not_found",
+        `image ${ref} is not cached; pull it first (volar images pull ${ref})`,
+        { image: ref },
+      );
+    }
+    return this.#record(image);
+  }
+
+  /** Whether plain HTTP is allowed for `ref`'s registry (asked for, or configured). */
+  #insecureFor(ref: string, asked: boolean): boolean {
+    return asked || this.#insecure.has(parseImageRef(ref).registry);
+  }
+
+  /**
+   * Pulls an image from an unvalidated request body, reporting progress; the cached image when
+   * nothing changed upstream.
+   */
+  async pull(input: unknown, onProgress?: (p: PullProgress) => void): Promise<ImageRecord> {
+    const parsed = ImagePullRequest.safeParse(input);
+    if (!parsed.success) throw fromZodError(parsed.error);
+    const req = parsed.data;
+    const started = performance.now();
+    const image = await this.#store.pull(req.ref, {
+      insecure: this.#insecureFor(req.ref, req.insecure),
+      ...(onProgress
+        ? {
+          onProgress: (e) =>
+            onProgress({
+              phase: "download",
+              layer: e.digest,
+              received: e.done,
+              total: e.total,
+              ...(e.cached ? { message: "cached" } : {}),
+            }),
+        }
+        : {}),
+    });
+    this.#logger.info("image pulled", {
+      image: req.ref,
+      digest: image.digest,
+      ms: Math.round(performance.now() - started),
+    });
+    return this.#record(image);
+  }
+
+  /** The cached image, or pulls it (`vms create --image` through the API alone). */
+  async ensure(ref: string, insecure: boolean): Promise<StoredImage> {
+    return await this.#store.find(ref) ??
+      await this.#store.pull(ref, { insecure: this.#insecureFor(ref, insecure) });
+  }
+
+  /** Removes an image; `invalid_state` while a VM uses it. */
+  async remove(ref: string): Promise<ImageRecord> {
+    const image = await this.get(ref);
+    if (image.used_by.length > 0) {
+      throw new VolantError(
+        "invalid_state",
+        `image ${image.ref} is used by VM ${image.used_by.join(", ")}; delete ${
+          image.used_by.length > 1 ? "them" : "it"
+        } first`,
+        { image: image.ref, used_by: image.used_by },
+      );
+    }
+    await this.#store.remove(image.ref);
+    this.#logger.info("image removed", { image: image.ref, digest: image.digest });
+    return image;
+  }
+
+  /**
+   * What a VM created from the image with this digest boots: its process and its shared root
+   * filesystem (checked to still be there, with its checksum).
+   */
+  async bootImage(ref: string, digest: string): Promise<ImageForManifest> {
+    const image = await this.#store.find(digest);
+    if (!image) {
+      throw new VolantError(
+        "not_found",
+        `image ${ref} (${digest}) is no longer cached; pull it again (volar images pull ${ref})`,
+        { image: ref, digest },
+      );
+    }
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(image.rootfs.path);
+    } catch {
+      throw new VolantError(
+        "artifact_unavailable",
+        `the root filesystem of image ${ref} (${image.rootfs.path}) is missing; ` +
+          `remove and pull the image again`,
+        { image: ref, path: image.rootfs.path },
+      );
+    }
+    const known = this.#checksums.get(image.rootfs.path);
+    let checksum = known?.size === info.size ? known.checksum : undefined;
+    if (checksum === undefined) {
+      checksum = (await fileDigest(image.rootfs.path)).digest;
+      this.#checksums.set(image.rootfs.path, { size: info.size, checksum });
+    }
+    return {
+      ref,
+      digest: image.digest,
+      config: image.config,
+      rootfs: { path: image.rootfs.path, checksum },
+    };
+  }
+}
