@@ -74,6 +74,28 @@ export function imageRootMounts(spec: ImageRoot, target: string): MountSpec[] {
   ];
 }
 
+/** Filesystems a lower layer of unknown type is tried as, in order. */
+export const LOWER_FSTYPES = ["erofs", "ext4", "squashfs"] as const;
+
+/** Mounts the lower layer; with `probe`, tries each of {@linkcode LOWER_FSTYPES} in turn. */
+function mountLower(system: System, lower: MountSpec, probe: boolean): void {
+  if (!probe) return system.mount(lower);
+  const errors: string[] = [];
+  for (const fstype of LOWER_FSTYPES) {
+    try {
+      system.mount({ ...lower, fstype });
+      return;
+    } catch (err) {
+      errors.push(`${fstype}: ${(err as Error).message}`);
+    }
+  }
+  throw new VolantError(
+    "invalid_state",
+    `image root: ${lower.source} is none of ${LOWER_FSTYPES.join(", ")} (${errors.join("; ")})`,
+    { device: lower.source },
+  );
+}
+
 /**
  * Mounts the image root at `target` (waiting for the disks to appear) and writes the guest's
  * `/etc/hostname` and `/etc/hosts` into its writable layer, as container runtimes do.
@@ -98,10 +120,10 @@ export async function assembleImageRoot(
   const timeoutMs = options.deviceTimeoutMs ?? 5000;
   const [lower, upper, overlay] = imageRootMounts(spec, target);
   for (const device of [spec.lower, spec.upper]) await waitForDevice(device, timeoutMs, exists);
-  for (const m of [lower!, upper!]) {
-    await system.mkdirp(m.target);
-    system.mount(m);
-  }
+  await system.mkdirp(lower!.target);
+  mountLower(system, lower!, spec.lower_fstype === undefined);
+  await system.mkdirp(upper!.target);
+  system.mount(upper!);
   await system.mkdirp(`${upper!.target}/data`);
   await system.mkdirp(`${upper!.target}/work`);
   await system.mkdirp(target);

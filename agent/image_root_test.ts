@@ -53,3 +53,26 @@ Deno.test("assembleImageRoot() names a disk that never appears and mounts nothin
   );
   equal(system.calls.filter((c) => c.startsWith("mount")).length, 0);
 });
+
+Deno.test("assembleImageRoot() tries erofs, ext4 and squashfs for a lower layer of unknown type", async () => {
+  const target = await Deno.makeTempDir({ prefix: "volant-image-root-" });
+  try {
+    const system = fakeSystem({ paths: ["/dev/vdb", "/dev/vdc"] });
+    const tried: string[] = [];
+    const mount = system.mount;
+    system.mount = (spec) => {
+      if (spec.target === `${IMAGE_LAYER_DIR}/image`) {
+        tried.push(spec.fstype);
+        if (spec.fstype !== "ext4") throw new Error("EINVAL");
+      }
+      mount(spec);
+    };
+    await assembleImageRoot(system, { lower: "/dev/vdb", upper: "/dev/vdc" }, target, {
+      hostname: "web",
+    });
+    deepEqual(tried, ["erofs", "ext4"]);
+    equal(system.calls.filter((c) => c.startsWith("mount")).at(-1), `mount overlay ${target}`);
+  } finally {
+    await Deno.remove(target, { recursive: true });
+  }
+});

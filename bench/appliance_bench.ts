@@ -12,6 +12,7 @@ import { guestDirArtifacts } from "../daemon/guest.ts";
 import { qemuArgs } from "../hypervisor/qemu/cmdline.ts";
 import { type E2eDaemon, ip, startDaemon } from "../e2e/_harness.ts";
 import { VmRecord } from "../schema/mod.ts";
+import { httpdApplianceConfig } from "../e2e/_httpd_appliance.ts";
 
 /** What one run of the appliance benchmark measured. */
 export interface ApplianceBenchResult {
@@ -35,32 +36,6 @@ export interface ApplianceBenchResult {
   memTotalKb: number;
 }
 
-function config(name: string, mode: "none" | "kestrel"): string {
-  return [
-    `version = "1"`,
-    `strategy = "initramfs"`,
-    `[plugin]`,
-    `name = "${name}"`,
-    `version = "0.1.0"`,
-    `[mappings]`,
-    `"./busybox" = "/bin/busybox"`,
-    `"./www" = "/www"`,
-    `[init]`,
-    `mode = "${mode}"`,
-    `[resources]`,
-    `cpu_cores = 1`,
-    `memory_mb = 256`,
-    `[workload]`,
-    `entrypoint = ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"]`,
-    `base_url = "http://127.0.0.1:80"`,
-    `[health_check]`,
-    `kind = "http"`,
-    `endpoint = "/index.html"`,
-    `interval_ms = 500`,
-    `start_period_ms = 0`,
-  ].join("\n") + "\n";
-}
-
 async function volarOk(daemon: E2eDaemon, ...args: string[]): Promise<string> {
   const r = await daemon.volar(...args);
   if (r.code !== 0) throw new Error(`volar ${args.join(" ")}: ${r.stderr}`);
@@ -70,10 +45,12 @@ async function volarOk(daemon: E2eDaemon, ...args: string[]): Promise<string> {
 /** One `wget` from inside the namespace; the body, or undefined when it did not answer 200. */
 async function get(ns: string, url: string): Promise<string | undefined> {
   const out = await new Deno.Command("ip", {
-    args: ["netns", "exec", ns, "busybox", "wget", "-q", "-T", "1", "-O", "-", url],
+    // Not `wget -T`: Debian's busybox 1.35 wget crashes (SIGSEGV) with it.
+    args: ["netns", "exec", ns, "busybox", "wget", "-q", "-O", "-", url],
     stdout: "piped",
     stderr: "null",
-  }).output();
+    signal: AbortSignal.timeout(3000),
+  }).output().catch(() => ({ success: false, stdout: new Uint8Array() }));
   return out.success ? new TextDecoder().decode(out.stdout) : undefined;
 }
 
@@ -105,8 +82,17 @@ async function volantBoot(daemon: E2eDaemon, name: string, plugin: string): Prom
   });
   if (created.status !== 201) throw new Error(`create failed: ${JSON.stringify(created.body)}`);
   const vm = VmRecord.parse(created.body);
-  const ms = await firstOk(daemon.ns, `http://${vm.ip}/index.html`, started);
-  return { ms, vm };
+  try {
+    const ms = await firstOk(daemon.ns, `http://${vm.ip}/index.html`, started);
+    return { ms, vm };
+  } catch (err) {
+    const now = await daemon.api(`/api/v1/vms/${name}`);
+    const serial = await Deno.readTextFile(`${daemon.dir}/log/vms/${name}/serial.log`)
+      .catch(() => "(none)");
+    throw new Error(
+      `${(err as Error).message}; VM: ${JSON.stringify(now.body)}; serial:\n${serial.slice(-2000)}`,
+    );
+  }
 }
 
 /** The raw launch: the daemon VM's initramfs and command line, on a tap of our own. */
@@ -202,7 +188,10 @@ export async function runApplianceBench(runs: number): Promise<ApplianceBenchRes
     const built: Record<string, { manifest: string; archive: string }> = {};
     let buildMs = 0;
     for (const mode of ["none", "kestrel"] as const) {
-      await Deno.writeTextFile(`${work}/app-${mode}.toml`, config(`app-${mode}`, mode));
+      await Deno.writeTextFile(
+        `${work}/app-${mode}.toml`,
+        httpdApplianceConfig(`app-${mode}`, mode),
+      );
       const t0 = performance.now();
       const out = JSON.parse(
         await volarOk(

@@ -2,7 +2,7 @@
  * `deno task bench` / `./volant bench`: runs the benchmarks and prints tables with the
  * baseline measured in the same run and the ratio. Timing targets live here, never in tests.
  *
- * Usage: `deno run -A bench/main.ts [--runs N] [--only boot|net|appliance] [--json]`
+ * Usage: `deno run -A bench/main.ts [--runs N] [--only boot|net|appliance|image] [--json]`
  *
  * @module
  */
@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { type BootBenchResult, median, runBootBench } from "./boot_bench.ts";
 import { type NetBenchResult, runNetBench } from "./net_bench.ts";
 import { type ApplianceBenchResult, runApplianceBench } from "./appliance_bench.ts";
+import { type ImageBenchResult, runImageBench } from "./image_bench.ts";
 
 function fmtMs(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(ms < 10 ? 2 : 0)} ms`;
@@ -110,6 +111,36 @@ function printAppliance(a: ApplianceBenchResult, runs: number): void {
   );
 }
 
+function printImage(r: ImageBenchResult, runs: number): void {
+  const image = median(r.imageMs);
+  const appliance = median(r.applianceMs);
+  console.log(`\nOCI images (${r.accel.toUpperCase()}, median of ${runs})\n`);
+  console.log(table(["measure", "volant", "baseline", "ratio"], [
+    [
+      "create → running: image VM (erofs + overlay) vs the same workload as an appliance",
+      fmtMs(image),
+      fmtMs(appliance),
+      (image / appliance).toFixed(3),
+    ],
+    [
+      "disk used by a second VM of the image vs the image's root filesystem",
+      `${(r.secondVmBytes / 1024).toFixed(0)} KiB`,
+      `${(r.rootfsBytes / 1024).toFixed(0)} KiB`,
+      (r.secondVmBytes / r.rootfsBytes).toFixed(3),
+    ],
+  ]));
+  console.log(`\nruns: image     ${r.imageMs.map(fmtMs).join(", ")}`);
+  console.log(`      appliance ${r.applianceMs.map(fmtMs).join(", ")}`);
+  console.log("\nPull and convert\n");
+  console.log(table(["measure", "value"], [
+    [
+      `pull + rootfs, cold cache (${(r.layerBytes / 1024).toFixed(0)} KiB of layers)`,
+      fmtMs(r.coldPullMs),
+    ],
+    ["pull again, warm cache (manifest only)", fmtMs(r.warmPullMs)],
+  ]));
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
@@ -124,19 +155,21 @@ if (import.meta.main) {
     console.error(`bench: --runs must be a positive integer, got ${values.runs}`);
     Deno.exit(2);
   }
-  if (values.only !== undefined && !["boot", "net", "appliance"].includes(values.only)) {
-    console.error(`bench: --only must be boot, net or appliance, got ${values.only}`);
+  if (values.only !== undefined && !["boot", "net", "appliance", "image"].includes(values.only)) {
+    console.error(`bench: --only must be boot, net, appliance or image, got ${values.only}`);
     Deno.exit(2);
   }
   const want = (name: string) => values.only === undefined || values.only === name;
   const net = want("net") ? await runNetBench(Math.max(runs, 20)) : undefined;
   const boot = want("boot") ? await runBootBench(runs) : undefined;
   const appliance = want("appliance") ? await runApplianceBench(runs) : undefined;
+  const image = want("image") ? await runImageBench(runs) : undefined;
   if (values.json) {
-    console.log(JSON.stringify({ boot, net, appliance }, null, 2));
+    console.log(JSON.stringify({ boot, net, appliance, image }, null, 2));
   } else {
     if (net) printNet(net, Math.max(runs, 20));
     if (boot) printBoot(boot, runs);
     if (appliance) printAppliance(appliance, runs);
+    if (image) printImage(image, runs);
   }
 }

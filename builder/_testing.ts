@@ -5,7 +5,10 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { type CpioMember, readCpio } from "../kernels/mod.ts";
+import { Manifest, VolantError } from "../schema/mod.ts";
+import { type BuildOptions, buildPlugin, type OciRootfsBuildResult } from "./build.ts";
 
 /** What {@linkcode fabricateElf} puts in its dynamic section. */
 export interface FakeElf {
@@ -173,3 +176,103 @@ export const HAS_BUSYBOX = (() => {
     return false;
   }
 })();
+
+/** The tag {@linkcode buildBusyboxLayout} gives its image. */
+export const BUSYBOX_TAG = "1.0";
+
+/**
+ * Builds a two-layer busybox image with the real `umoci` as the OCI layout `<dir>/layout`
+ * (tag {@linkcode BUSYBOX_TAG}): busybox with an `sh` link, `/etc/passwd` with a user `app`
+ * (1000), `/home/app` owned by it (mode 0700), then a second layer adding `/www/index.html` and
+ * `/etc/motd` (so the unpack touches `/etc` after its layer set its time). Config: Entrypoint
+ * `/bin/busybox httpd`, Cmd `-f -p 8080 -h /www`, Env `GREETING=hi`, WorkingDir `/www`, User
+ * `app`, ExposedPorts `8080/tcp`. Returns the layout's path.
+ */
+export async function buildBusyboxLayout(dir: string): Promise<string> {
+  const base = `${dir}/rootfs-base`;
+  const top = `${dir}/rootfs-top`;
+  for (const d of ["bin", "etc", "home/app"]) await Deno.mkdir(`${base}/${d}`, { recursive: true });
+  await Deno.copyFile("/bin/busybox", `${base}/bin/busybox`);
+  await Deno.symlink("busybox", `${base}/bin/sh`);
+  await Deno.writeTextFile(
+    `${base}/etc/passwd`,
+    "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
+  );
+  await Deno.writeTextFile(`${base}/home/app/.profile`, "export PS1='$ '\n");
+  if (Deno.uid() === 0) {
+    await Deno.chown(`${base}/home/app/.profile`, 1000, 1000);
+    await Deno.chown(`${base}/home/app`, 1000, 1000);
+  }
+  await Deno.chmod(`${base}/home/app`, 0o700);
+  await Deno.mkdir(`${top}/www`, { recursive: true });
+  await Deno.writeTextFile(`${top}/www/index.html`, "<h1>volant</h1>\n");
+  await Deno.writeTextFile(`${top}/motd`, "built by umoci\n");
+  const layout = `${dir}/layout`;
+  const image = `${layout}:${BUSYBOX_TAG}`;
+  const umoci = async (...args: string[]) => {
+    const out = await run("umoci", args);
+    if (out.code !== 0) throw new Error(`umoci ${args.join(" ")}: ${out.stderr}`);
+  };
+  await umoci("init", "--layout", layout);
+  await umoci("new", "--image", image);
+  await umoci("insert", "--image", image, base, "/");
+  await umoci("insert", "--image", image, `${top}/www`, "/www");
+  await umoci("insert", "--image", image, `${top}/motd`, "/etc/motd");
+  await umoci(
+    "config",
+    "--image",
+    image,
+    "--config.entrypoint=/bin/busybox",
+    "--config.entrypoint=httpd",
+    ...["-f", "-p", "8080", "-h", "/www"].map((arg) => `--config.cmd=${arg}`),
+    "--config.env=GREETING=hi",
+    "--config.workingdir=/www",
+    "--config.user=app",
+    "--config.exposedports=8080/tcp",
+  );
+  return layout;
+}
+
+/** The `sha256:<hex>` of a file, by the real `sha256sum`. */
+export async function sha256sum(path: string): Promise<string> {
+  const out = await run("sha256sum", [path]);
+  if (out.code !== 0) throw new Error(`sha256sum ${path}: ${out.stderr}`);
+  return `sha256:${out.stdout.split(" ")[0]}`;
+}
+
+/** The first lines of every `oci_rootfs` test config. */
+export const OCI_HEAD = 'version = "1"\nstrategy = "oci_rootfs"\n';
+
+/** Runs {@linkcode buildPlugin}, asserting that it was an `oci_rootfs` build. */
+export async function buildOci(options: BuildOptions): Promise<OciRootfsBuildResult> {
+  const result = await buildPlugin(options);
+  assert.equal(result.strategy, "oci_rootfs");
+  return result;
+}
+
+/** A written manifest, parsed with the manifest schema. */
+export async function readManifest(path: string): Promise<Manifest> {
+  return Manifest.parse(JSON.parse(await Deno.readTextFile(path)));
+}
+
+/** Runs `fn`, expecting a VolantError of `code` whose message starts with `<file>: <field>: `. */
+export async function refused(
+  fn: () => Promise<unknown>,
+  code: string,
+  file: string,
+  field: string,
+  ...patterns: RegExp[]
+): Promise<VolantError> {
+  let caught: unknown;
+  try {
+    await fn();
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof VolantError, `expected a VolantError, got ${caught}`);
+  assert.equal(caught.code, code, caught.message);
+  assert.ok(caught.message.startsWith(`${file}: ${field}: `), caught.message);
+  assert.equal(caught.details?.field, field);
+  for (const p of patterns) assert.match(caught.message, p);
+  return caught;
+}

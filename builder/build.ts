@@ -1,20 +1,24 @@
 /**
- * `volar build`'s engine: a build config in, an initramfs appliance and its plugin manifest
- * out. The archive is a deterministic cpio newc (sorted members, uid/gid 0, mtime 0, no host
- * paths) compressed deterministically, so the same inputs give the same sha256. Both outputs
- * are written to temporary files in the output directory and renamed into place at the end;
- * a failed build leaves nothing behind.
+ * `volar build`'s engine: a build config in, a plugin artifact and its manifest out. The
+ * `initramfs` strategy packs mapped files into a deterministic cpio newc (sorted members,
+ * uid/gid 0, mtime 0, no host paths) compressed deterministically; the `oci_rootfs` strategy
+ * (`oci_build.ts`) takes an OCI image's reproducible erofs root filesystem. Either way the same
+ * inputs give the same sha256, and the outputs are written to temporary files in the output
+ * directory and renamed into place at the end: a failed build leaves nothing behind.
  *
  * @module
  */
-import { basename, dirname, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { writeCpio } from "../kernels/mod.ts";
-import { fromZodError, Manifest, type ManifestInput, VolantError } from "../schema/mod.ts";
+import type { Manifest, ManifestInput } from "../schema/mod.ts";
 import { ARCHIVE_EXTENSIONS, compressArchive } from "./compress.ts";
-import { type BuildConfig, loadBuildConfig } from "./config.ts";
+import { type InitramfsConfig, loadBuildConfig } from "./config.ts";
+import { buildOciRootfs, defaultImageCache } from "./oci_build.ts";
 import { stageAppliance } from "./stage.ts";
+import { validManifest } from "./_manifest.ts";
+import { bytesOutput, sha256, writeOutputs } from "./_output.ts";
 
-/** Options of {@linkcode buildAppliance}. */
+/** Options of {@linkcode buildPlugin}. */
 export interface BuildOptions {
   /** Path of the build config (`app.toml`). */
   config: string;
@@ -22,32 +26,53 @@ export interface BuildOptions {
   outputDir?: string;
   /** Called with a short label as each step starts. */
   onProgress?: (step: string) => void;
-  /** The busybox binary for `source.busybox`; default `/bin/busybox`. */
+  /** The busybox binary for `source.busybox` (`initramfs`); default `/bin/busybox`. */
   busybox?: string;
+  /**
+   * The image cache of `oci_rootfs` builds (an image store: blobs, rootfs images, index);
+   * default {@linkcode defaultImageCache} of `env`.
+   */
+  imageCache?: string;
+  /** Reads an environment variable (for the default image cache); default the process's. */
+  env?: (key: string) => string | undefined;
 }
 
-/** What a build produced (`volar build --json` prints it). */
-export interface BuildResult {
+/** What every build produced (`volar build --json` prints it). */
+export interface BuildResultBase {
   /** The plugin's name. */
   name: string;
-  /** Absolute path of the archive. */
+  /** Absolute path of the artifact: the archive (`initramfs`) or the rootfs (`oci_rootfs`). */
   archive: string;
   /** Absolute path of the manifest. */
   manifest: string;
-  /** Size of the archive in bytes. */
+  /** Size of the artifact in bytes. */
   size: number;
-  /** Members in the archive (files, directories and symlinks). */
+  /** Files, directories and symlinks in the artifact (archive members, rootfs inodes). */
   files: number;
-  /** `sha256:<hex>` of the archive (the manifest's `initramfs.checksum`). */
+  /** `sha256:<hex>` of the artifact (the manifest's `initramfs` or `rootfs` checksum). */
   sha256: string;
   /** Wall-clock time of the build in milliseconds. */
   ms: number;
 }
 
-async function sha256(data: Uint8Array<ArrayBuffer>): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
-  return "sha256:" + Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+/** What an `initramfs` build produced. */
+export interface InitramfsBuildResult extends BuildResultBase {
+  /** The strategy. */
+  strategy: "initramfs";
 }
+
+/** What an `oci_rootfs` build produced. */
+export interface OciRootfsBuildResult extends BuildResultBase {
+  /** The strategy. */
+  strategy: "oci_rootfs";
+  /** The image it was made from: its reference, manifest digest and number of layers. */
+  image: { ref: string; digest: string; layers: number };
+  /** The image cache used. */
+  cache: string;
+}
+
+/** What a build produced. */
+export type BuildResult = InitramfsBuildResult | OciRootfsBuildResult;
 
 /**
  * The manifest for an appliance: the config's plugin, resources, workload, init, restart,
@@ -61,7 +86,7 @@ async function sha256(data: Uint8Array<ArrayBuffer>): Promise<string> {
  * ```
  */
 export function applianceManifest(
-  config: BuildConfig,
+  config: InitramfsConfig,
   archive: string,
   checksum: string,
 ): Manifest {
@@ -79,100 +104,22 @@ export function applianceManifest(
     health_check: config.health_check,
     labels: config.labels,
   };
-  const parsed = Manifest.safeParse(input);
-  if (!parsed.success) {
-    const err = fromZodError(parsed.error, "manifest");
-    throw new VolantError(
-      "internal",
-      `The manifest built from the config is invalid: ${err.message}`,
-      err.details,
-    );
-  }
-  return parsed.data;
-}
-
-/** The first ancestor of `dir` (or `dir`) that does not exist yet; `undefined` if it exists. */
-async function firstMissing(dir: string): Promise<string | undefined> {
-  let missing: string | undefined;
-  for (let at = dir;; at = dirname(at)) {
-    try {
-      await Deno.stat(at);
-      return missing;
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) return missing;
-      missing = at;
-      if (dirname(at) === at) return missing;
-    }
-  }
-}
-
-async function removeQuietly(path: string, recursive = false): Promise<void> {
-  try {
-    await Deno.remove(path, { recursive });
-  } catch {
-    // already gone, or never written
-  }
+  return validManifest(input);
 }
 
 /**
- * Writes `outputs` into `dir` atomically as a set: temporary files (`.<name>.<random>.tmp`)
- * first, then renames; on any failure the temporaries, the renamed files and a directory this
- * call created are removed. Errors name `field`.
- */
-async function writeOutputs(
-  dir: string,
-  outputs: readonly { path: string; data: Uint8Array }[],
-  field: string,
-  file: string,
-): Promise<void> {
-  const fail = (message: string, cause?: unknown) =>
-    new VolantError("invalid_argument", `${file}: ${field}: ${message}`, { file, field, dir }, {
-      cause,
-    });
-  let created: string | undefined;
-  try {
-    const info = await Deno.stat(dir);
-    if (!info.isDirectory) throw fail(`${dir} exists and is not a directory`);
-  } catch (err) {
-    if (err instanceof VolantError) throw err;
-    if (!(err instanceof Deno.errors.NotFound)) {
-      throw fail(`cannot use ${dir}: ${err instanceof Error ? err.message : String(err)}`, err);
-    }
-    created = await firstMissing(dir);
-  }
-  const suffix = crypto.randomUUID().slice(0, 8);
-  const temps = outputs.map((o) => `${dirname(o.path)}/.${basename(o.path)}.${suffix}.tmp`);
-  const renamed: string[] = [];
-  try {
-    if (created !== undefined) await Deno.mkdir(dir, { recursive: true });
-    for (const [i, output] of outputs.entries()) {
-      await Deno.writeFile(temps[i]!, output.data, { createNew: true, mode: 0o644 });
-    }
-    for (const [i, output] of outputs.entries()) {
-      await Deno.rename(temps[i]!, output.path);
-      renamed.push(output.path);
-    }
-  } catch (err) {
-    for (const path of [...temps, ...renamed]) await removeQuietly(path);
-    if (created !== undefined) await removeQuietly(created, true);
-    const reason = err instanceof Error ? err.message : String(err);
-    throw fail(`cannot write the outputs to ${dir}: ${reason}`, err);
-  }
-}
-
-/**
- * Builds the appliance a config describes and writes `<dir>/<name>.cpio.gz` (or `.cpio.zst`,
- * `.cpio`) and `<dir>/<name>.manifest.json`. Errors are `invalid_argument` naming the config
- * key at fault (and the config file); nothing is written unless everything succeeded.
+ * Builds the plugin a config describes (either strategy) and writes its artifact and
+ * `<dir>/<name>.manifest.json`. Errors are VolantErrors naming the config key at fault (and
+ * the config file); nothing is written unless everything succeeded.
  *
  * @example
  * ```ts ignore
- * import { buildAppliance } from "./build.ts";
- * const result = await buildAppliance({ config: "app.toml", onProgress: console.error });
- * console.log(result.archive, result.sha256);
+ * import { buildPlugin } from "./build.ts";
+ * const result = await buildPlugin({ config: "app.toml", onProgress: console.error });
+ * console.log(result.strategy, result.archive, result.sha256);
  * ```
  */
-export async function buildAppliance(options: BuildOptions): Promise<BuildResult> {
+export async function buildPlugin(options: BuildOptions): Promise<BuildResult> {
   const started = performance.now();
   const progress = options.onProgress ?? (() => {});
   const file = options.config;
@@ -182,6 +129,18 @@ export async function buildAppliance(options: BuildOptions): Promise<BuildResult
   const outDir = options.outputDir !== undefined
     ? resolve(options.outputDir)
     : resolve(baseDir, config.output.dir);
+  const field = options.outputDir !== undefined ? "--output-dir" : "output.dir";
+  if (config.strategy === "oci_rootfs") {
+    const built = await buildOciRootfs(config, {
+      file,
+      baseDir,
+      outDir,
+      field,
+      imageCache: options.imageCache ?? defaultImageCache(options.env),
+      onProgress: progress,
+    });
+    return { ...built, ms: Math.round(performance.now() - started) };
+  }
   const name = config.plugin.name;
   const archive = `${outDir}/${name}${ARCHIVE_EXTENSIONS[config.output.compression]}`;
   const manifestPath = `${outDir}/${name}.manifest.json`;
@@ -202,22 +161,23 @@ export async function buildAppliance(options: BuildOptions): Promise<BuildResult
       : `Compressing the archive (${config.output.compression})`,
   );
   const packed = await compressArchive(cpio, config.output.compression);
-  const checksum = await sha256(packed);
+  const checksum = sha256(packed);
   const manifest = applianceManifest(config, archive, checksum);
   progress(`Writing ${archive}`);
   await writeOutputs(
     outDir,
     [
-      { path: archive, data: packed },
-      {
-        path: manifestPath,
-        data: new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n"),
-      },
+      bytesOutput(archive, packed),
+      bytesOutput(
+        manifestPath,
+        new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n"),
+      ),
     ],
-    options.outputDir !== undefined ? "--output-dir" : "output.dir",
+    field,
     file,
   );
   return {
+    strategy: "initramfs",
     name,
     archive,
     manifest: manifestPath,

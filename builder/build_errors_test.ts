@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { VolantError } from "../schema/mod.ts";
-import { buildAppliance } from "./build.ts";
+import { buildPlugin } from "./build.ts";
 import { fabricateElf, snapshot, withTempDir } from "./_testing.ts";
 
 const HEAD = `version = "1"
@@ -130,13 +130,6 @@ const CASES: Case[] = [
     message: [/strategy: must be one of/],
   },
   {
-    name: "strategy oci_rootfs",
-    config: HEAD.replace('version = "1"\n', 'version = "1"\nstrategy = "oci_rootfs"\n') + APP +
-      WORKLOAD,
-    setup: app,
-    message: [/strategy: "oci_rootfs" is not supported by this build yet/],
-  },
-  {
     name: "an unknown init mode",
     config: HEAD + APP + '[init]\nmode = "systemd"\n' + WORKLOAD,
     setup: app,
@@ -260,14 +253,14 @@ const CASES: Case[] = [
 ];
 
 for (const c of CASES) {
-  Deno.test(`buildAppliance() refuses ${c.name} and leaves no files`, async () => {
+  Deno.test(`buildPlugin() refuses ${c.name} and leaves no files`, async () => {
     await withTempDir(async (dir) => {
       await Deno.writeTextFile(`${dir}/app.toml`, c.config);
       await c.setup?.(dir);
       const before = await snapshot(dir);
       let caught: unknown;
       try {
-        await buildAppliance({ config: `${dir}/app.toml` });
+        await buildPlugin({ config: `${dir}/app.toml` });
       } catch (err) {
         caught = err;
       }

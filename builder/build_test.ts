@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Manifest } from "../schema/mod.ts";
-import { buildAppliance } from "./build.ts";
+import { buildPlugin } from "./build.ts";
 import { inspectElf } from "./elf.ts";
 import {
   CAN_CHROOT,
@@ -87,12 +87,12 @@ async function webProject(dir: string, extra = ""): Promise<string> {
 }
 
 test(
-  "buildAppliance() packs busybox as httpd and a www tree with modes",
+  "buildPlugin() packs busybox as httpd and a www tree with modes",
   HAS_BUSYBOX ? undefined : BUSYBOX_SKIP,
   async (t) => {
     await withTempDir(async (dir) => {
       const steps: string[] = [];
-      const result = await buildAppliance({
+      const result = await buildPlugin({
         config: await webProject(dir),
         onProgress: (s) => steps.push(s),
       });
@@ -148,17 +148,17 @@ test(
 );
 
 test(
-  "buildAppliance() is reproducible across output dirs and source mtimes",
+  "buildPlugin() is reproducible across output dirs and source mtimes",
   HAS_BUSYBOX ? undefined : BUSYBOX_SKIP,
   async () => {
     await withTempDir(async (dir) => {
       const config = await webProject(dir, "[source]\nbusybox = true\n");
-      const first = await buildAppliance({ config, outputDir: `${dir}/out1` });
+      const first = await buildPlugin({ config, outputDir: `${dir}/out1` });
       const later = new Date(Date.now() + 3_600_000);
       for (const p of ["www/index.html", "www/cgi-bin/hello.sh", "www/private", "www"]) {
         await Deno.utime(`${dir}/${p}`, later, later);
       }
-      const second = await buildAppliance({ config, outputDir: `${dir}/out2` });
+      const second = await buildPlugin({ config, outputDir: `${dir}/out2` });
       assert.notEqual(first.archive, second.archive);
       assert.equal(second.sha256, first.sha256);
       assert.deepEqual(await Deno.readFile(second.archive), await Deno.readFile(first.archive));
@@ -170,7 +170,7 @@ test(
 );
 
 test(
-  "buildAppliance() adds a dynamic binary's loader and libraries (as ldd sees them)",
+  "buildPlugin() adds a dynamic binary's loader and libraries (as ldd sees them)",
   undefined,
   async (t) => {
     await withTempDir(async (dir) => {
@@ -189,7 +189,7 @@ entrypoint = ["/usr/bin/ls", "/"]
 base_url = "http://127.0.0.1:8080"
 `,
       );
-      const result = await buildAppliance({ config: `${dir}/app.toml` });
+      const result = await buildPlugin({ config: `${dir}/app.toml` });
       assert.ok(result.archive.endsWith("/lister.cpio"));
       const listed = (await run("sh", ["-c", `cpio -it --quiet < '${result.archive}'`])).stdout
         .split("\n");
@@ -218,7 +218,7 @@ base_url = "http://127.0.0.1:8080"
 );
 
 test(
-  "buildAppliance() packs a static musl program with init.mode none and zstd",
+  "buildPlugin() packs a static musl program with init.mode none and zstd",
   HAS_MUSL ? undefined : MUSL_SKIP,
   async (t) => {
     await withTempDir(async (dir) => {
@@ -247,7 +247,7 @@ entrypoint = ["/usr/bin/hello"]
 base_url = "http://127.0.0.1:8080"
 `,
       );
-      const result = await buildAppliance({ config: `${dir}/app.toml` });
+      const result = await buildPlugin({ config: `${dir}/app.toml` });
       assert.equal(result.archive, `${dir}/dist/hello.cpio.zst`);
       const head = (await Deno.readFile(result.archive)).subarray(0, 4);
       assert.deepEqual([...head], [0x28, 0xb5, 0x2f, 0xfd], "zstd magic");
@@ -265,7 +265,7 @@ base_url = "http://127.0.0.1:8080"
 );
 
 test(
-  "buildAppliance() follows $ORIGIN runpaths into the tree and onto the host",
+  "buildPlugin() follows $ORIGIN runpaths into the tree and onto the host",
   undefined,
   async () => {
     await withTempDir(async (dir) => {
@@ -286,13 +286,13 @@ base_url = "http://127.0.0.1:8080"
       // The whole directory: the library is already in the tree.
       await Deno.writeTextFile(`${dir}/a.toml`, config('"./app" = "/opt/app"'));
       const a = await readArchive(
-        (await buildAppliance({ config: `${dir}/a.toml`, outputDir: `${dir}/a` })).archive,
+        (await buildPlugin({ config: `${dir}/a.toml`, outputDir: `${dir}/a` })).archive,
       );
       assert.equal(a.get("opt/app/lib/libfake.so.1")?.mode, 0o644);
       // Only the program: the library is found beside it on the host and copied.
       await Deno.writeTextFile(`${dir}/b.toml`, config('"./app/bin/tool" = "/opt/app/bin/tool"'));
       const b = await readArchive(
-        (await buildAppliance({ config: `${dir}/b.toml`, outputDir: `${dir}/b` })).archive,
+        (await buildPlugin({ config: `${dir}/b.toml`, outputDir: `${dir}/b` })).archive,
       );
       assert.deepEqual(b.get("opt/app/lib/libfake.so.1")?.data, fabricateElf({}));
     });
@@ -300,7 +300,7 @@ base_url = "http://127.0.0.1:8080"
 );
 
 test(
-  "buildAppliance() writes workload.user into a generated /etc/passwd",
+  "buildPlugin() writes workload.user into a generated /etc/passwd",
   HAS_BUSYBOX ? undefined : BUSYBOX_SKIP,
   async () => {
     await withTempDir(async (dir) => {
@@ -309,7 +309,7 @@ test(
         config,
         WEB_CONFIG.replace("[health_check]", 'user = "www"\nworkdir = "/srv/data"\n[health_check]'),
       );
-      const result = await buildAppliance({ config });
+      const result = await buildPlugin({ config });
       const m = await readArchive(result.archive);
       const passwd = new TextDecoder().decode(m.get("etc/passwd")!.data);
       assert.match(passwd, /^www:x:1000:1000:www:\/srv\/data:\/bin\/sh$/m);
@@ -320,7 +320,7 @@ test(
 );
 
 test(
-  "buildAppliance() replaces earlier outputs and never packs its own outputs",
+  "buildPlugin() replaces earlier outputs and never packs its own outputs",
   undefined,
   async () => {
     await withTempDir(async (dir) => {
@@ -338,8 +338,8 @@ entrypoint = ["/srv/app/run.sh"]
 base_url = "http://127.0.0.1:8080"
 `,
       );
-      const first = await buildAppliance({ config: `${dir}/app.toml` });
-      const second = await buildAppliance({ config: `${dir}/app.toml` });
+      const first = await buildPlugin({ config: `${dir}/app.toml` });
+      const second = await buildPlugin({ config: `${dir}/app.toml` });
       assert.equal(second.sha256, first.sha256);
       const m = await readArchive(second.archive);
       assert.ok(m.has("srv/app/app.toml") && m.has("srv/app/run.sh"));
@@ -351,7 +351,7 @@ base_url = "http://127.0.0.1:8080"
 );
 
 test(
-  "buildAppliance() gives a dynamic musl program its loader and nothing else",
+  "buildPlugin() gives a dynamic musl program its loader and nothing else",
   HAS_MUSL ? undefined : MUSL_SKIP,
   async (t) => {
     await withTempDir(async (dir) => {
@@ -376,7 +376,7 @@ entrypoint = ["/usr/bin/hi"]
 base_url = "http://127.0.0.1:8080"
 `,
       );
-      const result = await buildAppliance({ config: `${dir}/app.toml` });
+      const result = await buildPlugin({ config: `${dir}/app.toml` });
       const m = await readArchive(result.archive);
       const files = [...m.values()].filter((x) => x.type === "file").map((x) => x.path).sort();
       assert.deepEqual(files, [

@@ -1,8 +1,9 @@
 /**
- * The build config (`app.toml`) of `volar build`: what goes into a plugin's initramfs
- * appliance and the runtime fields of its manifest. TOML read with `smol-toml`, validated with
- * one strict zod schema (unknown keys are errors) that reuses the manifest's own sections, and
- * errors that name the key path the way TOML writes it (`mappings."./x"`).
+ * The build config (`app.toml`) of `volar build`. TOML read with `smol-toml`; the `strategy`
+ * key picks the schema: `initramfs` (the default: mapped files → an initramfs appliance) or
+ * `oci_rootfs` (an OCI image → its erofs root filesystem, see `oci_config.ts`). Each schema is
+ * strict (unknown keys are errors) and reuses the manifest's own sections; errors name the key
+ * path the way TOML writes it (`mappings."./x"`).
  *
  * @module
  */
@@ -12,12 +13,27 @@ import {
   Action,
   HealthCheck,
   InitConfig,
-  Manifest,
-  PluginName,
   RestartPolicy,
   VolantError,
   Workload,
 } from "../schema/mod.ts";
+import {
+  type KeyIssue,
+  type OciRootfsConfig,
+  OciRootfsConfigSchema,
+  ociSourceIssues,
+} from "./oci_config.ts";
+import {
+  ConfigVersion,
+  DEFAULT_RESOURCES,
+  OUTPUT_DIR,
+  PluginSection,
+  ResourcesSection,
+  STRATEGIES,
+  type Strategy,
+} from "./sections.ts";
+
+export { PluginSection, ResourcesSection } from "./sections.ts";
 
 /** Where a guest path may go: absolute, no `.`/`..` segments, no NUL. */
 const GuestPath = z.string().check(
@@ -29,50 +45,45 @@ const GuestPath = z.string().check(
   z.refine((p) => !p.includes("\0"), "must not contain NUL"),
 );
 
-/** The `[plugin]` section: who the plugin is. */
-export const PluginSection = z.strictObject({
-  name: PluginName,
-  version: z.string().check(z.regex(/^[0-9A-Za-z.+_-]{1,64}$/, "must be a version like 1.2.0")),
-  description: z.optional(z.string()),
-});
-
-/** The `[source]` section. */
+/** The `[source]` section of `initramfs`. */
 export const SourceSection = z.strictObject({
   /** Include the host's static busybox (`/bin/busybox`) and a link for each of its applets. */
   busybox: z._default(z.boolean(), false),
 });
 
-/** The `[output]` section: where the archive and the manifest go, and how the archive is packed. */
+/** The `[output]` section of `initramfs`: where the outputs go, and how the archive is packed. */
 export const OutputSection = z.strictObject({
   /** Output directory, relative to the config file; default the config file's directory. */
-  dir: z._default(z.string().check(z.minLength(1, "must not be empty")), "."),
+  dir: OUTPUT_DIR,
   compression: z._default(z.enum(["gzip", "zstd", "none"]), "gzip"),
 });
 
-/** The `[resources]` section (defaults: 1 vCPU, 256 MiB). */
-export const ResourcesSection = Manifest.def.shape.resources;
-
-/** The whole build config. */
-export const BuildConfig = z.strictObject({
-  version: z.literal("1", { error: 'must be "1" (the only build config version)' }),
-  strategy: z._default(z.enum(["initramfs", "oci_rootfs"]), "initramfs"),
+/** The `initramfs` build config: mapped host files → an initramfs appliance. */
+export const InitramfsConfig = z.strictObject({
+  version: ConfigVersion,
+  strategy: z._default(z.literal("initramfs"), "initramfs"),
   plugin: PluginSection,
   source: z._default(SourceSection, { busybox: false }),
   /** Host path (relative to the config file) → absolute guest path. */
   mappings: z._default(z.record(z.string().check(z.minLength(1)), GuestPath), {}),
   init: z._default(InitConfig, { mode: "kestrel" }),
   output: z._default(OutputSection, { dir: ".", compression: "gzip" }),
-  resources: z._default(ResourcesSection, { cpu_cores: 1, memory_mb: 256 }),
+  resources: z._default(ResourcesSection, DEFAULT_RESOURCES),
   workload: Workload,
   health_check: z.optional(HealthCheck),
   actions: z._default(z.record(z.string(), Action), {}),
   restart: z.optional(RestartPolicy),
   labels: z._default(z.record(z.string(), z.string()), {}),
 });
-/** A parsed build config (defaults applied). */
-export type BuildConfig = z.infer<typeof BuildConfig>;
+/** A parsed `initramfs` build config (defaults applied). */
+export type InitramfsConfig = z.infer<typeof InitramfsConfig>;
+
+/** A parsed build config of either strategy (defaults applied). */
+export type BuildConfig = InitramfsConfig | OciRootfsConfig;
 /** A build config as written. */
-export type BuildConfigInput = z.input<typeof BuildConfig>;
+export type BuildConfigInput =
+  | z.input<typeof InitramfsConfig>
+  | z.input<typeof OciRootfsConfigSchema>;
 
 /**
  * Writes a key path the way TOML does: bare keys plain, others quoted; indexes as `[n]`.
@@ -151,10 +162,52 @@ function issueMessage(issue: z.core.$ZodRawIssue): string | undefined {
   }
 }
 
+/** What an unknown key means under the other strategy, by key path. */
+const ELSEWHERE: Readonly<Record<Strategy, Readonly<Record<string, string>>>> = {
+  initramfs: {
+    "source.image": 'only with strategy = "oci_rootfs"',
+    "source.oci_layout": 'only with strategy = "oci_rootfs"',
+    "source.docker_archive": 'only with strategy = "oci_rootfs"',
+    "source.tag": 'only with strategy = "oci_rootfs"',
+    "source.insecure_registry": 'only with strategy = "oci_rootfs"',
+    "workload.cmd": 'only with strategy = "oci_rootfs"',
+  },
+  oci_rootfs: {
+    mappings: 'not used by strategy "oci_rootfs": the files come from the image',
+    init: 'not used by strategy "oci_rootfs": kestrel runs the image\'s workload',
+    "source.busybox": 'not used by strategy "oci_rootfs": the files come from the image',
+    "output.compression": 'not used by strategy "oci_rootfs": the rootfs is an erofs image',
+    "workload.type": 'not used by strategy "oci_rootfs"',
+  },
+};
+
+function strategyIssue(raw: unknown): KeyIssue | Strategy {
+  const value = raw !== null && typeof raw === "object" && !Array.isArray(raw)
+    ? (raw as Record<string, unknown>).strategy
+    : undefined;
+  if (value === undefined) return "initramfs";
+  if (STRATEGIES.includes(value as Strategy)) return value as Strategy;
+  return {
+    path: ["strategy"],
+    message: `must be one of ${STRATEGIES.map((s) => JSON.stringify(s)).join(", ")}, got ${
+      describe(value)
+    }`,
+  };
+}
+
+function invalid(file: string, issues: readonly KeyIssue[]): VolantError {
+  const list = issues.map((i) => ({ field: formatKeyPath(i.path), message: i.message }));
+  return new VolantError(
+    "invalid_argument",
+    `${file}: ${list.map((i) => `${i.field}: ${i.message}`).join("; ")}`,
+    { file, field: list[0]?.field, issues: list },
+  );
+}
+
 /**
  * Parses and validates a build config's TOML text. `file` names the config in messages.
- * Every problem is reported at once, each with its key path; `strategy = "oci_rootfs"` is
- * refused (not supported by this build yet).
+ * The `strategy` key picks the schema (`initramfs` by default); every problem is then reported
+ * at once, each with its key path.
  *
  * @example
  * ```ts
@@ -170,7 +223,15 @@ function issueMessage(issue: z.core.$ZodRawIssue): string | undefined {
  * entrypoint = ["/usr/bin/hello"]
  * base_url = "http://127.0.0.1:8080"
  * `, "app.toml");
- * console.assert(config.output.compression === "gzip" && config.init.mode === "kestrel");
+ * console.assert(config.strategy === "initramfs" && config.output.dir === ".");
+ * const oci = parseBuildConfig(`
+ * version = "1"
+ * strategy = "oci_rootfs"
+ * [source]
+ * image = "127.0.0.1:5000/demo/web:1.0"
+ * insecure_registry = true
+ * `, "web.toml");
+ * console.assert(oci.strategy === "oci_rootfs" && oci.source.image !== undefined);
  * ```
  */
 export function parseBuildConfig(text: string, file: string): BuildConfig {
@@ -186,31 +247,24 @@ export function parseBuildConfig(text: string, file: string): BuildConfig {
       { file, line: err.line, column: err.column },
     );
   }
-  const result = BuildConfig.safeParse(raw, { error: issueMessage });
-  if (!result.success) {
-    const issues = result.error.issues.flatMap((issue) =>
+  const strategy = strategyIssue(raw);
+  if (typeof strategy !== "string") throw invalid(file, [strategy]);
+  const schema = strategy === "oci_rootfs" ? OciRootfsConfigSchema : InitramfsConfig;
+  const result = schema.safeParse(raw, { error: issueMessage });
+  const issues: KeyIssue[] = result.success
+    ? []
+    : result.error.issues.flatMap((issue) =>
       issue.code === "unrecognized_keys"
-        ? issue.keys.map((key) => ({
-          field: formatKeyPath([...issue.path, key]),
-          message: "unknown key",
-        }))
-        : [{ field: formatKeyPath(issue.path), message: issue.message }]
+        ? issue.keys.map((key) => {
+          const path = [...issue.path, key];
+          const hint = ELSEWHERE[strategy][formatKeyPath(path)];
+          return { path, message: hint === undefined ? "unknown key" : `unknown key (${hint})` };
+        })
+        : [{ path: issue.path, message: issue.message }]
     );
-    throw new VolantError(
-      "invalid_argument",
-      `${file}: ${issues.map((i) => `${i.field}: ${i.message}`).join("; ")}`,
-      { file, field: issues[0]?.field, issues },
-    );
-  }
-  const config = result.data;
-  if (config.strategy === "oci_rootfs") {
-    throw configError(
-      file,
-      ["strategy"],
-      '"oci_rootfs" is not supported by this build yet (Volant issue 7); use "initramfs"',
-    );
-  }
-  return config;
+  if (strategy === "oci_rootfs") issues.push(...ociSourceIssues(raw));
+  if (issues.length > 0 || !result.success) throw invalid(file, issues);
+  return result.data as BuildConfig;
 }
 
 /**

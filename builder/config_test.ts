@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { VolantError } from "../schema/mod.ts";
 import { formatKeyPath, loadBuildConfig, parseBuildConfig } from "./config.ts";
-import { STARTER_CONFIG, writeStarterConfig } from "./starter.ts";
+import { OCI_STARTER_CONFIG, STARTER_CONFIG, writeStarterConfig } from "./starter.ts";
 import { withTempDir } from "./_testing.ts";
 
 const MINIMAL = `version = "1"
@@ -38,6 +38,7 @@ Deno.test("parseBuildConfig() applies the defaults", () => {
 
 Deno.test("parseBuildConfig() accepts the starter config", () => {
   const c = parseBuildConfig(STARTER_CONFIG, "app.toml");
+  assert.equal(c.strategy, "initramfs");
   assert.equal(c.plugin.name, "hello");
   assert.deepEqual(c.mappings, { "./hello": "/usr/bin/hello" });
   assert.equal(c.health_check?.endpoint, "/");
@@ -83,10 +84,11 @@ Deno.test("parseBuildConfig() refuses unknown strategies and init modes", () => 
     MINIMAL.replace('version = "1"', 'version = "1"\nstrategy = "docker"'),
     /strategy: must be one of "initramfs", "oci_rootfs"/,
   );
-  rejects(
-    MINIMAL.replace('version = "1"', 'version = "1"\nstrategy = "oci_rootfs"'),
-    /strategy: "oci_rootfs" is not supported by this build yet/,
+  const err = rejects(
+    MINIMAL.replace('version = "1"', 'version = "1"\nstrategy = 7'),
+    /^app\.toml: strategy: must be one of "initramfs", "oci_rootfs", got number 7$/,
   );
+  assert.equal(err.details?.field, "strategy");
   rejects(
     MINIMAL + '[init]\nmode = "systemd"\n',
     /init\.mode: must be one of "kestrel", "custom", "none"/,
@@ -128,4 +130,146 @@ Deno.test("writeStarterConfig() writes a loadable config and never overwrites", 
     );
     assert.equal(await Deno.readTextFile(path), "# mine\n");
   });
+});
+
+const OCI = `version = "1"
+strategy = "oci_rootfs"
+[source]
+image = "127.0.0.1:5000/demo/web:1.0"
+`;
+
+Deno.test("parseBuildConfig() reads an oci_rootfs config and applies its defaults", () => {
+  const c = parseBuildConfig(OCI, "web.toml");
+  assert.equal(c.strategy, "oci_rootfs");
+  assert.deepEqual(c.source, { image: "127.0.0.1:5000/demo/web:1.0" });
+  assert.deepEqual(c.plugin, {});
+  assert.deepEqual(c.output, { dir: "." });
+  assert.deepEqual(c.resources, { cpu_cores: 1, memory_mb: 256 });
+  assert.deepEqual(c.workload, { env: {} });
+  assert.deepEqual(c.actions, {});
+  assert.deepEqual(c.labels, {});
+  assert.equal(c.health_check, undefined);
+  const full = parseBuildConfig(
+    `version = "1"
+strategy = "oci_rootfs"
+[plugin]
+name = "web"
+version = "2.0"
+[source]
+oci_layout = "./layout"
+tag = "1.0"
+[output]
+dir = "out"
+[workload]
+entrypoint = ["/bin/httpd"]
+cmd = []
+base_url = "http://127.0.0.1:8080"
+user = "1000:1000"
+[workload.env]
+MODE = "prod"
+[health_check]
+kind = "http"
+endpoint = "/healthz"
+[actions.reload]
+path = "/reload"
+`,
+    "web.toml",
+  );
+  assert.equal(full.strategy, "oci_rootfs");
+  assert.deepEqual(full.source, { oci_layout: "./layout", tag: "1.0" });
+  assert.deepEqual(full.workload, {
+    entrypoint: ["/bin/httpd"],
+    cmd: [],
+    base_url: "http://127.0.0.1:8080",
+    user: "1000:1000",
+    env: { MODE: "prod" },
+  });
+  assert.equal(full.health_check?.kind, "http");
+  assert.equal(full.actions.reload?.method, "POST");
+});
+
+Deno.test("parseBuildConfig() accepts the oci_rootfs starter config", () => {
+  const c = parseBuildConfig(OCI_STARTER_CONFIG, "app.toml");
+  assert.equal(c.strategy, "oci_rootfs");
+  assert.equal(c.source.image, "127.0.0.1:5000/demo/web:1.0");
+  assert.equal(c.source.insecure_registry, true);
+  assert.equal(c.plugin.name, "web");
+});
+
+Deno.test("parseBuildConfig() requires exactly one image source for oci_rootfs", () => {
+  const head = 'version = "1"\nstrategy = "oci_rootfs"\n';
+  const missing = rejects(
+    head,
+    /^app\.toml: source: is required: name the image with \[source\] image = /,
+  );
+  assert.equal(missing.details?.field, "source");
+  rejects(
+    head + "[source]\n",
+    /source: names no image: set one of image, oci_layout or docker_archive/,
+  );
+  rejects(
+    head + '[source]\nimage = "a:1"\noci_layout = "./l"\n',
+    /source: sets image and oci_layout: give only one of image, oci_layout or docker_archive/,
+  );
+  rejects(
+    head + '[source]\ndocker_archive = "./a.tar"\noci_layout = "./l"\n',
+    /source: sets oci_layout and docker_archive: give only one/,
+  );
+  rejects(head + 'source = "busybox"\n', /source: expected object, got the string "busybox"/);
+});
+
+Deno.test("parseBuildConfig() checks the oci_rootfs source's values and names the key", () => {
+  const head = 'version = "1"\nstrategy = "oci_rootfs"\n[source]\n';
+  const bad = rejects(
+    head + 'image = "Not A Ref"\n',
+    /source\.image: Image reference "Not A Ref" is invalid: it contains white space/,
+  );
+  assert.equal(bad.details?.field, "source.image");
+  rejects(head + 'image = ""\n', /source\.image: must not be empty/);
+  rejects(
+    head + 'image = "a:1"\ntag = "2"\n',
+    /source\.tag: only applies to oci_layout and docker_archive: put the tag in source\.image/,
+  );
+  rejects(
+    head + 'oci_layout = "./l"\ninsecure_registry = true\n',
+    /source\.insecure_registry: only applies to source\.image \(a registry\), not source\.oci_layout/,
+  );
+  rejects(
+    head + 'image = "a:1"\ninsecure_registry = "yes"\n',
+    /source\.insecure_registry: expected boolean, got the string "yes"/,
+  );
+  rejects(
+    head + 'image = "a:1"\nbusybox = true\n',
+    /source\.busybox: unknown key \(not used by strategy "oci_rootfs"/,
+  );
+});
+
+Deno.test("parseBuildConfig() reports every oci_rootfs problem at once, with hints for the other strategy's keys", () => {
+  const err = rejects(
+    `version = "1"
+strategy = "oci_rootfs"
+[plugin]
+name = "Bad_Name"
+[mappings]
+"./x" = "/x"
+[output]
+compression = "zstd"
+[resources]
+cpu_cores = 1
+memory_mb = 64
+[workload]
+entrypoint = []
+`,
+    /plugin\.name: must be 1-63 lowercase letters/,
+    /mappings: unknown key \(not used by strategy "oci_rootfs": the files come from the image\)/,
+    /output\.compression: unknown key \(not used by strategy "oci_rootfs": the rootfs is an erofs image\)/,
+    /resources\.memory_mb: must be at least 128/,
+    /workload\.entrypoint: must name the program to run/,
+    /source: is required/,
+  );
+  assert.equal((err.details?.issues as unknown[]).length, 6);
+  rejects(
+    MINIMAL + '[source]\nimage = "busybox"\n',
+    /source\.image: unknown key \(only with strategy = "oci_rootfs"\)/,
+  );
 });

@@ -1,26 +1,38 @@
 /**
- * The plugin builder behind `volar build`: a build config (`app.toml`) in, an initramfs
- * appliance (a deterministic cpio newc, gzip/zstd/uncompressed) and its plugin manifest out.
- * The appliance holds the mapped files, the loader and libraries of dynamic programs (found by
- * reading their ELF headers), optionally busybox with its applet links, the usual directories
- * and a minimal `/etc`; never `/init`, which is Volant's stage 0 (the daemon boots stage 0 with
- * the appliance appended, and stage 0 hands over according to the manifest's `init.mode`).
+ * The plugin builder behind `volar build`: a build config (`app.toml`) in, a plugin artifact
+ * and its manifest out. Two strategies: `oci_rootfs` makes a plugin from an OCI image (its
+ * reproducible erofs root filesystem, pulled or imported through an image cache), and
+ * `initramfs` makes an appliance (a deterministic cpio newc, gzip/zstd/uncompressed) from host
+ * files. The appliance holds the mapped files, the loader and libraries of dynamic programs
+ * (found by reading their ELF headers), optionally busybox with its applet links, the usual
+ * directories and a minimal `/etc`; never `/init`, which is Volant's stage 0 (the daemon boots
+ * stage 0 with the appliance appended, and stage 0 hands over according to the manifest's
+ * `init.mode`).
  *
  * ```ts ignore
- * import { buildAppliance, writeStarterConfig } from "./mod.ts";
+ * import { buildPlugin, writeStarterConfig } from "./mod.ts";
  * await writeStarterConfig("app.toml");
- * const result = await buildAppliance({ config: "app.toml", onProgress: console.error });
+ * const result = await buildPlugin({ config: "app.toml", onProgress: console.error });
  * console.log(result.archive, result.manifest, result.sha256);
  * ```
  *
  * @module
  */
-export { applianceManifest, buildAppliance, type BuildOptions, type BuildResult } from "./build.ts";
 export {
-  BuildConfig,
+  applianceManifest,
+  type BuildOptions,
+  buildPlugin,
+  type BuildResult,
+  type BuildResultBase,
+  type InitramfsBuildResult,
+  type OciRootfsBuildResult,
+} from "./build.ts";
+export {
+  type BuildConfig,
   type BuildConfigInput,
   configError,
   formatKeyPath,
+  InitramfsConfig,
   loadBuildConfig,
   OutputSection,
   parseBuildConfig,
@@ -32,6 +44,27 @@ export { ARCHIVE_EXTENSIONS, compressArchive, type Compression, ZSTD_LEVEL } fro
 export { type ElfInfo, EM_X86_64, inspectElf, isElf } from "./elf.ts";
 export { LIBRARY_DIRS } from "./libraries.ts";
 export {
+  buildOciRootfs,
+  defaultImageCache,
+  IMAGE_CACHE_ENV,
+  type ImageForPlugin,
+  type OciBuildContext,
+  ociManifest,
+  ROOTFS_EXTENSION,
+} from "./oci_build.ts";
+export {
+  type KeyIssue,
+  OCI_SOURCE_KINDS,
+  type OciRootfsConfig,
+  OciRootfsConfigSchema,
+  type OciSource,
+  ociSource,
+  ociSourceIssues,
+  OciSourceSection,
+  OciWorkloadSection,
+} from "./oci_config.ts";
+export { DEFAULT_RESOURCES, PluginVersion, STRATEGIES, type Strategy } from "./sections.ts";
+export {
   APPLIANCE_DIRS,
   HOST_BUSYBOX,
   stageAppliance,
@@ -39,4 +72,9 @@ export {
   type StageOptions,
   WORKLOAD_UID,
 } from "./stage.ts";
-export { STARTER_CONFIG, writeStarterConfig } from "./starter.ts";
+export {
+  OCI_STARTER_CONFIG,
+  STARTER_CONFIG,
+  STARTER_CONFIGS,
+  writeStarterConfig,
+} from "./starter.ts";

@@ -11,7 +11,7 @@
 import { resolve } from "node:path";
 import type { CpioEntry } from "../kernels/mod.ts";
 import { VolantError } from "../schema/mod.ts";
-import { type BuildConfig, formatKeyPath } from "./config.ts";
+import { formatKeyPath, type InitramfsConfig } from "./config.ts";
 import { addLibraries, LIBRARY_DIRS } from "./libraries.ts";
 import { guestPath, segments, Tree } from "./_tree.ts";
 
@@ -33,7 +33,7 @@ export const WORKLOAD_UID = 1000;
 /** Options of {@linkcode stageAppliance}. */
 export interface StageOptions {
   /** The validated config. */
-  config: BuildConfig;
+  config: InitramfsConfig;
   /** The config file's path (named in errors). */
   file: string;
   /** The directory mapping sources are relative to (the config file's). */
@@ -202,7 +202,7 @@ async function addBusybox(tree: Tree, busybox: string): Promise<void> {
   }
 }
 
-function addDefaults(tree: Tree, config: BuildConfig): void {
+function addDefaults(tree: Tree, config: InitramfsConfig): void {
   for (const [path, dirMode] of APPLIANCE_DIRS) {
     const node = tree.get(path);
     if (!node || node.implicit) tree.put({ type: "dir", path, mode: dirMode }, "(defaults)");
@@ -295,7 +295,7 @@ function requireProgram(tree: Tree, field: string, path: string, busybox: boolea
   }
 }
 
-function checkPrograms(tree: Tree, config: BuildConfig): void {
+function checkPrograms(tree: Tree, config: InitramfsConfig): void {
   const busybox = config.source.busybox;
   if (config.init.mode === "custom") {
     requireProgram(tree, "init.path", config.init.path!, busybox);

@@ -8,37 +8,7 @@ import { wgetInNetns } from "../net/_testing.ts";
 import { equal, match } from "node:assert/strict";
 import { VmRecord } from "../schema/mod.ts";
 import { type E2eDaemon, startDaemon } from "./_harness.ts";
-
-function config(name: string, mode: "none" | "kestrel"): string {
-  return `version = "1"
-strategy = "initramfs"
-
-[plugin]
-name = "${name}"
-version = "0.1.0"
-
-[mappings]
-"./busybox" = "/bin/busybox"
-"./www" = "/www"
-
-[init]
-mode = "${mode}"
-
-[resources]
-cpu_cores = 1
-memory_mb = 256
-
-[workload]
-entrypoint = ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"]
-base_url = "http://127.0.0.1:80"
-
-[health_check]
-kind = "http"
-endpoint = "/index.html"
-interval_ms = 500
-start_period_ms = 0
-`;
-}
+import { httpdApplianceConfig } from "./_httpd_appliance.ts";
 
 async function volarOk(daemon: E2eDaemon, ...args: string[]): Promise<string> {
   const r = await daemon.volar(...args);
@@ -56,7 +26,7 @@ Deno.test("volar build appliances boot through the daemon and serve HTTP (init n
     for (const mode of ["none", "kestrel"] as const) {
       const name = `hello-${mode}`;
       await Deno.writeTextFile(`${work}/www/index.html`, `served by ${name}\n`);
-      await Deno.writeTextFile(`${work}/${name}.toml`, config(name, mode));
+      await Deno.writeTextFile(`${work}/${name}.toml`, httpdApplianceConfig(name, mode));
       const built = JSON.parse(
         await volarOk(daemon, "build", "-c", `${work}/${name}.toml`, "-o", `${work}/out`, "--json"),
       );

@@ -4,10 +4,18 @@
  * keeping the real owners, temp name + rename, tree deleted) and shared by every VM of that
  * image; and a small sparse ext4 disk per VM for its writable upper layer.
  *
+ * The erofs image is reproducible: the same layers give the same bytes wherever and whenever
+ * it is built. Its UUID comes from the manifest digest ({@linkcode rootfsUuid}), and
+ * timestamps the unpack itself causes (only ever on directories: mount points, directories a
+ * later layer or a whiteout changed, directories created implicitly) are clamped by
+ * `mkfs.erofs` (`SOURCE_DATE_EPOCH`) to the newest timestamp of the image's files, which also
+ * becomes the image's build time. Owners, modes and the timestamps of files, symlinks and
+ * nodes are kept, and so are those of directories up to that newest file time.
+ *
  * @module
  */
 import { VolantError } from "../schema/error.ts";
-import { digestHex } from "./digest.ts";
+import { digestHex, sha256Digest } from "./digest.ts";
 import { lstatOrNull } from "./_paths.ts";
 import { type UnpackLayer, unpackLayers } from "./unpack.ts";
 
@@ -47,10 +55,68 @@ export function rootfsPath(root: string, manifestDigest: string): string {
 }
 
 /**
+ * The filesystem UUID of the rootfs of `manifestDigest`: derived from the digest (an RFC 9562
+ * version 8 UUID), so that rebuilding the image gives the same bytes.
+ *
+ * @example
+ * ```ts
+ * import { rootfsUuid } from "./rootfs.ts";
+ * const uuid = rootfsUuid("sha256:" + "a".repeat(64));
+ * console.assert(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(uuid));
+ * console.assert(uuid === rootfsUuid("sha256:" + "a".repeat(64)));
+ * ```
+ */
+export function rootfsUuid(manifestDigest: string): string {
+  const h = sha256Digest(new TextEncoder().encode(`volant-rootfs:${manifestDigest}`)).slice(7);
+  const variant = (8 | (parseInt(h[16]!, 16) & 3)).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${
+    h.slice(20, 32)
+  }`;
+}
+
+/** How far the kernel's file times may lag `Date.now()` (its coarse clock runs a tick behind). */
+const CLOCK_MARGIN_MS = 20;
+
+/**
+ * The reproducible timestamps of an unpacked tree. Every file, symlink and node under `dir`
+ * carries the time its layer gave it; only directories can carry a time the unpack itself
+ * caused (the root, mount points, implicitly created parents, and directories a later layer or
+ * a whiteout changed), and those times are at or after `startedMs`. Returns the newest time of
+ * a non-directory (whole seconds; 0 when there is none): `mkfs.erofs` clamps every newer time
+ * to it. When that time is not before `startedMs` (an image dated in the future, or written
+ * just before the build), clamping alone cannot hide the unpack's own times, so the
+ * directories dated at or after `startedMs` are set to it here.
+ */
+async function reproducibleTime(dir: string, startedMs: number): Promise<number> {
+  let newest = 0;
+  const touched: string[] = [];
+  const pending = [dir];
+  const note = (path: string, info: Deno.FileInfo) => {
+    const ms = info.mtime?.getTime() ?? 0;
+    if (info.isDirectory) {
+      if (ms >= startedMs) touched.push(path);
+    } else newest = Math.max(newest, Math.floor(ms / 1000));
+  };
+  note(dir, await Deno.lstat(dir));
+  for (let at = pending.pop(); at !== undefined; at = pending.pop()) {
+    for await (const entry of Deno.readDir(at)) {
+      const path = `${at}/${entry.name}`;
+      note(path, await Deno.lstat(path));
+      if (entry.isDirectory) pending.push(path);
+    }
+  }
+  if (newest * 1000 >= startedMs) {
+    for (const path of touched) await Deno.utime(path, newest, newest);
+  }
+  return newest;
+}
+
+/**
  * Builds `<root>/rootfs/<manifest hex>.erofs` from `layers` unless it exists. The layers are
  * unpacked into `<root>/tmp/`, mount points are added, `mkfs.erofs` (without `--all-root`, so
  * owners stay as the layers set them) writes a temp image that is renamed into place; the tree
- * is always deleted, and on failure so is the temp image.
+ * is always deleted, and on failure so is the temp image. The image is reproducible (see the
+ * module documentation).
  *
  * @example
  * ```ts ignore
@@ -74,6 +140,8 @@ export async function buildRootfs(
   const temp = `${root}/rootfs/.tmp-${hex}-${id}.erofs`;
   await Deno.mkdir(`${root}/tmp`, { recursive: true });
   await Deno.mkdir(`${root}/rootfs`, { recursive: true });
+  // Every timestamp the unpack causes (rather than copies from a layer) is at or after this.
+  const started = Date.now() - CLOCK_MARGIN_MS;
   try {
     const { warnings } = await unpackLayers(layers, tree, options);
     for (const name of MOUNT_POINTS) {
@@ -81,8 +149,17 @@ export async function buildRootfs(
       await Deno.mkdir(`${tree}/${name}`, { mode: 0o755 });
       await Deno.chmod(`${tree}/${name}`, name === "tmp" ? 0o1777 : 0o755);
     }
+    const epoch = await reproducibleTime(tree, started);
     options.signal?.throwIfAborted();
-    await runTool("mkfs.erofs", ["--quiet", temp, tree], "erofs-utils", options.signal);
+    // SOURCE_DATE_EPOCH makes mkfs.erofs clamp newer timestamps to it and use it as the build
+    // time; the UUID is fixed per image.
+    await runTool(
+      "mkfs.erofs",
+      ["--quiet", `-U${rootfsUuid(manifestDigest)}`, temp, tree],
+      "erofs-utils",
+      options.signal,
+      { SOURCE_DATE_EPOCH: String(epoch) },
+    );
     await Deno.chmod(temp, 0o444);
     await Deno.rename(temp, path);
     return { path, size_bytes: (await Deno.stat(path)).size, cached: false, warnings };
@@ -163,11 +240,13 @@ async function runTool(
   args: string[],
   pkg: string,
   signal?: AbortSignal,
+  env?: Record<string, string>,
 ): Promise<void> {
   let out: Deno.CommandOutput;
   try {
     out = await new Deno.Command(cmd, {
       args,
+      ...(env === undefined ? {} : { env }),
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

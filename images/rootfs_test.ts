@@ -1,6 +1,6 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { OCI_LAYER_TYPE } from "./decompress.ts";
-import { buildRootfs, createWritableDisk, MOUNT_POINTS, rootfsPath } from "./rootfs.ts";
+import { buildRootfs, createWritableDisk, MOUNT_POINTS, rootfsPath, rootfsUuid } from "./rootfs.ts";
 import type { UnpackLayer } from "./unpack.ts";
 import {
   compress,
@@ -121,6 +121,108 @@ Deno.test("buildRootfs() builds an erofs image once, with owners, modes, links a
 
     const again = await buildRootfs(store, MANIFEST, []);
     deepEqual(again, { path: fs.path, size_bytes: fs.size_bytes, cached: true, warnings: [] });
+  });
+});
+
+/** `dump.erofs` output with times in UTC. */
+async function dumpUtc(args: string[]): Promise<string> {
+  const out = await new Deno.Command("dump.erofs", {
+    args,
+    env: { TZ: "UTC" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  ok(out.success, new TextDecoder().decode(out.stderr));
+  return new TextDecoder().decode(out.stdout);
+}
+
+/** The mtime dump.erofs shows for `path`, as Unix seconds. */
+async function erofsMtime(image: string, path: string): Promise<number> {
+  const out = await dumpUtc([`--path=${path}`, image]);
+  const m = /Timestamp: (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)/.exec(out);
+  ok(m !== null, out);
+  return Date.parse(`${m[1]}T${m[2]}Z`) / 1000;
+}
+
+Deno.test("buildRootfs() is reproducible: same layers, same bytes, layer times kept", async () => {
+  await withTempDir(async (dir) => {
+    const layers = [
+      await layer(dir, "l1", [
+        { name: "bin/", type: "directory", mtime: 1_600_000_000 },
+        { name: "bin/busybox", data: "#!busybox", mode: 0o755, mtime: 1_650_000_000 },
+        { name: "etc/", type: "directory", mtime: 1_600_000_000 },
+        { name: "etc/motd", data: "hi", mtime: 1_500_000_000, uid: 7, gid: 8 },
+        { name: "etc/gone", data: "x", mtime: 1_500_000_000 },
+      ]),
+      await layer(dir, "l2", [
+        // No etc/ entry: adding to /etc and the whiteout give it the unpack's own time.
+        { name: "etc/new", data: "new", mtime: 1_690_000_000 },
+        { name: "etc/.wh.gone", data: "" },
+        { name: "implicit/dir/file", data: "parents made by the unpack", mtime: 1_400_000_000 },
+      ]),
+    ];
+    const first = await buildRootfs(`${dir}/a`, MANIFEST, layers);
+    // Let the clock move on, so that unpack-time timestamps would differ.
+    await new Promise((r) => setTimeout(r, 1100));
+    const second = await buildRootfs(`${dir}/b`, MANIFEST, layers);
+    equal(second.cached, false);
+    const [a, b] = [await Deno.readFile(first.path), await Deno.readFile(second.path)];
+    equal(digestOf(a), digestOf(b), "two builds of the same layers differ");
+
+    equal(await erofsMtime(first.path, "/etc/motd"), 1_500_000_000, "a layer's time is kept");
+    equal(await erofsMtime(first.path, "/bin/busybox"), 1_650_000_000);
+    equal(await erofsMtime(first.path, "/bin"), 1_600_000_000, "a directory's own time is kept");
+    equal(await erofsMtime(first.path, "/implicit/dir/file"), 1_400_000_000);
+    for (const path of ["/etc", "/proc", "/tmp", "/implicit", "/"]) {
+      equal(
+        await erofsMtime(first.path, path),
+        1_690_000_000,
+        `${path}: clamped to the newest layer time`,
+      );
+    }
+    deepEqual([
+      (await inode(first.path, "/etc/motd")).uid,
+      (await inode(first.path, "/etc/motd")).gid,
+    ], [
+      "7",
+      "8",
+    ]);
+    const sb = await dumpUtc(["-s", first.path]);
+    ok(sb.includes(`Filesystem UUID:                              ${rootfsUuid(MANIFEST)}`), sb);
+    ok(sb.includes("Filesystem created:                           Sat Jul 22 04:26:40 2023"), sb);
+    const other = rootfsUuid(digestOf("another manifest"));
+    ok(other !== rootfsUuid(MANIFEST));
+  });
+});
+
+Deno.test("buildRootfs() is reproducible for images written just before the build or dated in the future", async () => {
+  await withTempDir(async (dir) => {
+    for (
+      const [label, mtime] of [
+        ["written this second", Math.floor(Date.now() / 1000)],
+        ["dated in 2096", 4_000_000_000],
+      ] as const
+    ) {
+      const layers = [
+        await layer(dir, `${mtime}-1`, [
+          { name: "etc/", type: "directory", mtime: 1_600_000_000 },
+          { name: "etc/hostname", data: "x", mtime },
+        ]),
+        await layer(dir, `${mtime}-2`, [{ name: "etc/motd", data: "y", mtime: 1_500_000_000 }]),
+      ];
+      const first = await buildRootfs(`${dir}/${mtime}-a`, MANIFEST, layers);
+      await new Promise((r) => setTimeout(r, 1100));
+      const second = await buildRootfs(`${dir}/${mtime}-b`, MANIFEST, layers);
+      equal(
+        digestOf(await Deno.readFile(first.path)),
+        digestOf(await Deno.readFile(second.path)),
+        `${label}: two builds differ`,
+      );
+      for (const path of ["/etc", "/proc", "/"]) {
+        equal(await erofsMtime(first.path, path), mtime, `${label}: ${path}`);
+      }
+      equal(await erofsMtime(first.path, "/etc/motd"), 1_500_000_000, label);
+    }
   });
 });
 

@@ -92,3 +92,9 @@ export {
   ImageRecord,
   ImageRef,
 } from "./image.ts";
+export {
+  imageArgv,
+  type ImageForManifest,
+  imageManifest,
+  type ImageOverrides,
+} from "./image_manifest.ts";

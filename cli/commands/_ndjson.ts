@@ -14,6 +14,38 @@ export interface StreamEvent {
 }
 
 /**
+ * The non-empty lines of a streamed body, as they arrive (NDJSON: one JSON value a line).
+ *
+ * @example
+ * ```ts
+ * import { bodyLines } from "./_ndjson.ts";
+ * const lines: string[] = [];
+ * for await (const line of bodyLines(new Response("a\n\nb\n"))) lines.push(line);
+ * console.assert(lines.join(",") === "a,b");
+ * ```
+ */
+export async function* bodyLines(res: Response): AsyncGenerator<string> {
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffered += value;
+      let nl: number;
+      while ((nl = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (line.trim() !== "") yield line;
+      }
+    }
+    if (buffered.trim() !== "") yield buffered;
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+}
+
+/**
  * Calls `onProgress` for each progress event and resolves to the `done` event; rejects with the
  * daemon's error for an `error` event, or `internal` when the stream ends without a result.
  *
@@ -30,27 +62,12 @@ export async function readProgressStream(
   res: Response,
   onProgress: (event: StreamEvent) => void,
 ): Promise<StreamEvent> {
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffered += value;
-    let nl: number;
-    while ((nl = buffered.indexOf("\n")) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      if (line.trim() === "") continue;
-      const event = JSON.parse(line) as StreamEvent;
-      if (event.type === "progress") onProgress(event);
-      else if (event.type === "error") {
-        await reader.cancel().catch(() => {});
-        throw VolantError.fromBody(event.error as Parameters<typeof VolantError.fromBody>[0]);
-      } else if (event.type === "done") {
-        await reader.cancel().catch(() => {});
-        return event;
-      }
-    }
+  for await (const line of bodyLines(res)) {
+    const event = JSON.parse(line) as StreamEvent;
+    if (event.type === "progress") onProgress(event);
+    else if (event.type === "error") {
+      throw VolantError.fromBody(event.error as Parameters<typeof VolantError.fromBody>[0]);
+    } else if (event.type === "done") return event;
   }
   throw new VolantError("internal", "volantd ended the stream without a result");
 }

@@ -73,6 +73,7 @@ export function vmDetails(vm: VmRecord, now: number, color: boolean): string {
     ["name", vm.name],
     ["state", paintState(vm.state, color)],
     ["plugin", vm.plugin ?? "-"],
+    ["image", vm.image === null ? "-" : `${vm.image} (${vm.image_digest?.slice(0, 19) ?? "?"})`],
     ["cpu", String(vm.cpu_cores)],
     ["memory", `${vm.memory_mb} MiB`],
     ["kernel", vm.kernel],

@@ -48,3 +48,16 @@ Deno.test("vmTable() has HYPERVISOR and KVM columns", () => {
   match(table, /^web +running +192\.168\.127\.2 +1 +256 +cloud-hypervisor +yes +4242/m);
   match(table, /^api +running +192\.168\.127\.2 +1 +256 +firecracker +no +4242/m);
 });
+
+Deno.test("vmDetails() shows the image a VM runs with its digest, or a dash", () => {
+  match(vmDetails(base, now, false), /^image: +-$/m);
+  const vm = {
+    ...base,
+    image: "127.0.0.1:5000/demo/web:1.0",
+    image_digest: `sha256:${"ab".repeat(32)}`,
+  };
+  match(
+    vmDetails(vm, now, false),
+    /^image: +127\.0\.0\.1:5000\/demo\/web:1\.0 \(sha256:abababababab\)$/m,
+  );
+});

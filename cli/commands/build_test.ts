@@ -2,12 +2,17 @@ import assert from "node:assert/strict";
 import type { CommanderError } from "commander";
 import { Manifest } from "../../schema/mod.ts";
 import { readCpio } from "../../kernels/mod.ts";
+import { parseBuildConfig } from "../../builder/mod.ts";
+import { buildBusyboxLayout, BUSYBOX_TAG, snapshot } from "../../builder/_testing.ts";
+import { push, startRegistry } from "../../images/_testing_registry.ts";
 import { reportError } from "../errors.ts";
 import type { Io } from "../io.ts";
 import { buildProgram, HelpShown, wantsJson } from "../program.ts";
 import { registerBuild } from "./build.ts";
 
-function captureIo(): Io & { stdout(): string; stderr(): string } {
+function captureIo(
+  env: Record<string, string> = {},
+): Io & { stdout(): string; stderr(): string } {
   let out = "";
   let err = "";
   return {
@@ -15,7 +20,7 @@ function captureIo(): Io & { stdout(): string; stderr(): string } {
     err: (text) => void (err += text),
     outIsTerminal: false,
     errIsTerminal: false,
-    env: () => undefined,
+    env: (key) => env[key],
     now: () => Date.now(),
     stdout: () => out,
     stderr: () => err,
@@ -23,8 +28,8 @@ function captureIo(): Io & { stdout(): string; stderr(): string } {
 }
 
 /** Runs volar with `build` registered (whether or not program.ts registers it yet). */
-async function volar(args: string[]) {
-  const io = captureIo();
+async function volar(args: string[], env: Record<string, string> = {}) {
+  const io = captureIo(env);
   const program = buildProgram(io);
   if (!program.commands.some((c) => c.name() === "build")) {
     registerBuild(program, io);
@@ -84,7 +89,9 @@ Deno.test("volar build --json prints the build summary", async () => {
       "name",
       "sha256",
       "size",
+      "strategy",
     ]);
+    assert.equal(summary.strategy, "initramfs");
     assert.equal(summary.name, "script");
     assert.equal(summary.archive, `${dir}/script.cpio.gz`);
     assert.equal(summary.sha256, await sha256sum(summary.archive));
@@ -149,7 +156,10 @@ Deno.test("volar build --init writes a starter config once", async () => {
     assert.equal(await Deno.readTextFile(path), text, "never overwritten");
     // -c names the file when --init has no path.
     const viaConfig = await volar(["--json", "build", "-c", `${dir}/other.toml`, "--init"]);
-    assert.deepEqual(JSON.parse(viaConfig.stdout), { written: `${dir}/other.toml` });
+    assert.deepEqual(JSON.parse(viaConfig.stdout), {
+      written: `${dir}/other.toml`,
+      strategy: "initramfs",
+    });
   });
 });
 
@@ -158,5 +168,135 @@ Deno.test("volar build says how to start when the config is missing", async () =
     const r = await volar(["build", "-c", `${dir}/missing.toml`]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /does not exist \(write a starter one with volar build --init/);
+  });
+});
+
+Deno.test("volar build --init --strategy oci_rootfs writes the image starter config", async () => {
+  await withProject(async (dir) => {
+    const path = `${dir}/web.toml`;
+    const r = await volar(["build", "--init", path, "--strategy", "oci_rootfs"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Wrote .*web\.toml: name the image under \[source\]/);
+    const config = parseBuildConfig(await Deno.readTextFile(path), path);
+    assert.equal(config.strategy, "oci_rootfs");
+    const json = await volar([
+      "--json",
+      "build",
+      "--strategy",
+      "oci_rootfs",
+      "--init",
+      `${dir}/b.toml`,
+    ]);
+    assert.deepEqual(JSON.parse(json.stdout), { written: `${dir}/b.toml`, strategy: "oci_rootfs" });
+    const bad = await volar(["build", "--init", `${dir}/c.toml`, "--strategy", "docker"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--strategy: expected one of initramfs, oci_rootfs, got 'docker'/);
+    const noInit = await volar(["build", "-c", path, "--strategy", "oci_rootfs"]);
+    assert.equal(noInit.code, 2);
+    assert.match(noInit.stderr, /--strategy only chooses the starter config of --init/);
+    assert.deepEqual(
+      (await snapshot(dir)).filter((p) => p.endsWith(".toml")),
+      ["app.toml", "b.toml", "web.toml"],
+    );
+  });
+});
+
+Deno.test("volar build with strategy oci_rootfs pulls from a real docker-registry", async (t) => {
+  await withProject(async (dir) => {
+    const layout = await buildBusyboxLayout(dir);
+    const registry = await startRegistry(`${dir}/registry`);
+    try {
+      const ref = `${registry.host}/demo/bb:${BUSYBOX_TAG}`;
+      await push(layout, BUSYBOX_TAG, ref);
+      const config = `${dir}/bb.toml`;
+      await Deno.writeTextFile(
+        config,
+        `version = "1"\nstrategy = "oci_rootfs"\n[source]\nimage = "${ref}"\n` +
+          'insecure_registry = true\n[output]\ndir = "out"\n[workload.env]\nMODE = "cli"\n',
+      );
+      let sha = "";
+
+      await t.step(
+        "--json prints the summary; the manifest names the rootfs by sha256",
+        async () => {
+          const r = await volar(["--json", "build", "-c", config, "--image-cache", `${dir}/cache`]);
+          assert.equal(r.code, 0, r.stderr);
+          assert.equal(r.stderr, "");
+          const summary = JSON.parse(r.stdout);
+          assert.deepEqual(Object.keys(summary).sort(), [
+            "archive",
+            "cache",
+            "files",
+            "image",
+            "manifest",
+            "ms",
+            "name",
+            "sha256",
+            "size",
+            "strategy",
+          ]);
+          assert.equal(summary.strategy, "oci_rootfs");
+          assert.equal(summary.name, "bb");
+          assert.equal(summary.archive, `${dir}/out/bb.rootfs.erofs`);
+          assert.equal(summary.cache, `${dir}/cache`);
+          assert.equal(summary.image.ref, ref);
+          assert.equal(summary.sha256, await sha256sum(summary.archive));
+          assert.equal(summary.size, (await Deno.stat(summary.archive)).size);
+          const manifest = Manifest.parse(JSON.parse(await Deno.readTextFile(summary.manifest)));
+          assert.deepEqual(manifest.rootfs, {
+            url: summary.archive,
+            checksum: summary.sha256,
+            format: "raw",
+          });
+          assert.equal(manifest.workload.env.MODE, "cli");
+          assert.equal(manifest.workload.env.GREETING, "hi");
+          assert.equal(manifest.workload.entrypoint[0], "/bin/busybox");
+          sha = summary.sha256;
+        },
+      );
+
+      await t.step(
+        "progress on stderr, the cache from VOLANT_IMAGE_CACHE, the same sha256",
+        async () => {
+          const r = await volar(["build", "-c", config, "-o", `${dir}/out2`], {
+            VOLANT_IMAGE_CACHE: `${dir}/env-cache`,
+          });
+          assert.equal(r.code, 0, r.stderr);
+          assert.match(r.stderr, /^Building from .*bb\.toml…\n/);
+          assert.match(r.stderr, /Pulling .*demo\/bb:1\.0 \(plain HTTP\)…\n/);
+          assert.match(r.stderr, /Downloading layer sha256:[0-9a-f]{12} \([\d.]+ (KiB|MiB)\)…\n/);
+          assert.match(r.stderr, /Copying the root filesystem/);
+          assert.match(r.stdout, /^Built bb in \d+\.\d\d s: \d+ files, [\d.]+ (KiB|MiB)\n/);
+          assert.match(r.stdout, new RegExp(`rootfs:\\s+${dir}/out2/bb\\.rootfs\\.erofs\\n`));
+          assert.match(r.stdout, new RegExp(`sha256:\\s+${sha}\\n`));
+          assert.match(
+            r.stdout,
+            /image:\s+127\.0\.0\.1:\d+\/demo\/bb:1\.0 \(sha256:[0-9a-f]{64}\)/,
+          );
+          assert.ok((await Deno.stat(`${dir}/env-cache/images.json`)).isFile);
+          assert.equal(await sha256sum(`${dir}/out2/bb.rootfs.erofs`), sha);
+        },
+      );
+
+      await t.step("an unknown tag exits 1 naming source.image and writes nothing", async () => {
+        const bad = `${dir}/bad.toml`;
+        await Deno.writeTextFile(
+          bad,
+          (await Deno.readTextFile(config)).replace(":1.0", ":nope").replace('"out"', '"bad-out"'),
+        );
+        const before = await snapshot(dir);
+        const r = await volar(["build", "-c", bad, "--image-cache", `${dir}/cache`]);
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /\nvolar: .*bad\.toml: source\.image: Tag nope does not exist in /);
+        assert.equal(r.stdout, "");
+        const json = await volar(["--json", "build", "-c", bad, "--image-cache", `${dir}/cache`]);
+        const body = JSON.parse(json.stderr);
+        assert.equal(body.code, "not_found");
+        assert.equal(body.details.field, "source.image");
+        assert.deepEqual(await snapshot(dir), before);
+      });
+    } finally {
+      await registry.stop();
+    }
   });
 });

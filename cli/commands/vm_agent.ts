@@ -9,6 +9,7 @@ import { UsageError } from "../errors.ts";
 import { paint } from "../format.ts";
 import { colorEnabled, type Io } from "../io.ts";
 import { globalFlags, withClient } from "./_context.ts";
+import { bodyLines } from "./_ndjson.ts";
 import { registerVmConsole } from "./vm_console.ts";
 import { parseInteger, parseName } from "./vms.ts";
 
@@ -71,24 +72,13 @@ export function registerVmAgent(vms: Command, io: Io): void {
           "GET",
           `/api/v1/vms/${encodeURIComponent(name)}/logs${query.size > 0 ? `?${query}` : ""}`,
         );
-        const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-        let buffered = "";
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buffered += value;
-          let nl: number;
-          while ((nl = buffered.indexOf("\n")) >= 0) {
-            const raw = buffered.slice(0, nl);
-            buffered = buffered.slice(nl + 1);
-            if (raw.trim() === "") continue;
-            if (globals.json) {
-              io.out(`${raw}\n`);
-              continue;
-            }
-            const l = JSON.parse(raw) as LogLine;
-            io.out(l.stream === "stderr" ? `${paint("yellow", l.line, color)}\n` : `${l.line}\n`);
+        for await (const raw of bodyLines(res)) {
+          if (globals.json) {
+            io.out(`${raw}\n`);
+            continue;
           }
+          const l = JSON.parse(raw) as LogLine;
+          io.out(l.stream === "stderr" ? `${paint("yellow", l.line, color)}\n` : `${l.line}\n`);
         }
       });
     });

@@ -131,9 +131,10 @@ function stageZeroEnv(manifest: Manifest | undefined): BootEnv {
 }
 
 /**
- * Writes the VM's initramfs and prepares its plugin disks: the rootfs as a qcow2 overlay on the
- * cached image (created once, kept across restarts: the VM's writable layer), read-only extra
- * disks straight from the cache, writable ones as overlays too. Nothing is copied.
+ * Writes the VM's initramfs and prepares its disks. A root filesystem (an image's, or a plugin's
+ * rootfs artifact) is attached read-only straight from its cache, with the VM's own sparse ext4
+ * disk for the writes (created once, kept across restarts); extra read-only disks come straight
+ * from the cache, writable ones as qcow2 overlays on it. Nothing is copied.
  */
 export async function prepareBootMedia(
   paths: VmPaths,
@@ -143,39 +144,56 @@ export async function prepareBootMedia(
   plugin: PluginBootFiles | undefined,
   fromImage?: ImageBootFiles,
 ): Promise<BootExtras> {
-  if (fromImage) return await prepareImageMedia(paths, image, name, nic, fromImage);
-  const manifest = plugin?.manifest;
+  const manifest = fromImage?.manifest ?? plugin?.manifest;
   const env = stageZeroEnv(manifest);
+  // A root filesystem (an image's, or a plugin's rootfs artifact) becomes the workload's root:
+  // read-only on /dev/vdb, the VM's own writable disk on /dev/vdc, overlayfs in kestrel.
+  const lower = fromImage
+    ? { path: fromImage.rootfs, format: "raw" as const, fstype: "erofs" }
+    : manifest?.rootfs && plugin
+    ? { path: plugin.paths.get("rootfs")!, format: manifest.rootfs.format, fstype: undefined }
+    : undefined;
+  if (lower && env.init !== "kestrel") {
+    throw new VolantError(
+      "invalid_argument",
+      `plugin ${manifest!.name}: a rootfs needs init.mode kestrel (it assembles the root); ` +
+        `init.mode ${env.init} runs from the initramfs only`,
+      { plugin: manifest!.name },
+    );
+  }
+  const config: BootConfig = {
+    ...bootConfigFor(name, nic, manifest),
+    ...(lower
+      ? {
+        image_root: {
+          lower: "/dev/vdb",
+          ...(lower.fstype ? { lower_fstype: lower.fstype } : {}),
+          upper: "/dev/vdc",
+        },
+        workload_root: IMAGE_ROOT_DIR,
+      }
+      : {}),
+  };
   await writeBootInitramfs(paths.initramfs, {
     shared: image.initramfs,
     plugin: plugin?.paths.get("initramfs"),
-    config: bootConfigFor(name, nic, manifest),
+    config,
     env,
   });
   const disks: DiskSpec[] = [];
+  if (lower) {
+    disks.push(
+      { id: "image", path: lower.path, readOnly: true, format: lower.format },
+      { id: "writable", path: await writableDisk(paths), readOnly: false, format: "raw" },
+    );
+  }
   if (manifest && plugin) {
-    const overlay = async (id: string, base: string, format: "raw" | "qcow2") => {
-      const path = `${paths.diskDir}/${id}.qcow2`;
-      await Deno.mkdir(paths.diskDir, { recursive: true });
-      const exists = await Deno.stat(path).then(() => true, () => false);
-      if (!exists) await createOverlay(base, path, format);
-      return path;
-    };
-    if (manifest.rootfs) {
-      const base = plugin.paths.get("rootfs")!;
-      disks.push({
-        id: "rootfs",
-        path: await overlay("rootfs", base, manifest.rootfs.format),
-        readOnly: false,
-        format: "qcow2",
-      });
-    }
     for (const d of manifest.disks) {
       const base = plugin.paths.get(`disk:${d.name}`)!;
       disks.push(
         d.readonly ? { id: `disk_${d.name}`, path: base, readOnly: true, format: d.format } : {
           id: `disk_${d.name}`,
-          path: await overlay(`disk_${d.name}`, base, d.format),
+          path: await overlay(paths, `disk_${d.name}`, base, d.format),
           readOnly: false,
           format: "qcow2",
         },
@@ -185,39 +203,26 @@ export async function prepareBootMedia(
   return { initramfs: paths.initramfs, runtimeDisk: env.init === "kestrel", disks };
 }
 
-/**
- * An image VM: kestrel (after the runtime disk, `/dev/vda`) finds the image's shared root
- * filesystem read-only on `/dev/vdb` and the VM's own sparse ext4 disk on `/dev/vdc` (created
- * once, kept across restarts), and joins them with overlayfs at {@linkcode IMAGE_ROOT_DIR}.
- */
-async function prepareImageMedia(
+/** A writable disk as a qcow2 overlay on its cached base (created once, kept across restarts). */
+async function overlay(
   paths: VmPaths,
-  image: GuestImage,
-  name: string,
-  nic: GuestNic | undefined,
-  fromImage: ImageBootFiles,
-): Promise<BootExtras> {
-  const config: BootConfig = {
-    ...bootConfigFor(name, nic, fromImage.manifest),
-    image_root: { lower: "/dev/vdb", lower_fstype: "erofs", upper: "/dev/vdc" },
-    workload_root: IMAGE_ROOT_DIR,
-  };
-  await writeBootInitramfs(paths.initramfs, {
-    shared: image.initramfs,
-    config,
-    env: { init: "kestrel" },
-  });
+  id: string,
+  base: string,
+  format: "raw" | "qcow2",
+): Promise<string> {
+  const path = `${paths.diskDir}/${id}.qcow2`;
+  await Deno.mkdir(paths.diskDir, { recursive: true });
+  const exists = await Deno.stat(path).then(() => true, () => false);
+  if (!exists) await createOverlay(base, path, format);
+  return path;
+}
+
+/** The VM's sparse ext4 disk for the root's upper layer (created once, kept across restarts). */
+async function writableDisk(paths: VmPaths): Promise<string> {
   const writable = `${paths.diskDir}/writable.ext4`;
   await Deno.mkdir(paths.diskDir, { recursive: true });
   if (!(await Deno.stat(writable).then(() => true, () => false))) {
     await createWritableDisk(writable, WRITABLE_DISK_MIB);
   }
-  return {
-    initramfs: paths.initramfs,
-    runtimeDisk: true,
-    disks: [
-      { id: "image", path: fromImage.rootfs, readOnly: true, format: "raw" },
-      { id: "writable", path: writable, readOnly: false, format: "raw" },
-    ],
-  };
+  return writable;
 }

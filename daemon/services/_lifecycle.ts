@@ -13,7 +13,7 @@ import type { VmRow } from "../store/mod.ts";
 import { canTransition } from "../vm_state.ts";
 import { buildSpec, vmPaths } from "./spec.ts";
 import { type ImageBootFiles, pluginFiles, prepareBootMedia } from "./_boot_media.ts";
-import { imageManifest } from "./_image_manifest.ts";
+import { imageManifest } from "../../schema/image_manifest.ts";
 import { fileSize, tailLines } from "./_serial.ts";
 import { ensureLease, guestNic, syncForwards } from "./_network.ts";
 import { watchReady } from "./_readiness.ts";

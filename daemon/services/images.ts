@@ -15,7 +15,20 @@ import {
 } from "../../images/mod.ts";
 import type { Logger } from "../log.ts";
 import type { VmStore } from "../store/mod.ts";
-import type { ImageForManifest } from "./_image_manifest.ts";
+import type { ImageForManifest } from "../../schema/image_manifest.ts";
+
+/** A local image source: `oci:<dir>[:<tag>]` or `docker-archive:<file>[:<tag>]`. */
+export function localSource(
+  ref: string,
+): { kind: "oci" | "docker-archive"; path: string; tag?: string } | undefined {
+  const m = /^(oci|docker-archive):(\/[^:]*)(?::([^/:]+))?$/.exec(ref);
+  if (!m) return undefined;
+  return {
+    kind: m[1] as "oci" | "docker-archive",
+    path: m[2]!,
+    ...(m[3] ? { tag: m[3] } : {}),
+  };
+}
 
 /** One progress event of a pull (sent to clients as NDJSON). */
 export interface PullProgress {
@@ -92,21 +105,7 @@ export class ImageService {
     if (!parsed.success) throw fromZodError(parsed.error);
     const req = parsed.data;
     const started = performance.now();
-    const image = await this.#store.pull(req.ref, {
-      insecure: this.#insecureFor(req.ref, req.insecure),
-      ...(onProgress
-        ? {
-          onProgress: (e) =>
-            onProgress({
-              phase: "download",
-              layer: e.digest,
-              received: e.done,
-              total: e.total,
-              ...(e.cached ? { message: "cached" } : {}),
-            }),
-        }
-        : {}),
-    });
+    const image = await this.#fetch(req.ref, req.insecure, onProgress);
     this.#logger.info("image pulled", {
       image: req.ref,
       digest: image.digest,
@@ -115,10 +114,50 @@ export class ImageService {
     return this.#record(image);
   }
 
-  /** The cached image, or pulls it (`vms create --image` through the API alone). */
+  /**
+   * From a registry, or a local source: `oci:<dir>[:<tag>]` (an OCI image layout) or
+   * `docker-archive:<file>[:<tag>]` (what `docker save` writes), as skopeo names them.
+   */
+  #fetch(
+    ref: string,
+    insecure: boolean,
+    onProgress?: (p: PullProgress) => void,
+  ): Promise<StoredImage> {
+    const progress = onProgress
+      ? {
+        onProgress: (e: { digest: string; done: number; total: number | null; cached?: boolean }) =>
+          onProgress({
+            phase: "download",
+            layer: e.digest,
+            received: e.done,
+            total: e.total,
+            ...(e.cached ? { message: "cached" } : {}),
+          }),
+      }
+      : {};
+    const local = localSource(ref);
+    if (local?.kind === "oci") {
+      return this.#store.importLayout(local.path, {
+        ...(local.tag ? { tag: local.tag } : {}),
+        ...progress,
+      });
+    }
+    if (local?.kind === "docker-archive") {
+      return this.#store.importDockerArchive(local.path, {
+        ...(local.tag ? { tag: local.tag } : {}),
+        ...progress,
+      });
+    }
+    return this.#store.pull(ref, { insecure: this.#insecureFor(ref, insecure), ...progress });
+  }
+
+  /** The cached image, or pulls (imports) it (`vms create --image` through the API alone). */
   async ensure(ref: string, insecure: boolean): Promise<StoredImage> {
-    return await this.#store.find(ref) ??
-      await this.#store.pull(ref, { insecure: this.#insecureFor(ref, insecure) });
+    if (localSource(ref) === undefined) {
+      const cached = await this.#store.find(ref);
+      if (cached) return cached;
+    }
+    return await this.#fetch(ref, insecure);
   }
 
   /** Removes an image; `invalid_state` while a VM uses it. */

@@ -26,4 +26,3 @@ export {
   type PluginServiceOptions,
 } from "./plugins.ts";
 export { ImageService, type ImageServiceOptions, type PullProgress } from "./images.ts";
-export { imageArgv, imageManifest } from "./_image_manifest.ts";

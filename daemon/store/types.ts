@@ -6,6 +6,9 @@
  */
 import type { HypervisorName, KernelName, PortMapping, VmState } from "../../schema/mod.ts";
 import type { VmmHandle } from "../../hypervisor/driver.ts";
+import type { ImageOverrides } from "../../schema/image_manifest.ts";
+
+export type { ImageOverrides };
 
 /** One VM as stored. Timestamps are RFC 3339 strings. */
 export interface VmRow {
@@ -63,13 +66,6 @@ export interface VmRow {
   ip: string | null;
   /** Published ports (from `port_forwards`; change them through {@linkcode PortStore}). */
   ports: PortMapping[];
-}
-
-/** What a user overrides of an image's process (`--env`, `--entrypoint`, `--cmd`). */
-export interface ImageOverrides {
-  env: Record<string, string>;
-  entrypoint: string[] | null;
-  cmd: string[] | null;
 }
 
 /** What the daemon keeps of kestrel's workload status. */

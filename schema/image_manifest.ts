@@ -5,9 +5,16 @@
  *
  * @module
  */
-import { Manifest, VolantError } from "../../schema/mod.ts";
-import type { ImageProcess } from "../../schema/image.ts";
-import type { ImageOverrides } from "../store/mod.ts";
+import { VolantError } from "./error.ts";
+import type { ImageProcess } from "./image.ts";
+import { Manifest } from "./manifest.ts";
+
+/** What a user overrides of an image's process (`--env`, `--entrypoint`, `--cmd`). */
+export interface ImageOverrides {
+  env: Record<string, string>;
+  entrypoint: string[] | null;
+  cmd: string[] | null;
+}
 
 /** The image as the manifest needs it. */
 export interface ImageForManifest {
@@ -50,7 +57,7 @@ function manifestName(ref: string): string {
  *
  * @example
  * ```ts
- * import { imageArgv } from "./_image_manifest.ts";
+ * import { imageArgv } from "./image_manifest.ts";
  * const argv = imageArgv(
  *   { entrypoint: ["/docker-entrypoint.sh"], cmd: ["nginx", "-g", "daemon off;"], env: [],
  *     workdir: null, user: null, exposed_ports: [] },
@@ -85,7 +92,7 @@ export function imageArgv(
  *
  * @example
  * ```ts
- * import { imageManifest } from "./_image_manifest.ts";
+ * import { imageManifest } from "./image_manifest.ts";
  * const m = imageManifest({
  *   ref: "127.0.0.1:5000/demo/web:1.0", digest: "sha256:" + "a".repeat(64),
  *   config: { entrypoint: null, cmd: ["httpd", "-f"], env: ["PATH=/bin"], workdir: "/www",

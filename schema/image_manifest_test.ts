@@ -1,6 +1,6 @@
 import { deepEqual, equal, throws } from "node:assert/strict";
-import type { ImageProcess } from "../../schema/image.ts";
-import { imageArgv, imageManifest } from "./_image_manifest.ts";
+import type { ImageProcess } from "./image.ts";
+import { imageArgv, imageManifest } from "./image_manifest.ts";
 
 const base: ImageProcess = {
   entrypoint: ["/entry.sh"],

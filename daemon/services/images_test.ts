@@ -1,0 +1,65 @@
+import { deepEqual, equal, match, rejects } from "node:assert/strict";
+import { ImageStore } from "../../images/mod.ts";
+import { handImage, writeLayout } from "../../images/_testing_registry.ts";
+import { silentLogger } from "../log.ts";
+import { openStore } from "../store/mod.ts";
+import { newVm } from "../store/_testing.ts";
+import { ImageService, localSource } from "./images.ts";
+
+const encoder = new TextEncoder();
+
+Deno.test("localSource() reads oci: and docker-archive: references, and nothing else", () => {
+  deepEqual(localSource("oci:/srv/layout:1.0"), { kind: "oci", path: "/srv/layout", tag: "1.0" });
+  deepEqual(localSource("docker-archive:/tmp/app.tar"), {
+    kind: "docker-archive",
+    path: "/tmp/app.tar",
+  });
+  equal(localSource("127.0.0.1:5000/demo/web:1.0"), undefined);
+  equal(localSource("oci:relative/dir"), undefined);
+});
+
+Deno.test("ImageService: an OCI layout imports; used_by follows VM rows; removal waits for them", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "volant-images-svc-" });
+  const store = openStore(`${dir}/state.db`);
+  try {
+    const image = await handImage([[
+      { name: "bin/", type: "directory" },
+      { name: "bin/hello", data: encoder.encode("#!/bin/sh\necho hi\n"), mode: 0o755 },
+    ]], { Cmd: ["/bin/hello"], ExposedPorts: { "8080/tcp": {} } });
+    await writeLayout(`${dir}/layout`, [{ tag: "1.0", image }]);
+    const images = new ImageService({
+      store: new ImageStore(`${dir}/images`),
+      vms: store.vms,
+      insecureRegistries: [],
+      logger: silentLogger(),
+    });
+    const events: string[] = [];
+    const pulled = await images.pull(
+      { ref: `oci:${dir}/layout:1.0` },
+      (p) => events.push(p.phase),
+    );
+    equal(pulled.digest, image.digest);
+    deepEqual(pulled.config.cmd, ["/bin/hello"]);
+    deepEqual(pulled.used_by, []);
+    equal((await images.ensure(`oci:${dir}/layout:1.0`, false)).digest, image.digest);
+
+    store.vms.insert(newVm("web", { image: `oci:${dir}/layout:1.0`, image_digest: image.digest }));
+    deepEqual((await images.get(pulled.ref)).used_by, ["web"]);
+    await rejects(images.remove(pulled.ref), /used by VM web; delete it first/);
+    const boot = await images.bootImage("x", image.digest);
+    match(boot.rootfs.checksum, /^sha256:[0-9a-f]{64}$/);
+    equal(boot.rootfs.path, pulled.rootfs.path);
+
+    store.vms.delete("web");
+    await images.remove(pulled.ref);
+    deepEqual(await images.list(), []);
+    await rejects(images.get(pulled.ref), /is not cached; pull it first/);
+    await rejects(
+      images.pull({ ref: "Not A Ref" }),
+      /ref: must be an image reference/,
+    );
+  } finally {
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,35 @@
+/**
+ * The busybox httpd appliance the e2e tests and benchmarks build with `volar build`: `./busybox` and `./www`
+ * beside the config, httpd on port 80 as the workload.
+ *
+ * @module
+ */
+
+/** The builder config (TOML) of the appliance `name` in init mode `mode`, with `health` lines. */
+export function httpdApplianceConfig(
+  name: string,
+  mode: "none" | "kestrel",
+  health: readonly string[] = [`kind = "http"`, `endpoint = "/index.html"`, `interval_ms = 500`],
+): string {
+  return [
+    `version = "1"`,
+    `strategy = "initramfs"`,
+    `[plugin]`,
+    `name = "${name}"`,
+    `version = "0.1.0"`,
+    `[mappings]`,
+    `"./busybox" = "/bin/busybox"`,
+    `"./www" = "/www"`,
+    `[init]`,
+    `mode = "${mode}"`,
+    `[resources]`,
+    `cpu_cores = 1`,
+    `memory_mb = 256`,
+    `[workload]`,
+    `entrypoint = ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"]`,
+    `base_url = "http://127.0.0.1:80"`,
+    `[health_check]`,
+    ...health,
+    `start_period_ms = 0`,
+  ].join("\n") + "\n";
+}
