@@ -16,6 +16,9 @@ import { parseInteger, parseName } from "./vms.ts";
 /** The byte that detaches an interactive console (Ctrl-], as in telnet and virsh). */
 export const DETACH_BYTE = 0x1d;
 
+/** The cursor-position query busybox's line editor sends (a terminal answers it). */
+const CURSOR_QUERY = "\x1b[6n";
+
 /** Where console input comes from (a seam for tests). */
 export interface ConsoleInput {
   readable: ReadableStream<Uint8Array>;
@@ -70,7 +73,8 @@ export function registerVmConsole(
           const data = event.data instanceof ArrayBuffer
             ? decoder.decode(new Uint8Array(event.data), { stream: true })
             : String(event.data);
-          io.out(data);
+          // Without a terminal nothing answers the guest shell's cursor-position query.
+          io.out(io.outIsTerminal ? data : data.replaceAll(CURSOR_QUERY, ""));
         };
         if (interactive) {
           io.err(`Connected to the console of ${name}; Ctrl-] detaches.\r\n`);
