@@ -5,6 +5,8 @@
  * unsigned manifest).
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { writeCpio } from "../kernels/cpio.ts";
 import { PluginRecord, VmRecord } from "../schema/mod.ts";
 import { type E2eDaemon, startDaemon } from "./_harness.ts";
@@ -143,6 +145,28 @@ Deno.test("a signed plugin runs supervised in a real VM: health, actions, logs, 
     const unknown = await daemon.volar("vms", "call", "web1", "nope");
     equal(unknown.code, 1);
     match(unknown.stdout + unknown.stderr, /nope/);
+
+    // The same through MCP, over the daemon's unix socket, with the official client.
+    const http = Deno.createHttpClient({ proxy: { transport: "unix", path: daemon.socket } });
+    const mcp = new Client({ name: "e2e", version: "1.0.0" });
+    await mcp.connect(
+      new StreamableHTTPClientTransport(new URL("http://volantd/mcp"), {
+        fetch: (url: string | URL, init?: RequestInit) => fetch(url, { ...init, client: http }),
+      }),
+    );
+    try {
+      const called = await mcp.callTool({
+        name: "vm_action",
+        arguments: { name: "web1", action: "hello" },
+      });
+      match(JSON.stringify(called.structuredContent), /hello action/);
+      const logged = await mcp.callTool({ name: "vm_logs", arguments: { name: "web1", tail: 5 } });
+      const lines = (logged.structuredContent as { lines: { line: string }[] }).lines;
+      ok(lines.length > 0 && lines.length <= 5, JSON.stringify(logged.structuredContent));
+    } finally {
+      await mcp.close();
+      http.close();
+    }
 
     // logs -f shows a line this test causes (httpd -vv logs each request URL).
     logs = new Deno.Command(Deno.execPath(), {

@@ -8,6 +8,7 @@ import { fromZodError, VolantError } from "../../schema/mod.ts";
 import { errorResponse } from "./errors.ts";
 import type { ApiDeps, Route } from "./route.ts";
 import { ALL_ROUTES } from "./routes.ts";
+import { MCP_PATH, mcpHandler } from "../mcp/mod.ts";
 
 async function readBody(route: Route, req: Request): Promise<unknown> {
   if (!route.body || route.rawBody) return undefined;
@@ -78,6 +79,9 @@ export function createApp(deps: ApiDeps, routes: readonly Route[] = ALL_ROUTES):
       return c.json(result as object, route.status);
     });
   }
+  // MCP (Streamable HTTP): the same operations as tools, for agents.
+  const mcp = mcpHandler(deps);
+  app.on(["GET", "POST", "DELETE"], MCP_PATH, (c) => mcp(c.req.raw));
   app.notFound((c) => {
     const error = new VolantError(
       "not_found",

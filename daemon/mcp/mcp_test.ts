@@ -1,0 +1,109 @@
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { VmRecord } from "../../schema/mod.ts";
+import { makeTestEnv } from "../_testing.ts";
+import { createApp } from "../api/app.ts";
+import { VERSION } from "../version.ts";
+import { MCP_TOOLS } from "./tools.ts";
+
+/** What the client lists of a tool (the fields these tests read). */
+interface ListedTool {
+  name: string;
+  inputSchema: { properties?: Record<string, unknown> };
+  annotations?: { readOnlyHint?: boolean };
+}
+
+/** The official MCP client, talking Streamable HTTP to the daemon's app in process. */
+async function connect(app: { fetch: (req: Request) => Response | Promise<Response> }) {
+  const client = new Client({ name: "volant-test", version: "1.0.0" });
+  const transport = new StreamableHTTPClientTransport(new URL("http://volantd/mcp"), {
+    fetch: (url: string | URL, init?: RequestInit) =>
+      Promise.resolve(app.fetch(new Request(url, init))),
+  });
+  await client.connect(transport);
+  return client;
+}
+
+function textOf(result: { content?: unknown }): string {
+  const content = result.content as Array<{ type: string; text?: string }>;
+  return content.map((c) => c.text ?? "").join("");
+}
+
+Deno.test("MCP: a real client lists the tools and drives a VM through its lifecycle", async () => {
+  const env = await makeTestEnv();
+  const daemon = env.open();
+  const app = createApp({
+    service: daemon.service,
+    plugins: daemon.plugins,
+    version: VERSION,
+    hypervisor: { name: daemon.driver.name, version: "fake-1.0", kvm: false },
+    logger: env.logger,
+  });
+  const client = await connect(app);
+  try {
+    const tools = (await client.listTools()).tools as ListedTool[];
+    deepEqual(tools.map((t) => t.name), MCP_TOOLS.map((t) => t.name));
+    const create = tools.find((t) => t.name === "vm_create")!;
+    ok("name" in (create.inputSchema.properties ?? {}), "the input schema comes from zod");
+    equal(tools.find((t) => t.name === "vm_list")!.annotations?.readOnlyHint, true);
+
+    const created = await client.callTool({ name: "vm_create", arguments: { name: "web" } });
+    equal(created.isError, undefined, textOf(created));
+    equal(VmRecord.parse(created.structuredContent).state, "starting");
+    const running = await client.callTool({
+      name: "vm_wait",
+      arguments: { name: "web", timeout_ms: 5000 },
+    });
+    equal(VmRecord.parse(running.structuredContent).state, "running");
+    const list = await client.callTool({ name: "vm_list", arguments: {} });
+    deepEqual(
+      (list.structuredContent as { vms: VmRecord[] }).vms.map((v) => v.name),
+      ["web"],
+    );
+    const stopped = await client.callTool({ name: "vm_stop", arguments: { name: "web" } });
+    equal(VmRecord.parse(stopped.structuredContent).state, "stopped");
+    const deleted = await client.callTool({ name: "vm_delete", arguments: { name: "web" } });
+    equal(deleted.isError, undefined, textOf(deleted));
+    equal(daemon.service.count(), 0);
+  } finally {
+    await client.close();
+    await env.dispose();
+  }
+});
+
+Deno.test("MCP: bad input names the field; daemon errors keep their code and leave nothing", async () => {
+  const env = await makeTestEnv();
+  const daemon = env.open();
+  const app = createApp({
+    service: daemon.service,
+    plugins: daemon.plugins,
+    version: VERSION,
+    hypervisor: { name: daemon.driver.name, version: "fake-1.0", kvm: false },
+    logger: env.logger,
+  });
+  const client = await connect(app);
+  try {
+    const bad = await client.callTool({
+      name: "vm_create",
+      arguments: { name: "web", memory_mb: 1 },
+    });
+    equal(bad.isError, true);
+    match(textOf(bad), /memory_mb/);
+    const missing = await client.callTool({ name: "vm_get", arguments: { name: "nope" } });
+    equal(missing.isError, true);
+    match(textOf(missing), /^not_found: VM nope does not exist/);
+    const both = await client.callTool({
+      name: "vm_create",
+      arguments: { name: "web", plugin: "p", image: "busybox" },
+    });
+    equal(both.isError, true);
+    match(textOf(both), /plugin or an image, not both/);
+    const images = await client.callTool({ name: "image_list", arguments: {} });
+    deepEqual(images.structuredContent, { images: [] });
+    equal(daemon.service.count(), 0, "failed calls leave no VM");
+  } finally {
+    await client.close();
+    await env.dispose();
+  }
+});

@@ -1,0 +1,12 @@
+/**
+ * volantd's MCP server: the REST API's operations as MCP tools at `/mcp` (Streamable HTTP).
+ *
+ * ```ts ignore
+ * import { mcpHandler } from "./mod.ts";
+ * app.all("/mcp", (c) => mcpHandler(deps)(c.req.raw));
+ * ```
+ *
+ * @module
+ */
+export { MCP_PATH, mcpHandler } from "./server.ts";
+export { MCP_TOOLS, type McpTool } from "./tools.ts";
