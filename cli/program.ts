@@ -15,6 +15,7 @@ import { registerPlugins } from "./commands/plugins.ts";
 import { registerKeys } from "./commands/keys.ts";
 import { registerVmAgent } from "./commands/vm_agent.ts";
 import { registerImages } from "./commands/images.ts";
+import { registerEvents } from "./commands/events.ts";
 import { registerBuild } from "./commands/build.ts";
 import { registerDoctor } from "./commands/doctor.ts";
 
@@ -108,6 +109,7 @@ export function buildProgram(io: Io): Command {
   registerBuild(program, io);
   registerDoctor(program, io);
   registerImages(program, io);
+  registerEvents(program, io);
   harden(program);
   return program;
 }

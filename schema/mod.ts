@@ -98,3 +98,4 @@ export {
   imageManifest,
   type ImageOverrides,
 } from "./image_manifest.ts";
+export { EventsQuery, VmDeletedEvent, VmEvent, VmStateEvent, VmWorkloadEvent } from "./event.ts";

@@ -174,6 +174,7 @@ Deno.test("API: /openapi.json lists every route with schemas", async () => {
     equal(doc.openapi, "3.1.0");
     equal(doc.info.version, VERSION);
     deepEqual(Object.keys(doc.paths).sort(), [
+      "/api/v1/events",
       "/api/v1/images",
       "/api/v1/images/{image}",
       "/api/v1/keys",

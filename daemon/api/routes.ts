@@ -20,6 +20,7 @@ import {
 import { listKeys, trustKey, untrustKey } from "./keys.ts";
 import { agentProxy, callAction, vmLogs } from "./agent.ts";
 import { vmConsole } from "./console.ts";
+import { vmEvents } from "./events.ts";
 import { getImage, listImages, pullImage, removeImage } from "./images.ts";
 
 /** Every API route except `/openapi.json`. */
@@ -36,6 +37,7 @@ export const ROUTES: readonly Route[] = [
   callAction,
   vmLogs,
   vmConsole,
+  vmEvents,
   agentProxy,
   listImages,
   pullImage,

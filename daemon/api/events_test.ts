@@ -1,0 +1,52 @@
+import { deepEqual, equal } from "node:assert/strict";
+import { VmEvent } from "../../schema/event.ts";
+import { sseData } from "../../cli/commands/events.ts";
+import { makeTestEnv } from "../_testing.ts";
+import { VERSION } from "../version.ts";
+import { createApp } from "./app.ts";
+
+Deno.test("GET /api/v1/events streams a VM's states as server-sent events, filtered by VM", async () => {
+  const env = await makeTestEnv();
+  const daemon = env.open();
+  const app = createApp({
+    service: daemon.service,
+    plugins: daemon.plugins,
+    version: VERSION,
+    hypervisor: { name: daemon.driver.name, version: "fake-1.0", kvm: false },
+    logger: env.logger,
+  });
+  const abort = new AbortController();
+  try {
+    const res = await app.request("/api/v1/events?vm=web", { signal: abort.signal });
+    equal(res.status, 200);
+    equal(res.headers.get("content-type"), "text/event-stream");
+    const seen: VmEvent[] = [];
+    const reading = (async () => {
+      for await (const data of sseData(res)) {
+        const event = VmEvent.parse(JSON.parse(data));
+        seen.push(event);
+        if (event.type === "vm.deleted") return;
+      }
+    })();
+    await daemon.service.create({ name: "other" });
+    await daemon.service.create({ name: "web" });
+    await daemon.service.wait("web", "running", 5000);
+    await daemon.service.delete("web");
+    await reading;
+    deepEqual(
+      seen.map((e) => e.type === "vm.state" ? `${e.from}→${e.to}` : e.type),
+      [
+        "null→pending",
+        "pending→starting",
+        "starting→running",
+        "running→stopping",
+        "stopping→stopped",
+        "vm.deleted",
+      ],
+    );
+    equal(seen.every((e) => e.name === "web"), true, "?vm=web keeps only web's events");
+  } finally {
+    abort.abort();
+    await env.dispose();
+  }
+});
