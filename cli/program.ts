@@ -16,6 +16,7 @@ import { registerKeys } from "./commands/keys.ts";
 import { registerVmAgent } from "./commands/vm_agent.ts";
 import { registerImages } from "./commands/images.ts";
 import { registerEvents } from "./commands/events.ts";
+import { registerMcp } from "./commands/mcp.ts";
 import { registerBuild } from "./commands/build.ts";
 import { registerDoctor } from "./commands/doctor.ts";
 
@@ -110,6 +111,7 @@ export function buildProgram(io: Io): Command {
   registerDoctor(program, io);
   registerImages(program, io);
   registerEvents(program, io);
+  registerMcp(program, io);
   harden(program);
   return program;
 }
