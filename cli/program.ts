@@ -17,6 +17,7 @@ import { registerVmAgent } from "./commands/vm_agent.ts";
 import { registerImages } from "./commands/images.ts";
 import { registerEvents } from "./commands/events.ts";
 import { registerMcp } from "./commands/mcp.ts";
+import { registerDashboard } from "./commands/dashboard.ts";
 import { registerBuild } from "./commands/build.ts";
 import { registerDoctor } from "./commands/doctor.ts";
 
@@ -112,6 +113,7 @@ export function buildProgram(io: Io): Command {
   registerImages(program, io);
   registerEvents(program, io);
   registerMcp(program, io);
+  registerDashboard(program, io);
   harden(program);
   return program;
 }
