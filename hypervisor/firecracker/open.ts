@@ -4,26 +4,12 @@
  *
  * @module
  */
-import { VolantError } from "../../schema/mod.ts";
-import type { KvmStatus } from "../kvm.ts";
+import { openRestVmm, type OpenRestVmmOptions } from "../rest_open.ts";
 import { FirecrackerDriver } from "./driver.ts";
 import { probeFirecracker } from "./probe.ts";
 
-/** Options of {@linkcode openFirecrackerDriver}. */
-export interface OpenFirecrackerOptions {
-  /** A name on PATH or a path; default `firecracker`. */
-  binary?: string;
-  /** KVM detection result to use instead of checking `/dev/kvm`. */
-  kvm?: KvmStatus;
-  /** Command words the VMM is run through (each must exec, not fork); tests only. */
-  launchPrefix?: readonly string[];
-  /** What `/proc/<pid>/exe` shows for a script VMM (tests only). */
-  processExe?: string;
-  /** Limit from spawn until the API answers; default 10 000 ms. */
-  startTimeoutMs?: number;
-  /** Limit for each API request; default 5000 ms. */
-  apiTimeoutMs?: number;
-}
+/** Options of {@linkcode openFirecrackerDriver} (`binary` defaults to `firecracker`). */
+export type OpenFirecrackerOptions = OpenRestVmmOptions;
 
 /**
  * A Firecracker driver for this host. Throws `hypervisor_unavailable` (with the reason and the
@@ -36,17 +22,14 @@ export interface OpenFirecrackerOptions {
  * console.log((await driver.probe()).version);
  * ```
  */
-export async function openFirecrackerDriver(
+export function openFirecrackerDriver(
   options: OpenFirecrackerOptions = {},
 ): Promise<FirecrackerDriver> {
-  const binary = options.binary ?? "firecracker";
-  const probe = await probeFirecracker(binary, options.kvm ? { kvm: options.kvm } : {});
-  if (!probe.available || !probe.binary) {
-    throw new VolantError(
-      "hypervisor_unavailable",
-      `Firecracker is unavailable: ${probe.reason ?? "unknown reason"}`,
-      { binary, ...(probe.version ? { version: probe.version } : {}) },
-    );
-  }
-  return new FirecrackerDriver({ ...options, binary: probe.binary });
+  return openRestVmm(
+    "Firecracker",
+    "firecracker",
+    options,
+    probeFirecracker,
+    (o) => new FirecrackerDriver(o),
+  );
 }
