@@ -15,6 +15,9 @@ import { fakeGuestAgent, FakeHostNetwork, type HostNetwork } from "./network/mod
 import { VmService } from "./services/mod.ts";
 import type { VmServiceConfig } from "./services/mod.ts";
 import { openStore, type Store } from "./store/mod.ts";
+import type { Hono } from "hono";
+import { createApp } from "./api/app.ts";
+import { VERSION } from "./version.ts";
 
 /** A daemon's worth of state in a temp dir. */
 export interface TestEnv {
@@ -177,4 +180,25 @@ export async function unixFetch(
   } finally {
     client.close();
   }
+}
+
+/**
+ * The REST app (with MCP) over a fresh daemon of `env`, as volantd builds it (fake driver).
+ *
+ * @example
+ * ```ts ignore
+ * const { app, daemon } = testApp(await makeTestEnv());
+ * const res = await app.request("/healthz");
+ * ```
+ */
+export function testApp(env: TestEnv): { app: Hono; daemon: TestDaemon } {
+  const daemon = env.open();
+  const app = createApp({
+    service: daemon.service,
+    plugins: daemon.plugins,
+    version: VERSION,
+    hypervisor: { name: daemon.driver.name, version: "fake-1.0", kvm: false },
+    logger: env.logger,
+  });
+  return { app, daemon };
 }

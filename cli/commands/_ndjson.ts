@@ -14,7 +14,8 @@ export interface StreamEvent {
 }
 
 /**
- * The non-empty lines of a streamed body, as they arrive (NDJSON: one JSON value a line).
+ * The non-empty records of a streamed body, as they arrive: lines by default (NDJSON: one JSON
+ * value a line), or blocks with `separator` `"\n\n"` (server-sent events).
  *
  * @example
  * ```ts
@@ -24,7 +25,7 @@ export interface StreamEvent {
  * console.assert(lines.join(",") === "a,b");
  * ```
  */
-export async function* bodyLines(res: Response): AsyncGenerator<string> {
+export async function* bodyLines(res: Response, separator = "\n"): AsyncGenerator<string> {
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   let buffered = "";
   try {
@@ -33,9 +34,9 @@ export async function* bodyLines(res: Response): AsyncGenerator<string> {
       if (done) break;
       buffered += value;
       let nl: number;
-      while ((nl = buffered.indexOf("\n")) >= 0) {
+      while ((nl = buffered.indexOf(separator)) >= 0) {
         const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
+        buffered = buffered.slice(nl + separator.length);
         if (line.trim() !== "") yield line;
       }
     }

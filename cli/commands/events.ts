@@ -10,6 +10,7 @@ import { VmEvent } from "../../schema/event.ts";
 import { paint } from "../format.ts";
 import { colorEnabled, type Io } from "../io.ts";
 import { globalFlags, withClient } from "./_context.ts";
+import { bodyLines } from "./_ndjson.ts";
 
 /**
  * The `data` of each server-sent event in a streamed body (comments and other fields skipped).
@@ -24,24 +25,10 @@ import { globalFlags, withClient } from "./_context.ts";
  * ```
  */
 export async function* sseData(res: Response): AsyncGenerator<string> {
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffered += value;
-      let end: number;
-      while ((end = buffered.indexOf("\n\n")) >= 0) {
-        const block = buffered.slice(0, end);
-        buffered = buffered.slice(end + 2);
-        const data = block.split("\n").filter((l) => l.startsWith("data:"))
-          .map((l) => l.slice(5).trimStart()).join("\n");
-        if (data !== "") yield data;
-      }
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
+  for await (const block of bodyLines(res, "\n\n")) {
+    const data = block.split("\n").filter((l) => l.startsWith("data:"))
+      .map((l) => l.slice(5).trimStart()).join("\n");
+    if (data !== "") yield data;
   }
 }
 

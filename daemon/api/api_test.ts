@@ -1,20 +1,7 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { ERROR_STATUS, ErrorBody, Health, VmList, VmRecord } from "../../schema/mod.ts";
-import { makeTestEnv, type TestEnv } from "../_testing.ts";
+import { makeTestEnv, testApp } from "../_testing.ts";
 import { VERSION } from "../version.ts";
-import { createApp } from "./app.ts";
-
-function appFor(env: TestEnv) {
-  const daemon = env.open();
-  const app = createApp({
-    service: daemon.service,
-    plugins: daemon.plugins,
-    version: VERSION,
-    hypervisor: { name: daemon.driver.name, version: "fake-1.0", kvm: false },
-    logger: env.logger,
-  });
-  return { app, daemon };
-}
 
 function post(body: unknown): RequestInit {
   return {
@@ -33,7 +20,7 @@ async function expectError(res: Response, code: keyof typeof ERROR_STATUS): Prom
 
 Deno.test("API: VM lifecycle over HTTP, bodies validate against the schemas", async () => {
   const env = await makeTestEnv();
-  const { app } = appFor(env);
+  const { app } = testApp(env);
   try {
     const health = Health.parse(await (await app.request("/healthz")).json());
     deepEqual(health, {
@@ -82,7 +69,7 @@ Deno.test("API: VM lifecycle over HTTP, bodies validate against the schemas", as
 
 Deno.test("API: errors carry the code and the status from ERROR_STATUS", async () => {
   const env = await makeTestEnv();
-  const { app, daemon } = appFor(env);
+  const { app, daemon } = testApp(env);
   try {
     const bad = await expectError(
       await app.request("/api/v1/vms", post({ name: "Bad_Name" })),
@@ -142,7 +129,7 @@ Deno.test("API: errors carry the code and the status from ERROR_STATUS", async (
 
 Deno.test("API: wait semantics (timeout, crashed while waiting for running)", async () => {
   const env = await makeTestEnv();
-  const { app, daemon } = appFor(env);
+  const { app, daemon } = testApp(env);
   try {
     daemon.driver.setBehavior({ readyDelayMs: 10_000 });
     equal((await app.request("/api/v1/vms", post({ name: "slow" }))).status, 201);
@@ -166,7 +153,7 @@ Deno.test("API: wait semantics (timeout, crashed while waiting for running)", as
 
 Deno.test("API: /openapi.json lists every route with schemas", async () => {
   const env = await makeTestEnv();
-  const { app } = appFor(env);
+  const { app } = testApp(env);
   try {
     const res = await app.request("/openapi.json");
     equal(res.status, 200);
@@ -239,7 +226,7 @@ Deno.test("API: /openapi.json lists every route with schemas", async () => {
 
 Deno.test("API: create with ip and publish; refusals are 409 with the field named", async () => {
   const env = await makeTestEnv();
-  const { app } = appFor(env);
+  const { app } = testApp(env);
   try {
     const created = await app.request(
       "/api/v1/vms",

@@ -1,20 +1,11 @@
 import { deepEqual, equal } from "node:assert/strict";
 import { VmEvent } from "../../schema/event.ts";
 import { sseData } from "../../cli/commands/events.ts";
-import { makeTestEnv } from "../_testing.ts";
-import { VERSION } from "../version.ts";
-import { createApp } from "./app.ts";
+import { makeTestEnv, testApp } from "../_testing.ts";
 
 Deno.test("GET /api/v1/events streams a VM's states as server-sent events, filtered by VM", async () => {
   const env = await makeTestEnv();
-  const daemon = env.open();
-  const app = createApp({
-    service: daemon.service,
-    plugins: daemon.plugins,
-    version: VERSION,
-    hypervisor: { name: daemon.driver.name, version: "fake-1.0", kvm: false },
-    logger: env.logger,
-  });
+  const { app, daemon } = testApp(env);
   const abort = new AbortController();
   try {
     const res = await app.request("/api/v1/events?vm=web", { signal: abort.signal });

@@ -2,9 +2,7 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { VmRecord } from "../../schema/mod.ts";
-import { makeTestEnv } from "../_testing.ts";
-import { createApp } from "../api/app.ts";
-import { VERSION } from "../version.ts";
+import { makeTestEnv, testApp } from "../_testing.ts";
 import { MCP_TOOLS } from "./tools.ts";
 
 /** What the client lists of a tool (the fields these tests read). */
@@ -32,14 +30,7 @@ function textOf(result: { content?: unknown }): string {
 
 Deno.test("MCP: a real client lists the tools and drives a VM through its lifecycle", async () => {
   const env = await makeTestEnv();
-  const daemon = env.open();
-  const app = createApp({
-    service: daemon.service,
-    plugins: daemon.plugins,
-    version: VERSION,
-    hypervisor: { name: daemon.driver.name, version: "fake-1.0", kvm: false },
-    logger: env.logger,
-  });
+  const { app, daemon } = testApp(env);
   const client = await connect(app);
   try {
     const tools = (await client.listTools()).tools as ListedTool[];
@@ -74,14 +65,7 @@ Deno.test("MCP: a real client lists the tools and drives a VM through its lifecy
 
 Deno.test("MCP: bad input names the field; daemon errors keep their code and leave nothing", async () => {
   const env = await makeTestEnv();
-  const daemon = env.open();
-  const app = createApp({
-    service: daemon.service,
-    plugins: daemon.plugins,
-    version: VERSION,
-    hypervisor: { name: daemon.driver.name, version: "fake-1.0", kvm: false },
-    logger: env.logger,
-  });
+  const { app, daemon } = testApp(env);
   const client = await connect(app);
   try {
     const bad = await client.callTool({
