@@ -9,6 +9,7 @@
  * @module
  */
 import { guestDirArtifacts } from "../daemon/guest.ts";
+import { detectKvm, resolveAccel } from "../hypervisor/kvm.ts";
 import { qemuArgs } from "../hypervisor/qemu/cmdline.ts";
 import { type E2eDaemon, ip, startDaemon } from "../e2e/_harness.ts";
 import { VmRecord } from "../schema/mod.ts";
@@ -122,12 +123,10 @@ async function rawBoot(
       serialLog: `${runtimeDir}/serial.log`,
       vmmLog: `${runtimeDir}/vmm.log`,
       runtimeDir,
-    }, { accel: "tcg" }).filter((a) => a !== "-S");
-    const accel = (await Deno.stat("/dev/kvm").then(() => true, () => false)) ? "kvm" : "tcg";
-    const withAccel = args.map((a, j) => (args[j - 1] === "-accel" ? accel : a));
+    }, { accel: resolveAccel("auto", await detectKvm()) }).filter((a) => a !== "-S");
     const started = performance.now();
     const child = new Deno.Command("ip", {
-      args: ["netns", "exec", daemon.ns, "qemu-system-x86_64", ...withAccel],
+      args: ["netns", "exec", daemon.ns, "qemu-system-x86_64", ...args],
       stdin: "null",
       stdout: "null",
       stderr: "null",

@@ -139,6 +139,7 @@ if [ "$mode" = shell ]; then
 	echo "volant stage 0: shell before starting $VOLANT_INIT (exit to continue booting)"
 	setsid cttyhack sh
 fi
+# This runs as PID 1 inside the guest VM (never on the host): configure the guest's own eth0.
 if [ "$VOLANT_INIT" != kestrel ]; then
 	[ -n "$VOLANT_EXEC" ] || fail "VOLANT_INIT=$VOLANT_INIT needs VOLANT_EXEC"
 	[ -z "$VOLANT_HOSTNAME" ] || hostname "$VOLANT_HOSTNAME"

@@ -77,7 +77,7 @@ export const vmConsole: Route = defineRoute({
   ),
   handle: async ({ params, deps, request }) => {
     const name = params.name!;
-    await deps.service.consoleSocket(name);
+    const path = await deps.service.consoleSocket(name);
     const busy = attachedFor(deps.service);
     if (busy.has(name)) {
       throw new VolantError(
@@ -89,7 +89,6 @@ export const vmConsole: Route = defineRoute({
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return { name, attachable: true } satisfies ConsoleInfo;
     }
-    const path = await deps.service.consoleSocket(name);
     let conn: Deno.UnixConn;
     try {
       conn = await Deno.connect({ transport: "unix", path });
