@@ -5,7 +5,7 @@
  * the address of the boot config, a net check from the guest reaches a server in the
  * namespace, and the driver's graceful stop still ends it through the power button.
  */
-import { wgetInNetns } from "../net/_testing.ts";
+import { wgetInNetns } from "../net/testing.ts";
 import assert from "node:assert/strict";
 import { AgentHealth, NetCheckResult } from "../schema/agent.ts";
 import { encodeBootConfig, READY_MARKER, ReadyReport } from "../schema/boot_config.ts";
@@ -13,10 +13,11 @@ import { readHostCmdline } from "../daemon/host.ts";
 import type { VmmHandle, VmSpec } from "../hypervisor/driver.ts";
 import { isAlive } from "../hypervisor/process/mod.ts";
 import { openQemuDriver } from "../hypervisor/qemu/mod.ts";
+import { testAccel } from "../daemon/boot_probe/testing.ts";
 import { processesMentioning } from "../hypervisor/testing/protocol.ts";
 import { createNetns, deleteNetns } from "../hypervisor/testing/netns.ts";
 import { buildGuest } from "../kernels/mod.ts";
-import { bootSkipReason, KERNEL_CACHE } from "../kernels/_test_util.ts";
+import { bootSkipReason, KERNEL_CACHE } from "../kernels/testing.ts";
 import { addAddress, createBridge, deleteLink, setLink, setLinkUp } from "../net/netlink/mod.ts";
 import { createTap, deleteTap } from "../net/tap.ts";
 import { withNetns } from "../net/netns.ts";
@@ -74,7 +75,9 @@ function randomByte(min: number, max: number): number {
 }
 
 Deno.test({
-  name: "kestrel configures eth0 in a real guest, serves /healthz and net checks, stops gracefully",
+  name:
+    "kestrel configures eth0 in a real guest, serves /healthz and net checks, stops gracefully" +
+    (SKIP === undefined ? "" : ` (skipped: ${SKIP})`),
   ignore: SKIP !== undefined,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -130,7 +133,10 @@ Deno.test({
         stderr: "null",
       }).spawn();
 
-      const driver = await openQemuDriver({ launchPrefix: ["ip", "netns", "exec", ns] });
+      const driver = await openQemuDriver({
+        accel: await testAccel(),
+        launchPrefix: ["ip", "netns", "exec", ns],
+      });
       await Deno.mkdir(`${dir}/run`);
       const boot = encodeBootConfig({
         v: 1,

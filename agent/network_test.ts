@@ -281,7 +281,8 @@ async function ipJson(ns: string, ...args: string[]): Promise<unknown> {
 const netnsSkip = Deno.uid() !== 0 ? "network namespaces need root" : undefined;
 
 Deno.test({
-  name: "configureNetwork() with the real netlink ops configures a namespace's eth0 (veth)",
+  name: "configureNetwork() with the real netlink ops configures a namespace's eth0 (veth)" +
+    (netnsSkip === undefined ? "" : ` (skipped: ${netnsSkip})`),
   ignore: netnsSkip !== undefined,
   fn: async () => {
     const { createNetns, deleteNetns } = await import("../hypervisor/testing/netns.ts");

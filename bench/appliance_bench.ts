@@ -11,9 +11,9 @@
 import { guestDirArtifacts } from "../daemon/guest.ts";
 import { detectKvm, resolveAccel } from "../hypervisor/kvm.ts";
 import { qemuArgs } from "../hypervisor/qemu/cmdline.ts";
-import { type E2eDaemon, ip, startDaemon } from "../e2e/_harness.ts";
+import { type E2eDaemon, ip, startDaemon } from "../e2e/harness.ts";
 import { VmRecord } from "../schema/mod.ts";
-import { httpdApplianceConfig } from "../e2e/_httpd_appliance.ts";
+import { httpdApplianceConfig } from "../e2e/httpd_appliance.ts";
 
 /** What one run of the appliance benchmark measured. */
 export interface ApplianceBenchResult {

@@ -1,6 +1,7 @@
 /**
  * Image benchmark (issue 7): pull + convert of an OCI image from a real registry (Debian's
- * docker-registry in the daemon's namespace) with a cold and a warm cache; `POST /api/v1/vms`
+ * docker-registry in the daemon's namespace) with a cold cache (median of N: the image is
+ * removed and the cache checked empty between runs) and a warm one; `POST /api/v1/vms`
  * → `running` for a VM of that image (rootfs path: shared erofs + overlay, kestrel supervising
  * busybox httpd) against the same workload built as an initramfs appliance with kestrel
  * (initramfs path), interleaved, median of N; and the disk bytes a second VM of the image uses
@@ -8,19 +9,19 @@
  *
  * @module
  */
-import { type E2eDaemon, startDaemon } from "../e2e/_harness.ts";
-import { pushTestImage, run, startRegistryInNetns } from "../e2e/_registry.ts";
+import { type E2eDaemon, startDaemon } from "../e2e/harness.ts";
+import { type E2eRegistry, pushTestImage, run, startRegistryInNetns } from "../e2e/registry.ts";
 import { ImageRecord, VmRecord } from "../schema/mod.ts";
-import { httpdApplianceConfig } from "../e2e/_httpd_appliance.ts";
+import { httpdApplianceConfig } from "../e2e/httpd_appliance.ts";
 
 /** What one run of the image benchmark measured. */
 export interface ImageBenchResult {
   /** `tcg` or `kvm`. */
   accel: string;
-  /** Pull + rootfs build with nothing cached, ms. */
-  coldPullMs: number;
-  /** The same pull again (manifest only), ms. */
-  warmPullMs: number;
+  /** Pull + rootfs build with nothing cached, ms, one per run (the cache emptied before each). */
+  coldPullMs: number[];
+  /** The same pull again right after (manifest only), ms, one per run. */
+  warmPullMs: number[];
   /** The image's compressed layers, bytes. */
   layerBytes: number;
   /** Its erofs root filesystem, bytes. */
@@ -55,6 +56,48 @@ async function createAndWait(daemon: E2eDaemon, body: Record<string, unknown>) {
   return { ms: performance.now() - started, vm };
 }
 
+/** Files left in the daemon's image cache (blobs and root filesystems). */
+async function cachedFiles(daemon: E2eDaemon): Promise<string[]> {
+  const out: string[] = [];
+  for (const dir of ["blobs/sha256", "rootfs"]) {
+    const path = `${daemon.dir}/state/images/${dir}`;
+    try {
+      for await (const e of Deno.readDir(path)) out.push(`${dir}/${e.name}`);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+  }
+  return out;
+}
+
+/** Removes the image and checks that nothing of it is left in the cache. */
+async function clearImageCache(daemon: E2eDaemon, ref: string): Promise<void> {
+  const r = await daemon.api(`/api/v1/images/${encodeURIComponent(ref)}`, { method: "DELETE" });
+  if (r.status !== 200) throw new Error(`removing ${ref}: ${JSON.stringify(r.body)}`);
+  const left = await cachedFiles(daemon);
+  if (left.length > 0) throw new Error(`the image cache is not empty: ${left.join(", ")}`);
+}
+
+/**
+ * Pulls `ref` `runs` times into an empty cache (cold), each followed by a pull of the cached
+ * image (warm); the image stays cached after the last run.
+ */
+async function pulls(daemon: E2eDaemon, ref: string, runs: number) {
+  const coldPullMs: number[] = [];
+  const warmPullMs: number[] = [];
+  let image: ImageRecord | undefined;
+  for (let i = 0; i < runs; i++) {
+    if (i > 0) await clearImageCache(daemon, ref);
+    let t0 = performance.now();
+    image = ImageRecord.parse(await api(daemon, "/api/v1/images", { ref, insecure: true }));
+    coldPullMs.push(performance.now() - t0);
+    t0 = performance.now();
+    await api(daemon, "/api/v1/images", { ref, insecure: true });
+    warmPullMs.push(performance.now() - t0);
+  }
+  return { image: image!, coldPullMs, warmPullMs };
+}
+
 async function volarOk(daemon: E2eDaemon, ...args: string[]): Promise<string> {
   const r = await daemon.volar(...args);
   if (r.code !== 0) throw new Error(`volar ${args.join(" ")}: ${r.stderr}`);
@@ -87,18 +130,16 @@ async function buildAppliance(daemon: E2eDaemon, work: string): Promise<void> {
  * ```
  */
 export async function runImageBench(runs: number): Promise<ImageBenchResult> {
-  const daemon = await startDaemon();
-  const work = `${daemon.dir}/bench`;
-  const port = 5000 + Math.floor(Math.random() * 1000);
-  const registry = await startRegistryInNetns(daemon.ns, `${work}/registry`, port);
+  let daemon: E2eDaemon | undefined;
+  let registry: E2eRegistry | undefined;
   try {
+    daemon = await startDaemon();
+    const work = `${daemon.dir}/bench`;
+    const port = 5000 + Math.floor(Math.random() * 1000);
+    registry = await startRegistryInNetns(daemon.ns, `${work}/registry`, port);
     const ref = await pushTestImage(daemon.ns, work, port);
-    let t0 = performance.now();
-    const image = ImageRecord.parse(await api(daemon, "/api/v1/images", { ref, insecure: true }));
-    const coldPullMs = performance.now() - t0;
-    t0 = performance.now();
-    await api(daemon, "/api/v1/images", { ref, insecure: true });
-    const warmPullMs = performance.now() - t0;
+    if ((await cachedFiles(daemon)).length > 0) throw new Error("the image cache is not empty");
+    const { image, coldPullMs, warmPullMs } = await pulls(daemon, ref, runs);
     await buildAppliance(daemon, work);
     const imageMs: number[] = [];
     const applianceMs: number[] = [];
@@ -129,7 +170,7 @@ export async function runImageBench(runs: number): Promise<ImageBenchResult> {
       secondVmBytes,
     };
   } finally {
-    await registry.stop();
-    await daemon.dispose();
+    await registry?.stop();
+    await daemon?.dispose();
   }
 }

@@ -3,8 +3,9 @@
  * TUN ioctls, what volantd does) against the same through `ip tuntap add` + `ip link set`, in a
  * network namespace made for the run; (b) lease allocation with 10 000 addresses taken:
  * volantd's path (one SQLite transaction: find the lowest free address in SQL, walking the
- * leases' primary key to the first gap, then insert the lease) against a pool-table allocator in SQLite (every address a
- * row, `ORDER BY` the lowest free one, as the original Volant does).
+ * leases' primary key to the first gap, then insert the lease) against a pool-table allocator
+ * in SQLite (every address a row, `ORDER BY` the lowest free one, as the original Volant does),
+ * with the journal mode and `synchronous` level of volantd's store (read from its connection).
  *
  * @module
  */
@@ -23,6 +24,10 @@ export interface NetBenchResult {
   storeLeasesPerSec: number;
   /** Leases per second with 10 000 taken, pool-table allocator in SQLite. */
   poolTablePerSec: number;
+  /** The SQLite journal mode both sides ran with (volantd's store's). */
+  sqliteJournalMode: string;
+  /** The SQLite `synchronous` level both sides ran with (volantd's store's; 1 = NORMAL). */
+  sqliteSynchronous: number;
 }
 
 async function ip(...args: string[]): Promise<void> {
@@ -73,7 +78,11 @@ function fillStore(path: string, pool: Pool, vms: number, leased: number): void 
   db.close();
 }
 
-function leaseRates(dir: string, taken: number, leases: number): { store: number; table: number } {
+function leaseRates(
+  dir: string,
+  taken: number,
+  leases: number,
+): { store: number; table: number; journal: string; synchronous: number } {
   const pool = definePool({
     subnet: "10.128.0.0/16",
     gateway: "10.254.255.254".replace(/^10\.254/, "10.128"),
@@ -93,11 +102,22 @@ function leaseRates(dir: string, taken: number, leases: number): { store: number
     });
   }
   const storeRate = leases / ((performance.now() - started) / 1000);
+  // The baseline runs with the store's own durability settings, read from its connection.
+  const journal = String(store.pragma("journal_mode"));
+  const synchronous = Number(store.pragma("synchronous"));
   store.close();
 
   // The original's scheme: a row per pool address, the lowest free one by ORDER BY.
   const db = new DatabaseSync(`${dir}/pool.db`);
-  db.exec("PRAGMA journal_mode = WAL");
+  db.exec(`PRAGMA journal_mode = ${journal}`);
+  db.exec(`PRAGMA synchronous = ${synchronous}`);
+  const same = (name: string) => Object.values(db.prepare(`PRAGMA ${name}`).get() ?? {})[0];
+  if (String(same("journal_mode")) !== journal || Number(same("synchronous")) !== synchronous) {
+    throw new Error(
+      `the baseline database did not take volantd's journal_mode ${journal} and synchronous ` +
+        `${synchronous}`,
+    );
+  }
   db.exec("CREATE TABLE pool (ip_num INTEGER PRIMARY KEY, ip TEXT, vm TEXT)");
   const insert = db.prepare("INSERT INTO pool (ip_num, ip, vm) VALUES (?, ?, ?)");
   db.exec("BEGIN");
@@ -116,7 +136,7 @@ function leaseRates(dir: string, taken: number, leases: number): { store: number
   }
   const table = leases / ((performance.now() - started) / 1000);
   db.close();
-  return { store: storeRate, table };
+  return { store: storeRate, table, journal, synchronous };
 }
 
 /**
@@ -149,6 +169,8 @@ export async function runNetBench(runs: number): Promise<NetBenchResult> {
       ipTapMs,
       storeLeasesPerSec: rates.store,
       poolTablePerSec: rates.table,
+      sqliteJournalMode: rates.journal,
+      sqliteSynchronous: rates.synchronous,
     };
   } finally {
     await ip("netns", "del", ns);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { VolantError } from "../schema/mod.ts";
 import { buildPlugin } from "./build.ts";
-import { fabricateElf, snapshot, withTempDir } from "./_testing.ts";
+import { fabricateElf, snapshot, withTempDir } from "./testing.ts";
 
 const HEAD = `version = "1"
 [plugin]

@@ -13,7 +13,7 @@ import {
   run,
   unpack,
   withTempDir,
-} from "./_testing.ts";
+} from "./testing.ts";
 
 const BUSYBOX_SKIP = "/bin/busybox is missing (apt-get install busybox-static)";
 const MUSL_SKIP = "musl-gcc is missing (apt-get install musl-tools)";

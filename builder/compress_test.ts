@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ARCHIVE_EXTENSIONS, compressArchive } from "./compress.ts";
-import { decompress, withTempDir } from "./_testing.ts";
+import { decompress, withTempDir } from "./testing.ts";
 
 const INPUT = new TextEncoder().encode("070701".repeat(5000) + crypto.randomUUID());
 

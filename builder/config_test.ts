@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { VolantError } from "../schema/mod.ts";
 import { formatKeyPath, loadBuildConfig, parseBuildConfig } from "./config.ts";
 import { OCI_STARTER_CONFIG, STARTER_CONFIG, writeStarterConfig } from "./starter.ts";
-import { withTempDir } from "./_testing.ts";
+import { withTempDir } from "./testing.ts";
 
 const MINIMAL = `version = "1"
 [plugin]
@@ -42,6 +42,7 @@ Deno.test("parseBuildConfig() accepts the starter config", () => {
   assert.equal(c.plugin.name, "hello");
   assert.deepEqual(c.mappings, { "./hello": "/usr/bin/hello" });
   assert.equal(c.health_check?.endpoint, "/");
+  assert.equal(c.workload.base_url, "http://127.0.0.1:80", "not 8080: kestrel's API port");
 });
 
 Deno.test("parseBuildConfig() names unknown keys and wrong types by their TOML path", () => {

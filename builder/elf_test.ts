@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { VolantError } from "../schema/mod.ts";
 import { inspectElf, isElf } from "./elf.ts";
-import { fabricateElf, HAS_BUSYBOX, run } from "./_testing.ts";
+import { fabricateElf, HAS_BUSYBOX, run } from "./testing.ts";
 
 /** readelf's view of a binary's loader and dynamic section, as an independent oracle. */
 async function readelf(path: string) {

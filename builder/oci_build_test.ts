@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { VolantError } from "../schema/mod.ts";
-import { push, startRegistry } from "../images/_testing_registry.ts";
+import { push, startRegistry } from "../images/testing_registry.ts";
 import type { OciRootfsBuildResult } from "./build.ts";
 import { defaultImageCache } from "./oci_build.ts";
 import {
@@ -14,7 +14,7 @@ import {
   sha256sum,
   snapshot,
   withTempDir,
-} from "./_testing.ts";
+} from "./testing.ts";
 
 /** `dump.erofs` fields of one path, or of the superblock (`-s`). */
 async function dump(image: string, path?: string): Promise<string> {

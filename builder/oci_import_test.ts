@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { handImage, writeLayout } from "../images/_testing_registry.ts";
+import { handImage, writeLayout } from "../images/testing_registry.ts";
 import {
   buildBusyboxLayout,
   buildOci as build,
@@ -11,7 +11,7 @@ import {
   sha256sum,
   snapshot,
   withTempDir,
-} from "./_testing.ts";
+} from "./testing.ts";
 
 Deno.test("buildPlugin(oci_rootfs) imports an OCI layout and a docker archive without a registry", async (t) => {
   await withTempDir(async (dir) => {

@@ -7,7 +7,10 @@
 import { VolantError } from "../schema/mod.ts";
 import type { Strategy } from "./sections.ts";
 
-/** The starter `app.toml`: a valid config for a program at `./hello` serving HTTP on 8080. */
+/**
+ * The starter `app.toml`: a valid config for a program at `./hello` serving HTTP on port 80 (not
+ * 8080: kestrel's own API listens there in the guest).
+ */
 export const STARTER_CONFIG =
   `# Volant build config. \`volar build -c app.toml\` packs the files below into an initramfs
 # appliance (<output.dir>/<plugin.name>.cpio.gz) and writes its plugin manifest beside it
@@ -45,8 +48,8 @@ cpu_cores = 1
 memory_mb = 256
 
 [workload]
-entrypoint = ["/usr/bin/hello", "--port", "8080"]
-base_url = "http://127.0.0.1:8080"
+entrypoint = ["/usr/bin/hello", "--port", "80"]
+base_url = "http://127.0.0.1:80"   # any port but 8080, where kestrel's own API listens
 # user = "app"                  # a name (added to /etc/passwd as uid 1000) or "uid[:gid]"
 # workdir = "/srv"
 

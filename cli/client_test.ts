@@ -1,6 +1,6 @@
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { VolantError } from "../schema/mod.ts";
-import { startDaemon } from "./_testing.ts";
+import { startDaemon } from "./testing.ts";
 import { describeTarget, VolantClient } from "./client.ts";
 
 async function caught(promise: Promise<unknown>): Promise<VolantError> {

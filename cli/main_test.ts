@@ -1,6 +1,6 @@
 import { equal, match, ok } from "node:assert/strict";
 import { ErrorBody, Health, VmList } from "../schema/mod.ts";
-import { startDaemon, volar } from "./_testing.ts";
+import { startDaemon, volar } from "./testing.ts";
 import { VOLAR_VERSION } from "./commands/version.ts";
 
 // A socket path that does not exist: a usage error must be reported before any request,

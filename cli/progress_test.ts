@@ -1,5 +1,5 @@
 import { equal, match, ok } from "node:assert/strict";
-import { captureIo } from "./_testing.ts";
+import { captureIo } from "./testing.ts";
 import { SPINNER_FRAMES, startProgress } from "./progress.ts";
 
 Deno.test("startProgress() prints plain lines when stderr is not a terminal", () => {

@@ -17,6 +17,7 @@ export const DEFAULT_CONFIG_PATH = "/etc/volant/config.yaml";
 export type ResolvedConfig = DaemonConfig & {
   api: DaemonConfig["api"] & { socket: string };
   guest: DaemonConfig["guest"] & { dir: string };
+  hypervisor: DaemonConfig["hypervisor"] & { boot_verdicts: string };
 };
 
 /** Environment variable → dotted config key it overrides. */
@@ -28,6 +29,8 @@ export const ENV_OVERRIDES: Readonly<Record<string, string>> = {
   VOLANT_API_TCP: "api.tcp",
   VOLANT_NETNS: "network.namespace",
   VOLANT_HYPERVISOR: "hypervisor.name",
+  VOLANT_ACCEL: "hypervisor.accel",
+  VOLANT_BOOT_VERDICTS: "hypervisor.boot_verdicts",
   VOLANT_GUEST_DIR: "guest.dir",
 };
 
@@ -108,6 +111,10 @@ export function parseConfig(raw: unknown, env: EnvLookup, source = "(defaults)")
     ...config,
     api: { ...config.api, socket: config.api.socket ?? `${config.runtime_dir}/volantd.sock` },
     guest: { ...config.guest, dir: config.guest.dir ?? `${config.state_dir}/guest` },
+    hypervisor: {
+      ...config.hypervisor,
+      boot_verdicts: config.hypervisor.boot_verdicts ?? `${config.state_dir}/boot-verdicts.json`,
+    },
   };
 }
 

@@ -33,6 +33,34 @@ export const KERNEL_FILES: Readonly<Record<KernelName, { file: string; format: K
   "vmlinux-generic": { file: "vmlinux-generic", format: "vmlinux" },
 };
 
+/**
+ * The kernel each hypervisor boots when the config says `guest.default_kernel: auto`: the ELF
+ * `vmlinux-generic` (PVH) for Cloud Hypervisor and Firecracker, which boot nothing else, and
+ * `bzImage-volant` for QEMU.
+ */
+export const AUTO_KERNEL: Readonly<Record<string, KernelName>> = {
+  "cloud-hypervisor": "vmlinux-generic",
+  firecracker: "vmlinux-generic",
+  qemu: "bzImage-volant",
+};
+
+/**
+ * The kernel VMs of `driver` boot unless they name one: `configured` when it is a kernel name,
+ * else the hypervisor's own ({@linkcode AUTO_KERNEL}).
+ *
+ * @example
+ * ```ts
+ * import { defaultKernelFor } from "./guest.ts";
+ * console.assert(defaultKernelFor("cloud-hypervisor", "auto") === "vmlinux-generic");
+ * console.assert(defaultKernelFor("qemu", "auto") === "bzImage-volant");
+ * console.assert(defaultKernelFor("qemu", "vmlinux-generic") === "vmlinux-generic");
+ * ```
+ */
+export function defaultKernelFor(driver: string, configured: KernelName | "auto"): KernelName {
+  if (configured !== "auto") return configured;
+  return AUTO_KERNEL[driver] ?? "bzImage-volant";
+}
+
 /** Stage-0 initramfs file name in the guest dir. */
 export const INITRAMFS_FILE = "initramfs.cpio";
 /** Runtime disk file name in the guest dir. */

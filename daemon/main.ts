@@ -10,13 +10,13 @@
 import { parseArgs } from "node:util";
 import { HypervisorChoice } from "../schema/mod.ts";
 import { type EnvLookup, loadConfig, type ResolvedConfig } from "./config.ts";
-import { defaultDriverFactory, type DriverFactory } from "./driver_factory.ts";
+import { asChoice, defaultDriverFactory, type DriverFactory } from "./driver_factory.ts";
 import { type GuestArtifacts, guestDirArtifacts } from "./guest.ts";
 import { readHostCmdline } from "./host.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { type HostNetwork, netHostNetwork, poolFromConfig } from "./network/mod.ts";
 import { enterNamespace } from "./netns.ts";
-import { reconcile } from "./reconcile.ts";
+import { reconcile } from "./services/reconcile.ts";
 import { prepareSocket, serveDaemon } from "./server.ts";
 import { ImageService, PluginService, serviceConfigFrom, VmService } from "./services/mod.ts";
 import { ImageStore } from "../images/mod.ts";
@@ -100,7 +100,9 @@ async function run(config: ResolvedConfig, options: MainOptions, logger: Logger)
   const store = openStore(`${config.state_dir}/volant.db`);
   let service: VmService | undefined;
   try {
-    const driver = await (options.driverFactory ?? defaultDriverFactory)(config, logger);
+    const { driver, acceleration } = asChoice(
+      await (options.driverFactory ?? defaultDriverFactory)(config, logger),
+    );
     const probe = await driver.probe();
     if (!probe.available) {
       logger.warn("hypervisor unavailable", { driver: driver.name, reason: probe.reason });
@@ -142,7 +144,12 @@ async function run(config: ResolvedConfig, options: MainOptions, logger: Logger)
       plugins,
       images,
       version: VERSION,
-      hypervisor: { name: driver.name, version: probe.version ?? null, kvm: driver.kvm },
+      hypervisor: {
+        name: driver.name,
+        version: probe.version ?? null,
+        kvm: driver.kvm,
+        acceleration,
+      },
       logger,
     });
     const server = await serveDaemon({
@@ -157,6 +164,8 @@ async function run(config: ResolvedConfig, options: MainOptions, logger: Logger)
       pid: Deno.pid,
       driver: driver.name,
       kvm: driver.kvm,
+      accel: acceleration.accel,
+      accel_reason: acceleration.reason,
       state_dir: config.state_dir,
       guest_dir: guest.dir,
     });

@@ -1,7 +1,7 @@
 import { equal, match, ok } from "node:assert/strict";
 import { Health, VmRecord } from "../schema/mod.ts";
 import { FakeDriver, FakeRegistry } from "../hypervisor/fake/mod.ts";
-import { exists, unixFetch } from "./_testing.ts";
+import { exists, unixFetch } from "./testing.ts";
 import { createLogger } from "./log.ts";
 import { main, type MainOptions } from "./main.ts";
 import { fakeGuestAgent, FakeHostNetwork } from "./network/mod.ts";

@@ -60,7 +60,7 @@ export {
   type ProbeOptions,
 } from "./network/mod.ts";
 export { hostCmdline, readHostCmdline, tscKhzFromCpuinfo } from "./host.ts";
-export { reconcile, type ReconcileReport } from "./reconcile.ts";
+export { reconcile, type ReconcileReport } from "./services/reconcile.ts";
 export {
   type DaemonServer,
   parseHostPort,

@@ -1,6 +1,6 @@
 import { equal, ok, throws } from "node:assert/strict";
 import { Health } from "../schema/mod.ts";
-import { unixFetch } from "./_testing.ts";
+import { unixFetch } from "./testing.ts";
 import { assertNamespaceName, isInNamespace, NETNS_MARKER } from "./netns.ts";
 
 async function ip(...args: string[]): Promise<string> {

@@ -1,6 +1,6 @@
 import { equal, match, ok, rejects } from "node:assert/strict";
 import type { VolantError } from "../schema/mod.ts";
-import { exists, unixFetch } from "./_testing.ts";
+import { exists, unixFetch } from "./testing.ts";
 import { silentLogger } from "./log.ts";
 import { parseHostPort, serveDaemon } from "./server.ts";
 

@@ -4,11 +4,11 @@
  * and a page is fetched from it — with the binary itself as PID 1 (`init.mode = "none"`), and
  * supervised by kestrel (`init.mode = "kestrel"`).
  */
-import { wgetInNetns } from "../net/_testing.ts";
+import { wgetInNetns } from "../net/testing.ts";
 import { equal, match } from "node:assert/strict";
 import { VmRecord } from "../schema/mod.ts";
-import { type E2eDaemon, startDaemon } from "./_harness.ts";
-import { httpdApplianceConfig } from "./_httpd_appliance.ts";
+import { type E2eDaemon, startDaemon } from "./harness.ts";
+import { httpdApplianceConfig } from "./httpd_appliance.ts";
 
 async function volarOk(daemon: E2eDaemon, ...args: string[]): Promise<string> {
   const r = await daemon.volar(...args);
@@ -17,9 +17,10 @@ async function volarOk(daemon: E2eDaemon, ...args: string[]): Promise<string> {
 }
 
 Deno.test("volar build appliances boot through the daemon and serve HTTP (init none and kestrel)", async () => {
-  const daemon = await startDaemon();
-  const work = `${daemon.dir}/app`;
+  let daemon: E2eDaemon | undefined;
   try {
+    daemon = await startDaemon();
+    const work = `${daemon.dir}/app`;
     await Deno.mkdir(`${work}/www`, { recursive: true });
     await Deno.copyFile("/bin/busybox", `${work}/busybox`);
     await Deno.chmod(`${work}/busybox`, 0o755);
@@ -55,6 +56,6 @@ Deno.test("volar build appliances boot through the daemon and serve HTTP (init n
       await volarOk(daemon, "vms", "delete", name);
     }
   } finally {
-    await daemon.dispose();
+    await daemon?.dispose();
   }
 });

@@ -4,7 +4,7 @@
  */
 import { deepEqual, equal, match } from "node:assert/strict";
 import { ERROR_STATUS, ErrorBody, VmList } from "../schema/mod.ts";
-import { type E2eDaemon, listTree, processesMentioning, startDaemon } from "./_harness.ts";
+import { type E2eDaemon, listTree, processesMentioning, startDaemon } from "./harness.ts";
 
 async function assertNothingLeft(daemon: E2eDaemon): Promise<void> {
   const list = VmList.parse((await daemon.api("/api/v1/vms")).body);
@@ -30,8 +30,9 @@ async function apiError(daemon: E2eDaemon, body: unknown): Promise<ErrorBody> {
 }
 
 Deno.test("bad create requests name the field and leave nothing behind", async () => {
-  const daemon = await startDaemon();
+  let daemon: E2eDaemon | undefined;
   try {
+    daemon = await startDaemon();
     const badName = await daemon.volar("vms", "create", "Bad_Name");
     equal(badName.code, 2, badName.stderr);
     match(badName.stderr, /name/);
@@ -62,17 +63,19 @@ Deno.test("bad create requests name the field and leave nothing behind", async (
     equal((await daemon.volar("vms", "delete", "dup")).code, 0);
     await assertNothingLeft(daemon);
   } finally {
-    await daemon.dispose();
+    await daemon?.dispose();
   }
 });
 
 Deno.test("a missing kernel or hypervisor binary is a clear error with nothing left", async () => {
   const emptyGuest = await Deno.makeTempDir({ prefix: "volant-e2e-noguest-" });
-  const noKernel = await startDaemon({ guestDir: emptyGuest });
-  const noQemu = await startDaemon({
-    config: ["hypervisor:", "  qemu_binary: /nonexistent/qemu-system-x86_64"],
-  });
+  let noKernel: E2eDaemon | undefined;
+  let noQemu: E2eDaemon | undefined;
   try {
+    noKernel = await startDaemon({ guestDir: emptyGuest });
+    noQemu = await startDaemon({
+      config: ["hypervisor:", "  qemu_binary: /nonexistent/qemu-system-x86_64"],
+    });
     const missing = await noKernel.volar("vms", "create", "nok");
     equal(missing.code, 1);
     match(missing.stderr, /kernel/i);
@@ -86,8 +89,8 @@ Deno.test("a missing kernel or hypervisor binary is a clear error with nothing l
     match(noHv.message, /qemu/);
     await assertNothingLeft(noQemu);
   } finally {
-    await noKernel.dispose();
-    await noQemu.dispose();
+    await noKernel?.dispose();
+    await noQemu?.dispose();
     await Deno.remove(emptyGuest, { recursive: true });
   }
 });

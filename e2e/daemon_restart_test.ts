@@ -4,15 +4,16 @@
  */
 import { equal, match, ok } from "node:assert/strict";
 import { VmRecord } from "../schema/mod.ts";
-import { listTree, pidAlive, startDaemon } from "./_harness.ts";
+import { type E2eDaemon, listTree, pidAlive, startDaemon } from "./harness.ts";
 
 function record(body: unknown): VmRecord {
   return VmRecord.parse(body);
 }
 
 Deno.test("a VM keeps running across a daemon restart and is re-adopted; kill -9 → crashed", async () => {
-  const daemon = await startDaemon();
+  let daemon: E2eDaemon | undefined;
   try {
+    daemon = await startDaemon();
     const created = await daemon.volar("vms", "create", "keep", "--json");
     equal(created.code, 0, created.stderr);
     const vm = record(JSON.parse(created.stdout));
@@ -56,6 +57,6 @@ Deno.test("a VM keeps running across a daemon restart and is re-adopted; kill -9
     const deleted = await daemon.volar("vms", "delete", "keep");
     equal(deleted.code, 0, deleted.stderr);
   } finally {
-    await daemon.dispose();
+    await daemon?.dispose();
   }
 });

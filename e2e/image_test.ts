@@ -4,14 +4,15 @@
  * docker-registry, then `volar vms create --image` pulls it, builds its root filesystem once and
  * boots it with kestrel running the image's own Entrypoint + Cmd, Env and WorkingDir. A second
  * VM of the same image copies nothing. The registry runs inside the daemon's network namespace
- * (the daemon pulls from there), on its loopback. Then `volar build` (strategy oci_rootfs) turns
+ * (the daemon pulls from there), on its loopback. VMs boot from the same image as local sources
+ * (`oci:<dir>:<tag>`, `docker-archive:<file>`). Then `volar build` (strategy oci_rootfs) turns
  * the same image into a plugin whose rootfs boots as the VM's root.
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
-import { wgetInNetns } from "../net/_testing.ts";
+import { wgetInNetns } from "../net/testing.ts";
 import { ImageList, VmRecord } from "../schema/mod.ts";
-import { type E2eDaemon, startDaemon } from "./_harness.ts";
-import { pushTestImage, run, startRegistryInNetns } from "./_registry.ts";
+import { type E2eDaemon, startDaemon } from "./harness.ts";
+import { type E2eRegistry, pushTestImage, run, startRegistryInNetns } from "./registry.ts";
 
 async function volarOk(daemon: E2eDaemon, ...args: string[]): Promise<string> {
   const r = await daemon.volar(...args);
@@ -20,11 +21,13 @@ async function volarOk(daemon: E2eDaemon, ...args: string[]): Promise<string> {
 }
 
 Deno.test("an OCI image from a real registry boots as a microVM in one command", async () => {
-  const daemon = await startDaemon();
-  const work = `${daemon.dir}/image`;
-  const port = 5000 + Math.floor(Math.random() * 1000);
-  const registry = await startRegistryInNetns(daemon.ns, `${work}/registry`, port);
+  let daemon: E2eDaemon | undefined;
+  let registry: E2eRegistry | undefined;
   try {
+    daemon = await startDaemon();
+    const work = `${daemon.dir}/image`;
+    const port = 5000 + Math.floor(Math.random() * 1000);
+    registry = await startRegistryInNetns(daemon.ns, `${work}/registry`, port);
     const ref = await pushTestImage(daemon.ns, work, port);
 
     // Bad input first: an unknown tag is a clear error and leaves no VM.
@@ -104,6 +107,39 @@ Deno.test("an OCI image from a real registry boots as a microVM in one command",
       0,
     );
 
+    // Local sources work wherever a reference does: VMs boot straight from the OCI layout
+    // (oci:<dir>:<tag>) and from a `docker save` archive (docker-archive:<file>, written by
+    // skopeo in the format docker save writes).
+    await run(
+      "skopeo",
+      "copy",
+      "--quiet",
+      `oci:${work}/layout:1.0`,
+      `docker-archive:${work}/web.tar:demo/web:1.0`,
+    );
+    const locals: [string, string][] = [
+      ["from-oci", `oci:${work}/layout:1.0`],
+      ["from-archive", `docker-archive:${work}/web.tar`],
+    ];
+    for (const [name, image] of locals) {
+      const vm = VmRecord.parse(JSON.parse(
+        await volarOk(daemon, "vms", "create", name, "--image", image, "--json"),
+      ));
+      equal(vm.state, "running");
+      equal(vm.image, image);
+      equal(vm.workload?.healthy, true, JSON.stringify(vm.workload));
+      equal(
+        await wgetInNetns(daemon.ns, `http://${vm.ip}/index.html`),
+        "hello from an OCI image\n",
+      );
+    }
+    const imported = ImageList.parse(
+      JSON.parse(await volarOk(daemon, "images", "list", "--json")),
+    ).images;
+    deepEqual(imported.flatMap((i) => i.used_by).sort(), ["from-archive", "from-oci"]);
+    deepEqual(imported.map((i) => i.source).sort(), ["docker-archive", "oci-layout"]);
+    for (const [name] of locals) await volarOk(daemon, "vms", "delete", name);
+
     // The same image as a reusable plugin: volar build (strategy oci_rootfs, from the local
     // OCI layout) → a rootfs artifact + manifest; the plugin boots with its rootfs as the root.
     await Deno.writeTextFile(
@@ -145,7 +181,7 @@ Deno.test("an OCI image from a real registry boots as a microVM in one command",
       "the plugin's rootfs is the image's",
     );
   } finally {
-    await registry.stop();
-    await daemon.dispose();
+    await registry?.stop();
+    await daemon?.dispose();
   }
 });

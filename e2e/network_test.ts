@@ -3,10 +3,10 @@
  * /healthz reached from the namespace, VM-to-VM traffic, `--publish` from outside the
  * namespace (a client namespace on a veth) and from the namespace itself, and cleanup on delete.
  */
-import { wgetInNetns } from "../net/_testing.ts";
+import { wgetInNetns } from "../net/testing.ts";
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { AgentHealth, ErrorBody, NetCheckResult, VmRecord } from "../schema/mod.ts";
-import { type E2eDaemon, ip, startDaemon } from "./_harness.ts";
+import { type E2eDaemon, ip, startDaemon } from "./harness.ts";
 
 function wget(ns: string, url: string, postData?: string): Promise<string> {
   return wgetInNetns(ns, url, postData === undefined ? {} : { postData });
@@ -24,9 +24,10 @@ async function links(ns: string): Promise<string[]> {
 }
 
 Deno.test("VMs get static IPs on the bridge, reach each other, and publish ports", async () => {
-  const daemon = await startDaemon();
+  let daemon: E2eDaemon | undefined;
   const client = `volant-e2e-client-${crypto.randomUUID().slice(0, 6)}`;
   try {
+    daemon = await startDaemon();
     const a = await create(daemon, "net-a");
     equal(a.ip, "192.168.127.2", "the lowest free address of the pool");
     match(a.mac ?? "", /^02(:[0-9a-f]{2}){5}$/);
@@ -133,6 +134,6 @@ Deno.test("VMs get static IPs on the bridge, reach each other, and publish ports
     deepEqual((await links(daemon.ns)).filter((l) => l.startsWith("vt-")), []);
   } finally {
     await ip("netns", "del", client).catch(() => {});
-    await daemon.dispose();
+    await daemon?.dispose();
   }
 });

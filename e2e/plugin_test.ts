@@ -9,7 +9,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { writeCpio } from "../kernels/cpio.ts";
 import { PluginRecord, VmRecord } from "../schema/mod.ts";
-import { type E2eDaemon, startDaemon } from "./_harness.ts";
+import { type E2eDaemon, startDaemon } from "./harness.ts";
 
 const encoder = new TextEncoder();
 
@@ -104,11 +104,13 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_
 }
 
 Deno.test("a signed plugin runs supervised in a real VM: health, actions, logs, restart, refusals", async () => {
-  const daemon = await startDaemon();
-  const work = `${daemon.dir}/plugin`;
-  await Deno.mkdir(work);
+  let started: E2eDaemon | undefined;
   let logs: Deno.ChildProcess | undefined;
+  let consoleCli: Deno.ChildProcess | undefined;
   try {
+    const daemon = started = await startDaemon();
+    const work = `${daemon.dir}/plugin`;
+    await Deno.mkdir(work);
     const archive = await pluginArchive();
     await Deno.writeFile(`${work}/web.cpio.gz`, archive);
     await Deno.writeTextFile(
@@ -220,21 +222,33 @@ Deno.test("a signed plugin runs supervised in a real VM: health, actions, logs, 
     // The serial console: a shell prompt in the guest, one client at a time.
     const info = await daemon.api("/api/v1/vms/web1/console");
     deepEqual(info, { status: 200, body: { name: "web1", attachable: true } });
-    const consoleCli = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "main.ts", "volar", "--socket", daemon.socket, "vms", "console", "web1"],
+    // No linger: stdin stays open until the answer is seen, then volar detaches at once.
+    const cli = consoleCli = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "main.ts",
+        "volar",
+        "--socket",
+        daemon.socket,
+        "vms",
+        "console",
+        "web1",
+        "--linger",
+        "0",
+      ],
       cwd: new URL("..", import.meta.url).pathname,
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
+    let consoleText = "";
     const consoleOut = (async () => {
-      let text = "";
-      for await (const chunk of consoleCli.stdout.pipeThrough(new TextDecoderStream())) {
-        text += chunk;
+      for await (const chunk of cli.stdout.pipeThrough(new TextDecoderStream())) {
+        consoleText += chunk;
       }
-      return text;
     })();
-    const writer = consoleCli.stdin.getWriter();
+    const writer = cli.stdin.getWriter();
     // The shell computes 6*7 so the answer cannot be the echo of what was typed.
     await writer.write(encoder.encode("\necho console-$((6*7))-$(hostname)\n"));
     const busyConsole = await until("the console to be attached", async () => {
@@ -242,13 +256,24 @@ Deno.test("a signed plugin runs supervised in a real VM: health, actions, logs, 
       return r.status === 409 ? r : undefined;
     });
     match(JSON.stringify(busyConsole.body), /already has a client/);
+    await until(
+      "the guest's shell to answer on the console",
+      () => Promise.resolve(/console-42-web1/.test(consoleText) || undefined),
+    ).catch((err) => {
+      throw new Error(`${(err as Error).message}; the console showed: ${consoleText}`);
+    });
     await writer.close();
-    const consoleStatus = await consoleCli.status;
-    const consoleText = await consoleOut;
-    const consoleErr = await new Response(consoleCli.stderr).text();
+    const consoleStatus = await cli.status;
+    await consoleOut;
+    consoleCli = undefined;
+    const consoleErr = await new Response(cli.stderr).text();
     equal(consoleStatus.code, 0, consoleErr);
     match(consoleText, /console-42-web1/, "the guest's shell ran the typed command");
-    equal((await daemon.api("/api/v1/vms/web1/console")).status, 200, "detached again");
+    // Detached again (the daemon frees the console when the socket closes).
+    await until("the console to be free again", async () => {
+      const r = await daemon.api("/api/v1/vms/web1/console");
+      return r.status === 200 ? r : undefined;
+    });
 
     // Kill the workload inside the guest: kestrel restarts it, the daemon reports it.
     await daemon.volar("vms", "call", "web1", "crash");
@@ -297,14 +322,15 @@ Deno.test("a signed plugin runs supervised in a real VM: health, actions, logs, 
     );
     match(await volarOk(daemon, "plugins", "show", "web-unsigned"), /UNSIGNED/);
   } finally {
-    if (logs) {
+    for (const child of [logs, consoleCli]) {
+      if (!child) continue;
       try {
-        logs.kill("SIGKILL");
+        child.kill("SIGKILL");
       } catch {
         // Gone.
       }
-      await logs.status;
+      await child.status;
     }
-    await daemon.dispose();
+    await started?.dispose();
   }
 });

@@ -4,7 +4,7 @@
  */
 import { deepEqual, equal, match, notEqual, ok } from "node:assert/strict";
 import { ReadyReport, VmList, VmRecord } from "../schema/mod.ts";
-import { listTree, pidAlive, processesMentioning, startDaemon } from "./_harness.ts";
+import { type E2eDaemon, listTree, pidAlive, processesMentioning, startDaemon } from "./harness.ts";
 
 async function inode(path: string): Promise<number | null> {
   try {
@@ -26,8 +26,9 @@ function vmLogLines(logs: string[], msg: string, vm: string): Array<Record<strin
 }
 
 Deno.test("volar drives a real microVM: create → running → stop → start → restart → delete", async () => {
-  const daemon = await startDaemon();
+  let daemon: E2eDaemon | undefined;
   try {
+    daemon = await startDaemon();
     const created = await daemon.volar("vms", "create", "demo", "--memory", "256");
     equal(created.code, 0, created.stderr);
     match(created.stdout, /demo/);
@@ -97,6 +98,6 @@ Deno.test("volar drives a real microVM: create → running → stop → start �
     const empty = VmList.parse((await daemon.api("/api/v1/vms")).body);
     deepEqual(empty.vms, []);
   } finally {
-    await daemon.dispose();
+    await daemon?.dispose();
   }
 });

@@ -208,7 +208,7 @@ export function runDriverContract(options: DriverContractOptions): void {
     const reason = options.ignore ?? skipped.get(name);
     if (reason) console.log(`skipping ${options.name}: ${name} (${reason})`);
     Deno.test({
-      name: `${options.name}: ${name}`,
+      name: `${options.name}: ${name}` + (reason === undefined ? "" : ` (skipped: ${reason})`),
       ignore: reason !== undefined,
       fn: async () => {
         let driver: Driver | undefined;

@@ -25,6 +25,87 @@ export interface KvmStatus {
   apiVersion?: number;
   /** Why it is unavailable, and the fix. */
   reason?: string;
+  /** The KVM modules loaded (`kvm_intel`, `kvm_amd`, `kvm_pvm`), when known. */
+  modules?: string[];
+  /** This host is itself a VM (`hypervisor` in the CPU flags): KVM here is nested. */
+  nested?: boolean;
+}
+
+/** KVM modules whose presence says what kind of KVM this is. */
+const KVM_MODULES = ["kvm_intel", "kvm_amd", "kvm_pvm"] as const;
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function hostKind(): Promise<{ modules: string[]; nested: boolean }> {
+  const modules: string[] = [];
+  for (const m of KVM_MODULES) if (await exists(`/sys/module/${m}`)) modules.push(m);
+  let nested = false;
+  try {
+    nested = /^flags\s*:.*\bhypervisor\b/m.test(await Deno.readTextFile("/proc/cpuinfo"));
+  } catch {
+    // No /proc: unknown.
+  }
+  return { modules, nested };
+}
+
+/**
+ * What probably keeps a guest from booting on a KVM device that opens and answers (for the
+ * message when a probe boot fails); "" when nothing is known.
+ *
+ * @example
+ * ```ts
+ * import { kvmSuspect } from "./kvm.ts";
+ * const pvm = { available: true, path: "/dev/kvm", modules: ["kvm_pvm"], nested: true };
+ * console.assert(kvmSuspect(pvm).startsWith("nested PVM"));
+ * ```
+ */
+export function kvmSuspect(kvm: KvmStatus): string {
+  if (kvm.modules?.includes("kvm_pvm")) {
+    return "nested PVM: the kvm_pvm module is loaded, and a stock guest kernel hangs under it";
+  }
+  if (kvm.nested) return "nested virtualization: this host is itself a VM";
+  return "";
+}
+
+/**
+ * The facts a KVM verdict depends on besides the VMM and the guest kernel: the host kernel and
+ * which KVM device and modules it has. A change in any of them makes a cached verdict stale.
+ *
+ * @example
+ * ```ts
+ * import { hostAccelFingerprint } from "./kvm.ts";
+ * const f = await hostAccelFingerprint();
+ * console.assert(typeof f.host_kernel === "string");
+ * ```
+ */
+export async function hostAccelFingerprint(path = "/dev/kvm"): Promise<{
+  host_kernel: string;
+  kvm_device: string | null;
+  kvm_modules: string[];
+}> {
+  const read = (p: string) => Deno.readTextFile(p).then((t) => t.trim(), () => "");
+  const release = await read("/proc/sys/kernel/osrelease");
+  const version = await read("/proc/sys/kernel/version");
+  let device: string | null = null;
+  try {
+    const st = await Deno.stat(path);
+    const rdev = st.rdev ?? 0;
+    device = `${(rdev >> 8) & 0xfff}:${(rdev & 0xff) | ((rdev >> 12) & 0xfff00)}`;
+  } catch {
+    device = null;
+  }
+  return {
+    host_kernel: `${release} ${version}`.trim(),
+    kvm_device: device,
+    kvm_modules: (await hostKind()).modules,
+  };
 }
 
 /** Options of {@linkcode detectKvm}. */
@@ -93,6 +174,10 @@ function apiVersionOf(path: string): { version?: number; errno?: number } | unde
  */
 export async function detectKvm(options: DetectKvmOptions = {}): Promise<KvmStatus> {
   const path = options.path ?? "/dev/kvm";
+  return { ...await checkDevice(path), ...await hostKind() };
+}
+
+async function checkDevice(path: string): Promise<KvmStatus> {
   try {
     const file = await Deno.open(path, { read: true, write: true });
     file.close();

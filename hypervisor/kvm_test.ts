@@ -1,28 +1,30 @@
 import { equal, match, throws } from "node:assert/strict";
 import { VolantError } from "../schema/mod.ts";
-import { detectKvm, KVM_API_VERSION, type KvmStatus, resolveAccel } from "./kvm.ts";
+import { detectKvm, KVM_API_VERSION, type KvmStatus, kvmSuspect, resolveAccel } from "./kvm.ts";
 
 const hasKvmDevice = await Deno.stat("/dev/kvm").then(() => true, () => false);
-console.log(
-  hasKvmDevice
-    ? "skipping the missing-/dev/kvm test: this host has /dev/kvm"
-    : "skipping the real-/dev/kvm test: this host has no /dev/kvm",
-);
+if (!hasKvmDevice) console.log("skipping the real-/dev/kvm test: this host has no /dev/kvm");
 
-Deno.test({
-  name: "detectKvm() explains a missing /dev/kvm and the fix",
-  ignore: hasKvmDevice,
-  fn: async () => {
-    const kvm = await detectKvm();
-    equal(kvm.available, false);
-    equal(kvm.path, "/dev/kvm");
-    match(kvm.reason ?? "", /\/dev\/kvm does not exist/);
-    match(kvm.reason ?? "", /hypervisor\.accel: tcg/);
-  },
+Deno.test("detectKvm() explains a missing KVM device and the fix", async () => {
+  const kvm = await detectKvm({ path: "/nonexistent/kvm" });
+  equal(kvm.available, false);
+  equal(kvm.path, "/nonexistent/kvm");
+  match(kvm.reason ?? "", /\/nonexistent\/kvm does not exist/);
+  match(kvm.reason ?? "", /hypervisor\.accel: tcg/);
+});
+
+Deno.test("kvmSuspect() names nested PVM and nested virtualization, nothing otherwise", () => {
+  match(
+    kvmSuspect({ available: true, path: "/dev/kvm", modules: ["kvm", "kvm_pvm"] }),
+    /^nested PVM/,
+  );
+  match(kvmSuspect({ available: true, path: "/dev/kvm", nested: true }), /^nested virtualization/);
+  equal(kvmSuspect({ available: true, path: "/dev/kvm", modules: ["kvm_intel"] }), "");
 });
 
 Deno.test({
-  name: "detectKvm() accepts a real /dev/kvm answering API version 12",
+  name: "detectKvm() accepts a real /dev/kvm answering API version 12" +
+    (hasKvmDevice ? "" : " (skipped: this host has no /dev/kvm)"),
   ignore: !hasKvmDevice,
   fn: async () => {
     const kvm = await detectKvm();

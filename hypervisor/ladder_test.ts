@@ -1,6 +1,6 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { stopLadder } from "./ladder.ts";
-import { exitStatus } from "./process/_testing.ts";
+import { exitStatus } from "./process/testing.ts";
 import { type DetachedProcess, isAlive, killAndWait, spawnDetached } from "./process/mod.ts";
 
 /** Runs `fn` against a detached `sleep` (optionally one that ignores SIGTERM), then kills it. */

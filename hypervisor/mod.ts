@@ -28,7 +28,27 @@ export type {
   VmmState,
   VmSpec,
 } from "./driver.ts";
-export { selectDriver, type SelectDriverOptions, type SelectLogger } from "./select.ts";
+export {
+  type BootProver,
+  type BootVerdict,
+  chooseDriver,
+  selectDriver,
+  type SelectDriverOptions,
+  type Selection,
+  type SelectLogger,
+} from "./select.ts";
+export {
+  BOOT_PROBE_CMDLINE_KEY,
+  BOOT_PROBE_MARKER,
+  type BootProbeOptions,
+  type BootProbeResult,
+  consoleTail,
+  hasProbeMarker,
+  probeBoot,
+  type ProbeGuest,
+  probeNonce,
+  reapProbeLeftovers,
+} from "./boot_probe.ts";
 export {
   AUTO_ORDER,
   type HypervisorName,
@@ -42,8 +62,10 @@ export {
   type Accel,
   detectKvm,
   type DetectKvmOptions,
+  hostAccelFingerprint,
   KVM_API_VERSION,
   type KvmStatus,
+  kvmSuspect,
   resolveAccel,
 } from "./kvm.ts";
 export { stopLadder, type StopLadderOptions } from "./ladder.ts";

@@ -88,7 +88,8 @@ function kvmOnly(
     return {
       ...report,
       reason: `${LABELS[name]} boots ${kernelFormats.join(" or ")}, and the guest kernel is ` +
-        `a ${kernelFormat} (set guest.default_kernel: vmlinux-generic)`,
+        `a ${kernelFormat} (set guest.default_kernel: auto, which boots vmlinux-generic under ` +
+        `${LABELS[name]})`,
     };
   }
   return { ...report, usable: true };

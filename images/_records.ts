@@ -7,7 +7,7 @@
  */
 import { VolantError } from "../schema/error.ts";
 import type { ImageRecord } from "./image_index.ts";
-import { parseImageRef, repositoryName } from "./reference.ts";
+import { parseImageRef, parseImageSource, repositoryName } from "./reference.ts";
 
 /** Puts `record` in place of the record with its reference; a replaced image stays reachable by digest. */
 export function place(records: ImageRecord[], record: ImageRecord): ImageRecord[] {
@@ -39,13 +39,22 @@ export function matchRecords(records: ImageRecord[], query: string): ImageRecord
     }
     if (found.length > 0 || query.startsWith("sha256:")) return found;
   }
-  let ref;
+  let source;
   try {
-    ref = parseImageRef(query);
+    source = parseImageSource(query);
   } catch (e) {
     if (hex !== null) return [];
     throw e;
   }
+  if (source.kind !== "registry") {
+    throw new VolantError(
+      "invalid_argument",
+      `${query} names a local source, not a stored image: an image imported from it is stored ` +
+        "under the reference the import printed (see the image list), or find it by its digest",
+      { field: "image", value: query },
+    );
+  }
+  const ref = source.ref;
   const exact = records.filter((r) => r.ref === ref.canonical);
   if (exact.length > 0 || ref.digest === undefined) return exact;
   const repo = repositoryName(ref);

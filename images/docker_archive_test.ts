@@ -9,7 +9,7 @@ import {
   tree,
   withTempDir,
 } from "./_testing.ts";
-import { handImage, umoci, writeLayout } from "./_testing_registry.ts";
+import { handImage, umoci, writeLayout } from "./testing_registry.ts";
 
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());

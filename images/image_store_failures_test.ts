@@ -9,7 +9,7 @@ import {
   handImage,
   serveFake,
   writeLayout,
-} from "./_testing_registry.ts";
+} from "./testing_registry.ts";
 
 Deno.test("ImageStore.pull() reports a registry that is down and stores nothing", async () => {
   await withTempDir(async (dir) => {

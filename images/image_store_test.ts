@@ -8,7 +8,7 @@ import {
   startRegistry,
   umoci,
   writeLayout,
-} from "./_testing_registry.ts";
+} from "./testing_registry.ts";
 
 /** `dump.erofs --path` of one path: NID, links, uid. */
 async function inode(

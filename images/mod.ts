@@ -71,10 +71,13 @@ export {
   REF_NAME,
 } from "./oci_layout.ts";
 export {
+  absoluteImageSource,
   DOCKER_HUB,
   DOCKER_HUB_REGISTRY,
   type ImageReference,
+  type ImageSourceRef,
   parseImageRef,
+  parseImageSource,
   repositoryName,
 } from "./reference.ts";
 export {

@@ -1,7 +1,7 @@
 import { deepEqual, equal } from "node:assert/strict";
 import { openOciLayout } from "./oci_layout.ts";
 import { digestOf, rejectsWith, withTempDir } from "./_testing.ts";
-import { handImage, umoci, writeLayout } from "./_testing_registry.ts";
+import { handImage, umoci, writeLayout } from "./testing_registry.ts";
 
 Deno.test("openOciLayout() chooses a umoci image by tag and reads its blobs", async () => {
   await withTempDir(async (dir) => {

@@ -1,10 +1,12 @@
 /**
  * Image references (`[registry[:port]/]name[:tag][@sha256:<hex>]`) parsed the way Docker reads
  * them: a first path component with a dot, a colon or the name `localhost` is a registry,
- * anything else is a Docker Hub repository (`nginx` is `docker.io/library/nginx:latest`).
+ * anything else is a Docker Hub repository (`nginx` is `docker.io/library/nginx:latest`); and
+ * local sources named as skopeo names them (`oci:<dir>[:tag]`, `docker-archive:<file>`).
  *
  * @module
  */
+import { resolve } from "node:path";
 import { VolantError } from "../schema/error.ts";
 
 /** The Docker Hub host used in canonical names. */
@@ -19,7 +21,16 @@ const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const EXPECTED =
-  "expected [registry[:port]/]name[:tag][@sha256:<64 hex digits>], e.g. nginx:1.27 or 127.0.0.1:5000/demo/nginx:1.0";
+  "expected [registry[:port]/]name[:tag][@sha256:<64 hex digits>], e.g. nginx:1.27 or 127.0.0.1:5000/demo/nginx:1.0, " +
+  "or a local source: oci:<absolute dir>[:tag] or docker-archive:<absolute file>[:name:tag]";
+
+function invalid(text: string, why: string): never {
+  throw new VolantError(
+    "invalid_argument",
+    `Image reference ${JSON.stringify(text)} is invalid: ${why} (${EXPECTED})`,
+    { field: "image", value: text, reason: why },
+  );
+}
 
 /** A parsed image reference. */
 export interface ImageReference {
@@ -49,13 +60,7 @@ export interface ImageReference {
  * ```
  */
 export function parseImageRef(text: string): ImageReference {
-  const fail = (why: string): never => {
-    throw new VolantError(
-      "invalid_argument",
-      `Image reference ${JSON.stringify(text)} is invalid: ${why} (${EXPECTED})`,
-      { field: "image", value: text },
-    );
-  };
+  const fail = (why: string): never => invalid(text, why);
   if (text.length === 0) fail("it is empty");
   if (/\s/.test(text)) fail("it contains white space");
   let rest = text;
@@ -128,4 +133,104 @@ export function parseImageRef(text: string): ImageReference {
 export function repositoryName(ref: ImageReference): string {
   const host = ref.registry === DOCKER_HUB_REGISTRY ? DOCKER_HUB : ref.registry;
   return `${host}/${ref.repository}`;
+}
+
+/** The transports of local image sources, named as skopeo names them. */
+const LOCAL_TRANSPORTS = [["oci:", "oci-layout"], ["docker-archive:", "docker-archive"]] as const;
+/** What an OCI layout's tag (its `org.opencontainers.image.ref.name`) may look like. */
+const LAYOUT_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.:/@+-]{0,254}$/;
+
+/**
+ * Where an image comes from, as users write it wherever an image is accepted
+ * (`volar images pull`, `volar vms create --image`, `POST /api/v1/images`, `POST /api/v1/vms`,
+ * the MCP tools): a registry reference, an OCI image layout directory (`oci:<dir>[:<tag>]`) or
+ * a `docker save` archive (`docker-archive:<file>[:<name>:<tag>]`).
+ */
+export type ImageSourceRef =
+  | { kind: "registry"; ref: ImageReference }
+  | { kind: "oci-layout" | "docker-archive"; path: string; tag?: string };
+
+interface LocalParts {
+  kind: "oci-layout" | "docker-archive";
+  transport: string;
+  path: string;
+  tag: string | undefined;
+}
+
+/** A local source split at its transport and at the first colon after it (as skopeo does). */
+function splitLocal(text: string): LocalParts | undefined {
+  for (const [transport, kind] of LOCAL_TRANSPORTS) {
+    if (!text.startsWith(transport)) continue;
+    const rest = text.slice(transport.length);
+    const colon = rest.indexOf(":");
+    return {
+      kind,
+      transport,
+      path: colon < 0 ? rest : rest.slice(0, colon),
+      tag: colon < 0 ? undefined : rest.slice(colon + 1),
+    };
+  }
+  return undefined;
+}
+
+/**
+ * Parses where an image comes from: `oci:<absolute dir>[:<tag>]` (an OCI image layout, the tag
+ * choosing one of its images), `docker-archive:<absolute file>[:<name>:<tag>]` (what
+ * `docker save` writes, the name choosing one of its images), else a registry reference
+ * ({@linkcode parseImageRef}). The one parser of image references: the API schemas, the
+ * daemon and the CLI all use it. A bad one is an `invalid_argument` error naming the field
+ * `image` and saying what was expected.
+ *
+ * @example
+ * ```ts
+ * import { parseImageSource } from "./reference.ts";
+ * const archive = parseImageSource("docker-archive:/tmp/app.tar");
+ * console.assert(archive.kind === "docker-archive" && archive.path === "/tmp/app.tar");
+ * console.assert(parseImageSource("oci:/srv/layouts/app:1.0").kind === "oci-layout");
+ * console.assert(parseImageSource("nginx:1.27").kind === "registry");
+ * ```
+ */
+export function parseImageSource(text: string): ImageSourceRef {
+  const local = splitLocal(text);
+  if (local === undefined) return { kind: "registry", ref: parseImageRef(text) };
+  const { kind, path, tag } = local;
+  const what = kind === "oci-layout" ? "OCI layout directory" : "archive";
+  // deno-lint-ignore no-control-regex
+  if (/[\x00-\x1f]/.test(text)) invalid(text, "it contains control characters");
+  if (path === "") invalid(text, `the ${what} path is missing`);
+  if (!path.startsWith("/")) {
+    invalid(text, `the ${what} path ${JSON.stringify(path)} is not absolute`);
+  }
+  if (tag === undefined) return { kind, path };
+  if (kind === "oci-layout" && !LAYOUT_TAG.test(tag)) {
+    invalid(text, `tag ${JSON.stringify(tag)} after the layout path is not a tag`);
+  }
+  if (kind === "docker-archive") {
+    try {
+      parseImageRef(tag);
+    } catch (e) {
+      const reason = e instanceof VolantError ? String(e.details?.reason) : String(e);
+      invalid(text, `the image name ${JSON.stringify(tag)} after the archive path: ${reason}`);
+    }
+  }
+  return { kind, path, tag };
+}
+
+/**
+ * `text` with the relative path of a local source (`oci:./layout`) resolved against `cwd`:
+ * volantd reads the path, so the CLI sends it absolute. Anything else is returned unchanged.
+ *
+ * @example
+ * ```ts
+ * import { absoluteImageSource } from "./reference.ts";
+ * console.assert(absoluteImageSource("oci:layout:1.0", "/srv") === "oci:/srv/layout:1.0");
+ * console.assert(absoluteImageSource("nginx:1.27", "/srv") === "nginx:1.27");
+ * ```
+ */
+export function absoluteImageSource(text: string, cwd: string): string {
+  const local = splitLocal(text);
+  if (local === undefined || local.path === "" || local.path.startsWith("/")) return text;
+  return `${local.transport}${resolve(cwd, local.path)}${
+    local.tag === undefined ? "" : `:${local.tag}`
+  }`;
 }

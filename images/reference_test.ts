@@ -1,6 +1,11 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { VolantError } from "../schema/error.ts";
-import { parseImageRef, repositoryName } from "./reference.ts";
+import {
+  absoluteImageSource,
+  parseImageRef,
+  parseImageSource,
+  repositoryName,
+} from "./reference.ts";
 
 const HEX = "0123456789abcdef".repeat(4);
 
@@ -85,3 +90,76 @@ for (const [text, why] of BAD) {
     });
   });
 }
+
+Deno.test("parseImageSource() reads local sources as skopeo names them", () => {
+  deepEqual(parseImageSource("docker-archive:/tmp/app.tar"), {
+    kind: "docker-archive",
+    path: "/tmp/app.tar",
+  });
+  deepEqual(parseImageSource("docker-archive:/tmp/app.tar:demo/app:2"), {
+    kind: "docker-archive",
+    path: "/tmp/app.tar",
+    tag: "demo/app:2",
+  });
+  deepEqual(parseImageSource("oci:/srv/layouts/app:1.0"), {
+    kind: "oci-layout",
+    path: "/srv/layouts/app",
+    tag: "1.0",
+  });
+  deepEqual(parseImageSource("oci:/srv/my layout"), { kind: "oci-layout", path: "/srv/my layout" });
+});
+
+Deno.test("parseImageSource() hands everything else to parseImageRef()", () => {
+  deepEqual(parseImageSource("127.0.0.1:5000/demo/nginx:1.0"), {
+    kind: "registry",
+    ref: parseImageRef("127.0.0.1:5000/demo/nginx:1.0"),
+  });
+  const hub = parseImageSource("busybox:1.36");
+  equal(hub.kind === "registry" && hub.ref.canonical, "docker.io/library/busybox:1.36");
+  // Only the exact transports are local sources; a registry host named like one is not.
+  equal(parseImageSource("ocihost:5000/app").kind, "registry");
+});
+
+const BAD_SOURCES: [string, string][] = [
+  ["oci:", "OCI layout directory path is missing"],
+  ["oci::1.0", "OCI layout directory path is missing"],
+  ["oci:layouts/app:1.0", 'path "layouts/app" is not absolute'],
+  ["oci:/srv/app:", 'tag "" after the layout path'],
+  ["oci:/srv/app:-x", 'tag "-x" after the layout path'],
+  ["docker-archive:", "archive path is missing"],
+  ["docker-archive:app.tar", 'archive path "app.tar" is not absolute'],
+  ["docker-archive:/tmp/app.tar:Bad Name", 'image name "Bad Name" after the archive path'],
+  ["docker-archive:/tmp/a\nb.tar", "control characters"],
+  ["docker-archive:/tmp/app.tar:", 'image name "" after the archive path: it is empty'],
+];
+
+for (const [text, why] of BAD_SOURCES) {
+  Deno.test(`parseImageSource() rejects ${JSON.stringify(text)} (${why})`, () => {
+    throws(() => parseImageSource(text), (e: unknown) => {
+      ok(e instanceof VolantError);
+      equal(e.code, "invalid_argument");
+      equal(e.details?.field, "image");
+      ok(e.message.includes(JSON.stringify(text)), e.message);
+      ok(e.message.includes(why), e.message);
+      ok(e.message.includes("oci:<absolute dir>[:tag] or docker-archive:"), e.message);
+      return true;
+    });
+  });
+}
+
+Deno.test("parseImageSource() reports a bad registry reference as parseImageRef() does", () => {
+  throws(() => parseImageSource("Nginx"), /Image reference "Nginx" is invalid: .*lowercase/);
+});
+
+Deno.test("absoluteImageSource() resolves a local source's relative path, nothing else", () => {
+  equal(absoluteImageSource("oci:layout:1.0", "/srv"), "oci:/srv/layout:1.0");
+  equal(absoluteImageSource("oci:./a/../b", "/srv"), "oci:/srv/b");
+  equal(absoluteImageSource("docker-archive:app.tar", "/tmp/x"), "docker-archive:/tmp/x/app.tar");
+  equal(
+    absoluteImageSource("docker-archive:app.tar:demo/app:1", "/w"),
+    "docker-archive:/w/app.tar:demo/app:1",
+  );
+  equal(absoluteImageSource("docker-archive:/abs.tar", "/w"), "docker-archive:/abs.tar");
+  equal(absoluteImageSource("oci:", "/w"), "oci:", "left for the parser to refuse");
+  equal(absoluteImageSource("127.0.0.1:5000/x:1", "/w"), "127.0.0.1:5000/x:1");
+});

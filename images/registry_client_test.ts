@@ -2,7 +2,7 @@ import { deepEqual, equal, ok } from "node:assert/strict";
 import { RegistryClient } from "./registry_client.ts";
 import { OCI_MANIFEST } from "./manifest.ts";
 import { digestOf, rejectsWith, withTempDir } from "./_testing.ts";
-import { freePort, push, serveFake, startRegistry, umoci } from "./_testing_registry.ts";
+import { freePort, push, serveFake, startRegistry, umoci } from "./testing_registry.ts";
 
 Deno.test("RegistryClient against a real docker-registry", async (t) => {
   await withTempDir(async (dir) => {

@@ -6,7 +6,7 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { buildGuest } from "./guest.ts";
 import { STAGE0_ERROR_MARKER } from "./initramfs.ts";
-import { bootQemu, bootSkipReason, KERNEL_CACHE } from "./_test_util.ts";
+import { bootQemu, bootSkipReason, KERNEL_CACHE } from "./testing.ts";
 
 const SKIP = bootSkipReason();
 
@@ -44,7 +44,8 @@ function lineAfter(console: string, marker: string): string | undefined {
 }
 
 Deno.test({
-  name: "a built guest boots to kestrel under QEMU microvm (bzImage, PVH vmlinux, broken disk)",
+  name: "a built guest boots to kestrel under QEMU microvm (bzImage, PVH vmlinux, broken disk)" +
+    (SKIP === undefined ? "" : ` (skipped: ${SKIP})`),
   ignore: SKIP !== undefined,
   fn: async (t) => {
     const dir = await Deno.makeTempDir({ prefix: "volant-boot-" });

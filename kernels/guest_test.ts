@@ -3,7 +3,7 @@ import { sha256File } from "./_hash.ts";
 import { buildGuest, GUEST_FILES, type GuestManifest, readGuestManifest } from "./guest.ts";
 import { readCpio } from "./cpio.ts";
 import { STAGE0_MODULES } from "./modules.ts";
-import { CACHED_KERNEL, KERNEL_CACHE, NO_KERNEL_REASON } from "./_test_util.ts";
+import { CACHED_KERNEL, KERNEL_CACHE, NO_KERNEL_REASON } from "./testing.ts";
 import { main as buildGuestCli, summary } from "../tools/build_guest.ts";
 
 const BUSYBOX = "/bin/busybox";
@@ -98,7 +98,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "buildGuest() is deterministic: two directories, same inputs, same bytes",
+  name: "buildGuest() is deterministic: two directories, same inputs, same bytes" +
+    (CACHED_KERNEL ? "" : ` (skipped: ${NO_KERNEL_REASON})`),
   ignore: !CACHED_KERNEL,
   fn: () =>
     withDir(async (dir) => {
@@ -110,7 +111,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "buildGuest() leaves a kernel fetched into the guest dir itself in place (relative dir)",
+  name: "buildGuest() leaves a kernel fetched into the guest dir itself in place (relative dir)" +
+    (CACHED_KERNEL ? "" : ` (skipped: ${NO_KERNEL_REASON})`),
   ignore: !CACHED_KERNEL,
   fn: () =>
     withDir(async (dir) => {
@@ -158,7 +160,8 @@ Deno.test("tools/build_guest.ts exits 2 on wrong arguments and 1 on a failed bui
 });
 
 Deno.test({
-  name: "tools/build_guest.ts builds a guest dir, then reuses it (real subprocess, real Deno)",
+  name: "tools/build_guest.ts builds a guest dir, then reuses it (real subprocess, real Deno)" +
+    (CACHED_KERNEL ? "" : ` (skipped: ${NO_KERNEL_REASON})`),
   ignore: !CACHED_KERNEL,
   fn: () =>
     withDir(async (dir) => {

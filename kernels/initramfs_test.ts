@@ -8,7 +8,7 @@ import {
   initScript,
   STAGE0_APPLETS,
 } from "./initramfs.ts";
-import { hasCommand } from "./_test_util.ts";
+import { hasCommand } from "./testing.ts";
 
 const enc = new TextEncoder();
 

@@ -10,6 +10,7 @@
  *
  * @module
  */
+export { bootArchive, type BootEnv, bootEnvText, writeBootInitramfs } from "./boot_archive.ts";
 export { type CpioEntry, type CpioMember, type CpioOptions, readCpio, writeCpio } from "./cpio.ts";
 export { fetchDebianKernel, type KernelInfo, readKernelInfo } from "./debian_kernel.ts";
 export {

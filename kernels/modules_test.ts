@@ -1,6 +1,6 @@
 import { deepEqual, equal, ok, rejects, throws } from "node:assert/strict";
 import { moduleLoadOrder, moduleName, parseModulesDep, readModulesDep } from "./modules.ts";
-import { CACHED_KERNEL, hasCommand, NO_KERNEL_REASON } from "./_test_util.ts";
+import { CACHED_KERNEL, hasCommand, NO_KERNEL_REASON } from "./testing.ts";
 
 // Lines as depmod wrote them for Debian's 6.1 cloud kernel (order within a line is depmod's).
 const SNIPPET = `
@@ -90,7 +90,12 @@ Deno.test("moduleLoadOrder() lists each module once and refuses unknown modules 
 });
 
 Deno.test({
-  name: "readModulesDep() runs depmod on a tree without modules.dep",
+  name: "readModulesDep() runs depmod on a tree without modules.dep" +
+    (!CACHED_KERNEL
+      ? ` (skipped: ${NO_KERNEL_REASON})`
+      : hasCommand("depmod")
+      ? ""
+      : " (skipped: depmod is missing; apt-get install kmod)"),
   ignore: !CACHED_KERNEL || !hasCommand("depmod"),
   fn: async () => {
     const src = CACHED_KERNEL!.modulesDir;
@@ -113,7 +118,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "moduleLoadOrder() resolves the stage-0 set against the real kernel",
+  name: "moduleLoadOrder() resolves the stage-0 set against the real kernel" +
+    (CACHED_KERNEL ? "" : ` (skipped: ${NO_KERNEL_REASON})`),
   ignore: !CACHED_KERNEL,
   fn: async () => {
     const { STAGE0_MODULES } = await import("./modules.ts");

@@ -9,7 +9,7 @@ import {
   stageRuntime,
   uuidFromDigest,
 } from "./runtime_image.ts";
-import { hasCommand } from "./_test_util.ts";
+import { hasCommand } from "./testing.ts";
 
 const BUSYBOX = "/bin/busybox";
 const HAS_BUSYBOX = await Deno.stat(BUSYBOX).then(() => true, () => false);
@@ -24,7 +24,8 @@ Deno.test("sharedLibraries() lists Deno's glibc files and the loader", async () 
 });
 
 Deno.test({
-  name: "sharedLibraries() finds none in a static busybox",
+  name: "sharedLibraries() finds none in a static busybox" +
+    (HAS_BUSYBOX ? "" : ` (skipped: ${BUSYBOX} is missing; apt-get install busybox-static)`),
   ignore: !HAS_BUSYBOX,
   fn: async () => deepEqual(await sharedLibraries(BUSYBOX), []),
 });
@@ -42,7 +43,9 @@ async function makeBundle(dir: string, text = `console.log("bundle");\n`): Promi
 }
 
 Deno.test({
-  name: "stageRuntime() lays out deno, libraries, busybox, bundle, launcher, /etc and mount points",
+  name:
+    "stageRuntime() lays out deno, libraries, busybox, bundle, launcher, /etc and mount points" +
+    (HAS_BUSYBOX ? "" : ` (skipped: ${BUSYBOX} is missing; apt-get install busybox-static)`),
   ignore: !HAS_BUSYBOX,
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "volant-stage-" });
@@ -79,7 +82,12 @@ Deno.test({
 });
 
 Deno.test({
-  name: "buildRuntimeImage() is reproducible and holds the staged tree (real Deno, mkfs.erofs)",
+  name: "buildRuntimeImage() is reproducible and holds the staged tree (real Deno, mkfs.erofs)" +
+    (HAS_BUSYBOX
+      ? (HAS_EROFS
+        ? ""
+        : " (skipped: mkfs.erofs or fsck.erofs is missing; apt-get install erofs-utils)")
+      : (HAS_BUSYBOX ? "" : ` (skipped: ${BUSYBOX} is missing; apt-get install busybox-static)`)),
   ignore: !HAS_BUSYBOX || !HAS_EROFS,
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "volant-runtime-" });
@@ -122,7 +130,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "buildRuntimeImage() leaves nothing behind when staging fails",
+  name: "buildRuntimeImage() leaves nothing behind when staging fails" +
+    (HAS_EROFS
+      ? ""
+      : " (skipped: mkfs.erofs or fsck.erofs is missing; apt-get install erofs-utils)"),
   ignore: !HAS_EROFS,
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "volant-runtime-" });

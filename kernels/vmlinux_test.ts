@@ -1,6 +1,6 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { decodeLz4Legacy, extractVmlinux, findBzImagePayload, inspectVmlinux } from "./vmlinux.ts";
-import { CACHED_KERNEL, hasCommand, NO_KERNEL_REASON } from "./_test_util.ts";
+import { CACHED_KERNEL, hasCommand, NO_KERNEL_REASON } from "./testing.ts";
 
 const HAS_LZ4 = hasCommand("lz4");
 
@@ -40,7 +40,8 @@ function sample(size: number): Uint8Array {
 }
 
 Deno.test({
-  name: "decodeLz4Legacy() decodes what `lz4 -l` wrote, across several 8 MiB blocks",
+  name: "decodeLz4Legacy() decodes what `lz4 -l` wrote, across several 8 MiB blocks" +
+    (HAS_LZ4 ? "" : " (skipped: lz4 is missing; apt-get install lz4)"),
   ignore: !HAS_LZ4,
   fn: async () => {
     const data = sample(17 * 1024 * 1024 + 333);
@@ -69,7 +70,8 @@ Deno.test("findBzImagePayload() refuses files that are not bzImages", () => {
 });
 
 Deno.test({
-  name: "extractVmlinux() gives the ELF that `lz4 -dc` gives, with a PVH note",
+  name: "extractVmlinux() gives the ELF that `lz4 -dc` gives, with a PVH note" +
+    (CACHED_KERNEL ? "" : ` (skipped: ${NO_KERNEL_REASON})`),
   ignore: !CACHED_KERNEL,
   fn: async () => {
     const bz = await Deno.readFile(CACHED_KERNEL!.bzImage);
@@ -85,16 +87,14 @@ Deno.test({
       equal(out.stdout.length, data.length);
       ok(same(out.stdout, data), "differs from lz4 -dc");
     }
-    // `file` agrees it is an x86-64 ELF executable.
-    if (hasCommand("file")) {
-      const dir = await Deno.makeTempDir({ prefix: "volant-vmlinux-" });
-      try {
-        await Deno.writeFile(`${dir}/vmlinux`, data.subarray(0, 4096));
-        const out = await new Deno.Command("file", { args: ["-b", `${dir}/vmlinux`] }).output();
-        ok(/ELF 64-bit LSB executable, x86-64/.test(new TextDecoder().decode(out.stdout)));
-      } finally {
-        await Deno.remove(dir, { recursive: true });
-      }
+    // `file` agrees it is an x86-64 ELF executable (./volant test installs `file`).
+    const dir = await Deno.makeTempDir({ prefix: "volant-vmlinux-" });
+    try {
+      await Deno.writeFile(`${dir}/vmlinux`, data.subarray(0, 4096));
+      const out = await new Deno.Command("file", { args: ["-b", `${dir}/vmlinux`] }).output();
+      ok(/ELF 64-bit LSB executable, x86-64/.test(new TextDecoder().decode(out.stdout)));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });

@@ -20,7 +20,7 @@ import {
   libc,
   O_CLOEXEC,
   O_RDONLY,
-} from "./_libc.ts";
+} from "./libc.ts";
 
 /** Where `ip netns` keeps named namespaces. */
 export const NETNS_RUN_DIR = "/run/netns";

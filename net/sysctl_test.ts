@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { VolantError } from "../schema/error.ts";
-import { ip, kernelTest, withTestNamespace } from "./_testing.ts";
-import { rootSnapshot } from "./_root_guard.ts";
+import { ip, kernelTest, withTestNamespace } from "./testing.ts";
+import { rootSnapshot } from "./root_guard.ts";
 import { getSysctl, setSysctl, sysctlPath } from "./sysctl.ts";
 
 const ROOT_BEFORE = rootSnapshot();

@@ -6,27 +6,27 @@
  *
  * @module
  */
-import { closeQuietly, cString, errno, libc, O_CLOEXEC, O_RDWR } from "./_libc.ts";
+import { closeQuietly, cString, errno, libc, O_CLOEXEC, O_RDWR } from "./libc.ts";
 import { validateIfName } from "./names.ts";
-import {
-  IFF_MULTI_QUEUE,
-  IFF_NO_PI,
-  IFF_TAP,
-  IFF_VNET_HDR,
-  IFNAMSIZ,
-  IFREQ_SIZE,
-  TUNSETGROUP,
-  TUNSETIFF,
-  TUNSETOWNER,
-  TUNSETPERSIST,
-} from "./netlink/_constants.ts";
 import { type FailureContext, netlinkError } from "./netlink/error.ts";
-import { linkIndex } from "./netlink/_op.ts";
 import { deleteLink } from "./netlink/create_link.ts";
 import { getLink } from "./netlink/link.ts";
 
 const EEXIST = 17;
 const TUN_DEVICE = "/dev/net/tun";
+
+/** TUN/TAP ioctls (`linux/if_tun.h`) and `ifr_flags`. */
+const TUNSETIFF = 0x400454ca;
+const TUNSETPERSIST = 0x400454cb;
+const TUNSETOWNER = 0x400454cc;
+const TUNSETGROUP = 0x400454ce;
+const IFF_TAP = 0x0002;
+const IFF_MULTI_QUEUE = 0x0100;
+const IFF_NO_PI = 0x1000;
+const IFF_VNET_HDR = 0x4000;
+/** `struct ifreq` size on x86_64 and the name field size. */
+const IFREQ_SIZE = 40;
+const IFNAMSIZ = 16;
 
 /** Options of {@linkcode createTap}. */
 export interface TapOptions {
@@ -77,7 +77,7 @@ function fail(errnoValue: number, name: string, step: string): never {
 export function createTap(name: string, options: TapOptions = {}): void {
   validateIfName(name, "name");
   const { owner, group, vnetHdr = true, multiQueue = false } = options;
-  if (linkIndex(name) !== 0) {
+  if (libc().if_nametoindex(cString(name, "link")) !== 0) {
     throw netlinkError(EEXIST, {
       op: "create tap",
       subject: `tap ${name}`,

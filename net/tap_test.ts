@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ipJson, kernelTest, withTestNamespace } from "./_testing.ts";
+import { ipJson, kernelTest, withTestNamespace } from "./testing.ts";
 import { withNetns } from "./netns.ts";
 import { NetlinkError } from "./netlink/error.ts";
 import { createBridge, createVeth, getLink, setLinkUp, setMaster } from "./netlink/mod.ts";

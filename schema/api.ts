@@ -28,6 +28,25 @@
 import { z } from "zod";
 import { HypervisorName, VmState } from "./vm.ts";
 
+/**
+ * Which accelerator the daemon's hypervisor runs guests with, and why: KVM only once a probe
+ * boot of the guest kernel proved it (cached per VMM binary, guest kernel, host kernel and
+ * `/dev/kvm`); TCG when there is no usable KVM, the probe failed, or the config asks for it.
+ */
+export const Acceleration = z.object({
+  accel: z.enum(["kvm", "tcg"]),
+  reason: z.string().describe("One sentence: the probe's verdict, or why KVM is not used"),
+  probe: z.object({
+    ok: z.boolean(),
+    ms: z.number().int().nullable().describe("Boot to the probe marker (or to the failure)"),
+    cached: z.boolean().describe("The verdict came from the cache, no probe ran this start"),
+    checked_at: z.string().nullable().describe("When the probe ran (ISO 8601)"),
+    reason: z.string().nullable().describe("Why the probe failed"),
+  }).nullable().describe("The KVM probe's verdict; null when none was needed"),
+});
+/** One {@linkcode Acceleration}. */
+export type Acceleration = z.infer<typeof Acceleration>;
+
 /** `GET /healthz`. */
 export const Health = z.object({
   status: z.literal("ok"),
@@ -36,6 +55,7 @@ export const Health = z.object({
     name: HypervisorName,
     version: z.string().nullable(),
     kvm: z.boolean(),
+    acceleration: Acceleration,
   }),
   vms: z.number().int(),
 });

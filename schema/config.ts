@@ -9,8 +9,14 @@ import { z } from "zod";
 /** Hypervisor choice: `auto` picks cloud-hypervisor, then firecracker, then qemu. */
 export const HypervisorChoice = z.enum(["auto", "qemu", "cloud-hypervisor", "firecracker"]);
 
-/** Acceleration: `auto` uses hardware KVM when `/dev/kvm` is usable, TCG otherwise. */
+/**
+ * Acceleration: `auto` uses hardware KVM when the guest kernel is proven to boot under it (a
+ * probe boot at start, cached), TCG otherwise; `kvm` requires that proof; `tcg` skips it.
+ */
 export const AccelChoice = z.enum(["auto", "kvm", "tcg"]);
+
+/** The guest kernel VMs boot unless they name one: `auto` follows the hypervisor. */
+export const DefaultKernelChoice = z.enum(["auto", "vmlinux-generic", "bzImage-volant"]);
 
 /** The daemon configuration. */
 export const DaemonConfig = z.strictObject({
@@ -28,10 +34,18 @@ export const DaemonConfig = z.strictObject({
     qemu_binary: z.string().default("qemu-system-x86_64"),
     cloud_hypervisor_binary: z.string().default("cloud-hypervisor"),
     firecracker_binary: z.string().default("firecracker"),
+    boot_probe_timeout_ms: z.number().int().min(1_000).max(300_000).default(15_000).describe(
+      "How long the probe boot that proves KVM may take before KVM is judged unusable",
+    ),
+    boot_verdicts: z.string().optional().describe(
+      "Where probe verdicts are cached; default <state_dir>/boot-verdicts.json",
+    ),
   }).prefault({}),
   guest: z.strictObject({
     dir: z.string().optional().describe("Kernels and guest images; default <state_dir>/guest"),
-    default_kernel: z.enum(["vmlinux-generic", "bzImage-volant"]).default("bzImage-volant"),
+    default_kernel: DefaultKernelChoice.default("auto").describe(
+      "auto: vmlinux-generic under Cloud Hypervisor and Firecracker, bzImage-volant under QEMU",
+    ),
   }).prefault({}),
   network: z.strictObject({
     namespace: z.string().nullable().default(null).describe(

@@ -5,16 +5,30 @@
  * @module
  */
 import { z } from "zod";
+import { parseImageSource } from "../images/reference.ts";
+import { VolantError } from "./error.ts";
 
-/** An image reference as users write it (`127.0.0.1:5000/demo/nginx:1.0`, `busybox@sha256:…`). */
-export const ImageRef = z.string().min(1).max(512).regex(
-  /^[a-z0-9][a-zA-Z0-9._:/@+-]*$/,
-  "must be an image reference like registry:5000/repo/name:tag or name@sha256:<hex>",
-);
+/**
+ * Where an image comes from, as users write it: a registry reference
+ * (`127.0.0.1:5000/demo/nginx:1.0`, `busybox@sha256:…`), an OCI layout (`oci:<dir>[:tag]`) or
+ * a `docker save` archive (`docker-archive:<file>`). Checked by the one parser of image
+ * references, `parseImageSource` (images/reference.ts), so every entry point (CLI, REST, MCP)
+ * accepts and refuses the same references with the same message.
+ */
+export const ImageRef = z.string().max(4096).superRefine((text, ctx) => {
+  try {
+    parseImageSource(text);
+  } catch (e) {
+    if (!(e instanceof VolantError)) throw e;
+    ctx.addIssue({ code: "custom", message: e.message });
+  }
+});
 
 /** Body of `POST /api/v1/images`: pull (or refresh) an image into the local cache. */
 export const ImagePullRequest = z.strictObject({
-  ref: ImageRef.describe("The image to pull"),
+  ref: ImageRef.describe(
+    "The image to pull: a registry reference, oci:<dir>[:tag] or docker-archive:<file> (imported)",
+  ),
   insecure: z.boolean().default(false).describe(
     "Talk plain HTTP to this registry (also allowed for every registry listed in the " +
       "daemon config's images.insecure_registries)",

@@ -30,8 +30,14 @@ export {
   READY_MARKER,
   ReadyReport,
 } from "./boot_config.ts";
-export { AccelChoice, DaemonConfig, type DaemonConfigInput, HypervisorChoice } from "./config.ts";
-export { ConsoleInfo, ERROR_STATUS, Health, WaitQuery } from "./api.ts";
+export {
+  AccelChoice,
+  DaemonConfig,
+  type DaemonConfigInput,
+  DefaultKernelChoice,
+  HypervisorChoice,
+} from "./config.ts";
+export { Acceleration, ConsoleInfo, ERROR_STATUS, Health, WaitQuery } from "./api.ts";
 export { VERSION } from "./version.ts";
 export {
   ActionInfo,

@@ -5,6 +5,7 @@ import {
   ERROR_STATUS,
   ErrorCode,
   fromZodError,
+  ImagePullRequest,
   VmCreateRequest,
 } from "./mod.ts";
 
@@ -39,4 +40,37 @@ Deno.test("boot config round-trips through the kernel command line", () => {
 
 Deno.test("every error code has an HTTP status", () => {
   for (const code of ErrorCode.options) ok(ERROR_STATUS[code] >= 400, code);
+});
+
+Deno.test("VmCreateRequest and ImagePullRequest take local image sources like registry references", () => {
+  for (
+    const image of [
+      "docker-archive:/tmp/app.tar",
+      "oci:/srv/layouts/app:1.0",
+      "127.0.0.1:5000/demo/nginx:1.0",
+      "busybox:1.36",
+    ]
+  ) {
+    equal(VmCreateRequest.parse({ name: "job", image }).image, image);
+    equal(ImagePullRequest.parse({ ref: image }).ref, image);
+  }
+});
+
+Deno.test("a bad image reference is refused naming the field and what was expected", () => {
+  const cases: [string, string][] = [["docker-archive:app.tar", "not absolute"], [
+    "Nginx",
+    "lowercase",
+  ]];
+  for (const [image, why] of cases) {
+    const r = VmCreateRequest.safeParse({ name: "job", image });
+    ok(!r.success);
+    const message = fromZodError(r.error).message;
+    ok(message.startsWith(`Invalid input: image: Image reference "${image}" is invalid`), message);
+    ok(message.includes(why), message);
+    ok(message.includes("expected [registry[:port]/]name[:tag]"), message);
+    ok(message.includes("docker-archive:<absolute file>"), message);
+    const pull = ImagePullRequest.safeParse({ ref: image });
+    ok(!pull.success);
+    ok(fromZodError(pull.error).message.startsWith("Invalid input: ref: "));
+  }
 });

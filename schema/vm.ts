@@ -69,8 +69,9 @@ export const VmCreateRequest = z.strictObject({
   ip: Ipv4Address.optional().describe("A specific address from the pool (default: lowest free)"),
   publish: z.array(PortMapping).max(64).default([]).describe("Host ports forwarded to the VM"),
   image: ImageRef.optional().describe(
-    "An OCI image to run (pulled when not cached); its Entrypoint + Cmd, Env, WorkingDir and " +
-      "User become the workload",
+    "An OCI image to run: a registry reference (pulled when not cached), oci:<dir>[:tag] or " +
+      "docker-archive:<file> (imported); its Entrypoint + Cmd, Env, WorkingDir and User become " +
+      "the workload",
   ),
   insecure_registry: z.boolean().default(false).describe(
     "Pull the image over plain HTTP",

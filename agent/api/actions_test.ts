@@ -2,12 +2,14 @@ import assert from "node:assert/strict";
 import { ActionList } from "../../schema/agent.ts";
 import { ErrorBody } from "../../schema/error.ts";
 import { Action } from "../../schema/manifest.ts";
-import { cannotRun, type HttpdWorkload, startHttpd } from "../workload/_testing.ts";
+import { cannotRun, type HttpdWorkload, startHttpd } from "../workload/testing.ts";
 import { actionRoutes } from "./actions.ts";
 import { createRouter } from "./router.ts";
 import { startApi } from "./server.ts";
 
 const skip = cannotRun();
+/** Why these tests are skipped here, for their names (empty when they run). */
+const SKIPPED = skip === false ? "" : ` (skipped: ${skip})`;
 
 const ACTIONS = {
   echo: Action.parse({ description: "says what it got", method: "PUT", path: "/cgi-bin/echo" }),
@@ -33,7 +35,7 @@ async function withActions(
 }
 
 Deno.test({
-  name: "GET /v1/actions lists the manifest's actions",
+  name: "GET /v1/actions lists the manifest's actions" + SKIPPED,
   ignore: skip !== false,
   fn: () =>
     withActions(async (api) => {
@@ -60,7 +62,8 @@ Deno.test({
 
 Deno.test({
   name:
-    "POST /v1/actions/<name> calls the workload with the action's method and path, query and body",
+    "POST /v1/actions/<name> calls the workload with the action's method and path, query and body" +
+    SKIPPED,
   ignore: skip !== false,
   fn: () =>
     withActions(async (api) => {
@@ -80,7 +83,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "POST /v1/actions/<name>: past its timeout_ms the answer is a 504 naming the action",
+  name: "POST /v1/actions/<name>: past its timeout_ms the answer is a 504 naming the action" +
+    SKIPPED,
   ignore: skip !== false,
   fn: () =>
     withActions(async (api) => {
@@ -96,7 +100,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "POST /v1/actions/<name>: an unknown action is a 404 naming those there are; GET is 405",
+  name: "POST /v1/actions/<name>: an unknown action is a 404 naming those there are; GET is 405" +
+    SKIPPED,
   ignore: skip !== false,
   fn: () =>
     withActions(async (api) => {
@@ -112,7 +117,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "POST /v1/actions/<name>: a stopped workload is a 502 saying so",
+  name: "POST /v1/actions/<name>: a stopped workload is a 502 saying so" + SKIPPED,
   ignore: skip !== false,
   fn: () =>
     withActions(async (api, workload) => {

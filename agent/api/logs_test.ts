@@ -8,7 +8,7 @@ import {
   plugin,
   waitForStatus,
   waitUntil,
-} from "../workload/_testing.ts";
+} from "../workload/testing.ts";
 import { LogBuffer } from "../workload/log_buffer.ts";
 import { Supervisor } from "../workload/supervisor.ts";
 import { FOLLOW_MAX_BEHIND, logsRoute, parseLogsQuery } from "./logs.ts";
@@ -16,6 +16,8 @@ import { createRouter } from "./router.ts";
 import { startApi } from "./server.ts";
 
 const skip = cannotRun();
+/** Why these tests are skipped here, for their names (empty when they run). */
+const SKIPPED = skip === false ? "" : ` (skipped: ${skip})`;
 
 /** Serves `GET /v1/logs` over `logs` on loopback for the duration of `body`. */
 async function serving(logs: LogBuffer, body: (base: string) => Promise<void>): Promise<void> {
@@ -118,7 +120,7 @@ Deno.test("GET /v1/logs?follow=1 streams new lines; a client that leaves frees i
 });
 
 Deno.test({
-  name: "GET /v1/logs?follow=1 of a real workload: a line the test causes arrives",
+  name: "GET /v1/logs?follow=1 of a real workload: a line the test causes arrives" + SKIPPED,
   ignore: skip !== false,
   fn: async () => {
     const root = await makeRoot();

@@ -1,19 +1,14 @@
 import assert from "node:assert/strict";
 import { ErrorBody } from "../../schema/error.ts";
-import {
-  BUSYBOX,
-  cannotRun,
-  freePort,
-  makeRoot,
-  plugin,
-  startHttpd,
-} from "../workload/_testing.ts";
+import { BUSYBOX, cannotRun, freePort, makeRoot, plugin, startHttpd } from "../workload/testing.ts";
 import { Supervisor } from "../workload/supervisor.ts";
 import { endToEndHeaders, proxyRoute } from "./proxy.ts";
 import { createRouter } from "./router.ts";
 import { startApi } from "./server.ts";
 
 const skip = cannotRun();
+/** Why these tests are skipped here, for their names (empty when they run). */
+const SKIPPED = skip === false ? "" : ` (skipped: ${skip})`;
 
 Deno.test("endToEndHeaders() drops hop-by-hop headers and those Connection names", () => {
   const h = endToEndHeaders(
@@ -32,7 +27,8 @@ Deno.test("endToEndHeaders() drops hop-by-hop headers and those Connection names
 });
 
 Deno.test({
-  name: "any other /v1/* goes to the workload without /v1: method, query, headers, body, status",
+  name: "any other /v1/* goes to the workload without /v1: method, query, headers, body, status" +
+    SKIPPED,
   ignore: skip !== false,
   fn: async () => {
     const workload = await startHttpd();
@@ -84,7 +80,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "/v1/* to a running workload that does not listen is a 502 naming the URL and cause",
+  name: "/v1/* to a running workload that does not listen is a 502 naming the URL and cause" +
+    SKIPPED,
   ignore: skip !== false,
   fn: async () => {
     const root = await makeRoot();

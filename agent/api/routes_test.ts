@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { AgentHealthWithWorkload, LogLine, WorkloadStatus } from "../../schema/agent.ts";
 import { ErrorBody } from "../../schema/error.ts";
 import { Action } from "../../schema/manifest.ts";
-import { cannotRun, startHttpd } from "../workload/_testing.ts";
+import { cannotRun, startHttpd } from "../workload/testing.ts";
 import { createRouter } from "./router.ts";
 import { apiRoutes } from "./routes.ts";
 import { startApi } from "./server.ts";
@@ -28,7 +28,8 @@ Deno.test("apiRoutes() without a workload: /healthz says workload null, /v1/* is
 });
 
 Deno.test({
-  name: "apiRoutes() with a workload: healthz, kestrel's own /v1 routes first, the rest proxied",
+  name: "apiRoutes() with a workload: healthz, kestrel's own /v1 routes first, the rest proxied" +
+    (cannotRun() === false ? "" : ` (skipped: ${cannotRun()})`),
   ignore: cannotRun() !== false,
   fn: async () => {
     const workload = await startHttpd({

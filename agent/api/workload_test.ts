@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { WorkloadStatus } from "../../schema/agent.ts";
-import { cannotRun, startHttpd } from "../workload/_testing.ts";
+import { cannotRun, startHttpd } from "../workload/testing.ts";
 import { createRouter } from "./router.ts";
 import { startApi } from "./server.ts";
 import { workloadRoutes } from "./workload.ts";
 
 Deno.test({
-  name: "GET /v1/workload is the status; POST /v1/workload/restart replaces the process",
+  name: "GET /v1/workload is the status; POST /v1/workload/restart replaces the process" +
+    (cannotRun() === false ? "" : ` (skipped: ${cannotRun()})`),
   ignore: cannotRun() !== false,
   fn: async () => {
     const workload = await startHttpd();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { WorkloadHealth } from "../../schema/agent.ts";
 import { HealthCheck } from "../../schema/manifest.ts";
-import { BUSYBOX, cannotRun, freePort, makeRoot, waitUntil } from "./_testing.ts";
+import { BUSYBOX, cannotRun, freePort, makeRoot, waitUntil } from "./testing.ts";
 import {
   execProbe,
   HealthMonitor,
@@ -12,6 +12,8 @@ import {
 } from "./health.ts";
 
 const skip = cannotRun();
+/** Why these tests are skipped here, for their names (empty when they run). */
+const SKIPPED = skip === false ? "" : ` (skipped: ${skip})`;
 
 /** A monitor whose probe answers from `script` (then keeps the last answer), on a fake clock. */
 function scripted(check: Partial<HealthCheck>, script: boolean[], clock = { now: 0 }) {
@@ -124,7 +126,8 @@ Deno.test("tcpProbe(): a listening port passes, a closed one fails", async () =>
 
 Deno.test({
   name:
-    "execProbe(): runs in the workload's root; exit 0 passes, others fail, slow ones are killed",
+    "execProbe(): runs in the workload's root; exit 0 passes, others fail, slow ones are killed" +
+    SKIPPED,
   ignore: skip !== false,
   fn: async () => {
     const root = await makeRoot();

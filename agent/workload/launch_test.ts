@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { VolantError } from "../../schema/error.ts";
-import { alive, APP_USER, BUSYBOX, cannotRun, makeRoot, waitUntil } from "./_testing.ts";
+import { alive, APP_USER, BUSYBOX, cannotRun, makeRoot, waitUntil } from "./testing.ts";
 import { commandOptions, DEFAULT_PATH, killGroup, planLaunch, workloadEnv } from "./launch.ts";
 
 const skip = cannotRun();
+/** Why these tests are skipped here, for their names (empty when they run). */
+const SKIPPED = skip === false ? "" : ` (skipped: ${skip})`;
 
 Deno.test("workloadEnv() is exactly the manifest's env plus a default PATH", () => {
   assert.deepEqual(workloadEnv({}), { PATH: DEFAULT_PATH });
@@ -11,7 +13,8 @@ Deno.test("workloadEnv() is exactly the manifest's env plus a default PATH", () 
 });
 
 Deno.test({
-  name: "planLaunch(): a root other than / goes through busybox nsenter with ids and workdir",
+  name: "planLaunch(): a root other than / goes through busybox nsenter with ids and workdir" +
+    SKIPPED,
   ignore: skip !== false,
   fn: async () => {
     const root = await makeRoot();
@@ -51,7 +54,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "planLaunch(): root / runs the program itself with cwd and ids",
+  name: "planLaunch(): root / runs the program itself with cwd and ids" + SKIPPED,
   ignore: skip !== false,
   fn: async () => {
     const spec = await planLaunch([BUSYBOX, "true"], { env: {}, user: "5:6", workdir: "/tmp" }, {
@@ -77,7 +80,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "planLaunch(): a missing workdir, program or user is an invalid_argument naming the field",
+  name: "planLaunch(): a missing workdir, program or user is an invalid_argument naming the field" +
+    SKIPPED,
   ignore: skip !== false,
   fn: async () => {
     const root = await makeRoot();
@@ -117,7 +121,8 @@ Deno.test({
 
 Deno.test({
   name:
-    "planLaunch() + commandOptions(): the program runs chrooted with its ids, exec'd (same pid)",
+    "planLaunch() + commandOptions(): the program runs chrooted with its ids, exec'd (same pid)" +
+    SKIPPED,
   ignore: skip !== false,
   fn: async () => {
     const root = await makeRoot();
@@ -147,7 +152,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "killGroup() signals the whole group and reports a group that is gone",
+  name: "killGroup() signals the whole group and reports a group that is gone" + SKIPPED,
   ignore: skip !== false,
   fn: async () => {
     const child = new Deno.Command("/bin/sh", {

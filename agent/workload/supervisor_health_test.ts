@@ -7,13 +7,17 @@ import {
   waitForStatus,
   waitUntil,
   withSupervisor,
-} from "./_testing.ts";
+} from "./testing.ts";
 
 const skip = cannotRun();
+/** Why these tests are skipped here, for their names (empty when they run). */
+const SKIPPED = skip === false ? "" : ` (skipped: ${skip})`;
 const FAST = { initial_ms: 20, multiplier: 2, max_ms: 1000 };
 
 Deno.test({
-  name: "Supervisor: http health turns unhealthy after the threshold and healthy again; no restart",
+  name:
+    "Supervisor: http health turns unhealthy after the threshold and healthy again; no restart" +
+    SKIPPED,
   ignore: skip !== false,
   fn: async () => {
     const port = freePort();
@@ -53,7 +57,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Supervisor: restartOnUnhealthy restarts a workload whose check keeps failing",
+  name: "Supervisor: restartOnUnhealthy restarts a workload whose check keeps failing" + SKIPPED,
   ignore: skip !== false,
   fn: () =>
     withSupervisor({
@@ -76,7 +80,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Supervisor: output is echoed line by line with the plugin's prefix",
+  name: "Supervisor: output is echoed line by line with the plugin's prefix" + SKIPPED,
   ignore: skip !== false,
   fn: async () => {
     const written: string[] = [];

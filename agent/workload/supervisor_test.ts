@@ -13,14 +13,17 @@ import {
   waitForStatus,
   waitUntil,
   withSupervisor,
-} from "./_testing.ts";
+} from "./testing.ts";
 import { startWorkload } from "./supervisor.ts";
 
 const skip = cannotRun();
+/** Why these tests are skipped here, for their names (empty when they run). */
+const SKIPPED = skip === false ? "" : ` (skipped: ${skip})`;
 const FAST = { initial_ms: 20, multiplier: 2, max_ms: 1000 };
 
 Deno.test({
-  name: "Supervisor: on-failure restarts a failing workload with growing backoff, then fails",
+  name: "Supervisor: on-failure restarts a failing workload with growing backoff, then fails" +
+    SKIPPED,
   ignore: skip !== false,
   fn: () =>
     withSupervisor({
@@ -44,7 +47,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Supervisor: policy never leaves a failed workload exited, without restarting",
+  name: "Supervisor: policy never leaves a failed workload exited, without restarting" + SKIPPED,
   ignore: skip !== false,
   fn: () =>
     withSupervisor({
@@ -60,7 +63,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Supervisor: on-failure leaves a successful exit alone; always restarts it",
+  name: "Supervisor: on-failure leaves a successful exit alone; always restarts it" + SKIPPED,
   ignore: skip !== false,
   fn: async () => {
     await withSupervisor({
@@ -83,7 +86,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Supervisor: a workload killed from outside is restarted with a new pid",
+  name: "Supervisor: a workload killed from outside is restarted with a new pid" + SKIPPED,
   ignore: skip !== false,
   fn: () =>
     withSupervisor({
@@ -107,7 +110,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Supervisor: user and workdir apply inside the chroot; env is clean with a default PATH",
+  name: "Supervisor: user and workdir apply inside the chroot; env is clean with a default PATH" +
+    SKIPPED,
   ignore: skip !== false,
   fn: () =>
     withSupervisor({
@@ -140,7 +144,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Supervisor: root / spawns directly, with uid:gid and workdir",
+  name: "Supervisor: root / spawns directly, with uid:gid and workdir" + SKIPPED,
   ignore: skip !== false,
   fn: () =>
     withSupervisor({
@@ -160,7 +164,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Supervisor: a configuration error fails at once, naming the field, without retries",
+  name: "Supervisor: a configuration error fails at once, naming the field, without retries" +
+    SKIPPED,
   ignore: skip !== false,
   fn: () =>
     withSupervisor({
@@ -175,7 +180,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Supervisor: stop() sends SIGTERM to the group, then SIGKILL after the grace",
+  name: "Supervisor: stop() sends SIGTERM to the group, then SIGKILL after the grace" + SKIPPED,
   ignore: skip !== false,
   fn: () =>
     withSupervisor({
@@ -208,7 +213,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Supervisor: restart() replaces the process and resets the retry count",
+  name: "Supervisor: restart() replaces the process and resets the retry count" + SKIPPED,
   ignore: skip !== false,
   fn: () =>
     withSupervisor({
@@ -226,7 +231,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Supervisor: with PID 1's reaper running, every exit status reaches the supervisor",
+  name: "Supervisor: with PID 1's reaper running, every exit status reaches the supervisor" +
+    SKIPPED,
   ignore: skip !== false,
   fn: async () => {
     // This test process plays PID 1: a subreaper whose Reaper collects every untracked zombie
@@ -266,7 +272,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "startWorkload() starts in the background and reports in its status",
+  name: "startWorkload() starts in the background and reports in its status" + SKIPPED,
   ignore: skip !== false,
   fn: async () => {
     const root = await makeRoot();

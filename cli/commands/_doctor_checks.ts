@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { Acceleration, KernelName } from "../../schema/mod.ts";
 import type { ResolvedConfig } from "../../daemon/config.ts";
 import { GUEST_FIX, INITRAMFS_FILE, KERNEL_FILES, RUNTIME_DISK_FILE } from "../../daemon/guest.ts";
 import type { HypervisorSurvey } from "../../hypervisor/probe_all.ts";
@@ -70,11 +71,32 @@ export function formatSize(bytes: number): string {
  * console.log(kvmCheck(survey, config));
  * ```
  */
-export function kvmCheck(survey: HypervisorSurvey, config: ResolvedConfig): DoctorCheck {
+export function kvmCheck(
+  survey: HypervisorSurvey,
+  config: ResolvedConfig,
+  verdict: Acceleration | null = null,
+): DoctorCheck {
   const { kvm } = survey;
   if (kvm.available) {
     const api = kvm.apiVersion === undefined ? "" : ` (KVM API ${kvm.apiVersion})`;
-    return { id: "kvm", status: "ok", title: "KVM", detail: `${kvm.path} usable${api}`, fix: null };
+    if (verdict?.probe && !verdict.probe.ok) {
+      // It opens and answers, and still cannot run the guest: the accelerator line says more.
+      return {
+        id: "kvm",
+        status: "warn",
+        title: "KVM",
+        detail: `${kvm.path} answers${api}, but the guest kernel does not boot under it`,
+        fix: null,
+      };
+    }
+    const proven = verdict?.probe?.ok ? ", proven by a probe boot" : "";
+    return {
+      id: "kvm",
+      status: "ok",
+      title: "KVM",
+      detail: `${kvm.path} usable${api}${proven}`,
+      fix: null,
+    };
   }
   const { detail, fix } = splitFix(kvm.reason ?? `${kvm.path} is unusable`);
   const hv = config.hypervisor;
@@ -201,7 +223,8 @@ export interface GuestFile {
 }
 
 /**
- * The kernel (`guest.default_kernel`), initramfs and runtime disk in `guest.dir`.
+ * The kernel `kernel` (`guest.default_kernel`, or for `auto` the selected hypervisor's own),
+ * initramfs and runtime disk in `guest.dir`.
  *
  * @example
  * ```ts ignore
@@ -209,10 +232,13 @@ export interface GuestFile {
  * console.log(await guestFiles(config));
  * ```
  */
-export async function guestFiles(config: ResolvedConfig): Promise<GuestFile[]> {
+export async function guestFiles(
+  config: ResolvedConfig,
+  kernel: KernelName,
+): Promise<GuestFile[]> {
   const dir = config.guest.dir;
   const wanted: Array<[GuestFile["role"], string]> = [
-    ["kernel", `${dir}/${KERNEL_FILES[config.guest.default_kernel].file}`],
+    ["kernel", `${dir}/${KERNEL_FILES[kernel].file}`],
     ["initramfs", `${dir}/${INITRAMFS_FILE}`],
     ["runtime_disk", `${dir}/${RUNTIME_DISK_FILE}`],
   ];
@@ -241,12 +267,10 @@ const GUEST_TITLES: Record<GuestFile["role"], string> = {
  * console.log(guestChecks(await guestFiles(config), config));
  * ```
  */
-export function guestChecks(files: readonly GuestFile[], config: ResolvedConfig): DoctorCheck[] {
+export function guestChecks(files: readonly GuestFile[], kernel: KernelName): DoctorCheck[] {
   return files.map((f) => {
     const title = GUEST_TITLES[f.role];
-    const what = f.role === "kernel"
-      ? `${config.guest.default_kernel} (${KERNEL_FILES[config.guest.default_kernel].format}) `
-      : "";
+    const what = f.role === "kernel" ? `${kernel} (${KERNEL_FILES[kernel].format}) ` : "";
     return f.exists
       ? {
         id: `guest.${f.role}`,

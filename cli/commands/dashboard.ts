@@ -36,6 +36,13 @@ function workloadSummary(vms: readonly VmRecord[]): string {
   return `${healthy}/${withWorkload.length} workloads healthy`;
 }
 
+/** The accelerator in the header: KVM, or TCG and why (no KVM, or KVM failed its probe). */
+function accelLabel(h: Health): string {
+  if (h.hypervisor.kvm) return "KVM";
+  const probe = h.hypervisor.acceleration.probe;
+  return probe && !probe.ok ? "TCG (KVM fails its probe boot)" : "TCG (no KVM)";
+}
+
 /**
  * One frame, cut to `width` × `height` (lines never wrap, so the screen never scrolls).
  *
@@ -61,7 +68,7 @@ export function renderDashboard(
     paint("bold", "volant dashboard", color) +
     (h
       ? `  volantd ${h.version}  ${h.hypervisor.name} ${h.hypervisor.version ?? ""} ` +
-        `${h.hypervisor.kvm ? "KVM" : "TCG (no KVM)"}`
+        accelLabel(h)
       : "  volantd: not answering"),
     `${state.vms.length} VMs: ${byState}; ${workloadSummary(state.vms)}` +
     (state.error ? `  ${paint("red", state.error, color)}` : ""),

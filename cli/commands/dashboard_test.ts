@@ -1,7 +1,7 @@
 import { equal, match, ok } from "node:assert/strict";
 import { Health, VmRecord } from "../../schema/mod.ts";
 import { stripAnsi } from "../format.ts";
-import { volar } from "../_testing.ts";
+import { volar } from "../testing.ts";
 import { renderDashboard } from "./dashboard.ts";
 
 const now = Date.parse("2026-11-24T16:00:00Z");
@@ -40,7 +40,16 @@ const vm = (name: string, state: string, healthy: boolean | null) =>
 const health = Health.parse({
   status: "ok",
   version: "0.1.0",
-  hypervisor: { name: "qemu", version: "7.2.22", kvm: false },
+  hypervisor: {
+    name: "qemu",
+    version: "7.2.22",
+    kvm: false,
+    acceleration: {
+      accel: "tcg",
+      reason: "/dev/kvm is present but the guest kernel does not boot under it: using TCG",
+      probe: { ok: false, ms: 15_000, cached: true, checked_at: null, reason: "hung" },
+    },
+  },
   vms: 2,
 });
 
@@ -64,10 +73,10 @@ Deno.test("renderDashboard() shows the daemon, VM counts, workload health, the t
     30,
     false,
   );
-  match(frame, /volantd 0\.1\.0  qemu 7\.2\.22 TCG \(no KVM\)/);
+  match(frame, /volantd 0\.1\.0 {2}qemu 7\.2\.22 TCG \(KVM fails its probe boot\)/);
   match(frame, /2 VMs: 1 crashed, 1 running; 1\/1 workloads healthy/);
   match(frame, /^web +running +192\.168\.127\.2/m);
-  match(frame, /^15:59:30  web  starting → running$/m);
+  match(frame, /^15:59:30 {2}web {2}starting → running$/m);
 });
 
 Deno.test("renderDashboard() never wraps or scrolls: lines are cut to the width, the frame to the height", () => {

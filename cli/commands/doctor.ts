@@ -12,14 +12,19 @@
  */
 import type { Command } from "commander";
 import { z } from "zod";
-import { HypervisorName as HypervisorNameSchema, VolantError } from "../../schema/mod.ts";
+import {
+  Acceleration,
+  HypervisorName as HypervisorNameSchema,
+  VolantError,
+} from "../../schema/mod.ts";
 import {
   DEFAULT_CONFIG_PATH,
   loadConfig,
   parseConfig,
   type ResolvedConfig,
 } from "../../daemon/config.ts";
-import { KERNEL_FILES } from "../../daemon/guest.ts";
+import { defaultKernelFor, KERNEL_FILES } from "../../daemon/guest.ts";
+import { accelCheck, accelVerdict } from "./_doctor_accel.ts";
 import { probeAllHypervisors } from "../../hypervisor/probe_all.ts";
 import { colorEnabled, type Io } from "../io.ts";
 import { paint, type Style } from "../format.ts";
@@ -80,6 +85,14 @@ export const DoctorReport = z.strictObject({
     kernel_formats: z.array(z.enum(["bzImage", "vmlinux"])),
     reason: z.string().nullable(),
   })),
+  /**
+   * The accelerator guests run with and why: volantd's verdict, else the cached probe verdict
+   * for the selected hypervisor and guest kernel, else none (not proven yet).
+   */
+  acceleration: z.strictObject({
+    source: z.enum(["daemon", "cache", "none"]),
+    verdict: Acceleration.nullable(),
+  }),
   /** The one `hypervisor.name` selects; null when none can be used. */
   selected: HypervisorNameSchema.nullable(),
   /** The one `hypervisor.name: auto` would select. */
@@ -201,21 +214,30 @@ export async function runDoctor(
 ): Promise<DoctorReport> {
   const { config, source, check: configCheck } = await readConfig(flags, io);
   const target = daemonTarget(globals, io, config);
-  const kernelFormat = KERNEL_FILES[config.guest.default_kernel].format;
+  const configured = config.guest.default_kernel;
   const searchPath = [io.env("PATH"), SYSTEM_DIRS].filter(Boolean).join(":");
-  const [survey, files, disk, tools, daemon] = await Promise.all([
-    probeAllHypervisors(config.hypervisor, { kernelFormat }),
-    guestFiles(config),
+  const [survey, disk, tools, daemon] = await Promise.all([
+    probeAllHypervisors(
+      config.hypervisor,
+      configured === "auto" ? {} : { kernelFormat: KERNEL_FILES[configured].format },
+    ),
     diskState(config.state_dir),
     toolStates(searchPath),
     daemonState(target),
   ]);
+  // The kernel the selected hypervisor's VMs boot (`auto` follows the hypervisor).
+  const kernel = defaultKernelFor(survey.selected ?? "qemu", configured);
+  const [files, accel] = await Promise.all([
+    guestFiles(config, kernel),
+    accelVerdict(config, survey, daemon.health),
+  ]);
   const bridge = bridgeState(config);
   const checks: DoctorCheck[] = [
     configCheck,
-    kvmCheck(survey, config),
+    kvmCheck(survey, config, accel.verdict),
     ...hypervisorChecks(survey, config),
-    ...guestChecks(files, config),
+    accelCheck(accel, survey, config),
+    ...guestChecks(files, kernel),
     bridgeCheck(bridge),
     diskCheck(disk),
     ...toolChecks(tools),
@@ -240,9 +262,10 @@ export async function runDoctor(
       kernel_formats: [...h.kernelFormats],
       reason: h.reason ?? null,
     })),
+    acceleration: accel,
     selected: survey.selected,
     auto: survey.hypervisors.find((h) => h.usable)?.name ?? null,
-    guest: { dir: config.guest.dir, kernel: config.guest.default_kernel, files },
+    guest: { dir: config.guest.dir, kernel, files },
     bridge,
     disk,
     tools,

@@ -1,12 +1,15 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { parse as parseYaml } from "yaml";
 import { GUEST_FIX } from "../../daemon/guest.ts";
+import { parseConfig } from "../../daemon/config.ts";
+import { VerdictCache, verdictInputs } from "../../daemon/boot_probe/mod.ts";
 import { detectKvm } from "../../hypervisor/kvm.ts";
 import { AUTO_ORDER } from "../../hypervisor/probe_all.ts";
 import { findExecutable } from "../../hypervisor/process/find_executable.ts";
 import { probeQemu } from "../../hypervisor/qemu/probe.ts";
 import { createNetns, deleteNetns } from "../../hypervisor/testing/netns.ts";
 import { writeFakeCh } from "../../hypervisor/testing/fake_ch_vmm.ts";
-import { startDaemon, volar } from "../_testing.ts";
+import { startDaemon, volar } from "../testing.ts";
 import { DoctorReport } from "./doctor.ts";
 import { splitReason } from "./_doctor_checks.ts";
 import { parseDfOutput, SYSTEM_DIRS, toolChecks, TOOLS, toolStates } from "./_doctor_host.ts";
@@ -185,6 +188,7 @@ Deno.test("volar doctor --json prints the report: facts and the checklist", asyn
       "hypervisor.firecracker",
       "hypervisor.qemu",
       "hypervisor",
+      "accel",
       "guest.kernel",
       "guest.initramfs",
       "guest.runtime_disk",
@@ -196,7 +200,7 @@ Deno.test("volar doctor --json prints the report: facts and the checklist", asyn
     for (const c of report.checks) {
       if (c.status === "warn" || c.status === "fail") {
         ok(
-          c.fix !== null || c.id.startsWith("hypervisor.") || c.id === "disk",
+          c.fix !== null || c.id.startsWith("hypervisor.") || c.id === "disk" || c.id === "kvm",
           `${c.id} has a fix`,
         );
       }
@@ -310,7 +314,8 @@ Deno.test("volar doctor sees a running volantd through --socket", async () => {
 });
 
 Deno.test({
-  name: "volar doctor looks for the bridge inside the configured namespace",
+  name: "volar doctor looks for the bridge inside the configured namespace" +
+    (isRoot ? "" : " (skipped: needs root)"),
   ignore: !isRoot,
   fn: async () => {
     const ns = await createNetns();
@@ -402,4 +407,46 @@ Deno.test("splitReason() separates what was found from the fix", () => {
     detail: "QEMU cannot boot a vmlinux",
     fix: null,
   });
+});
+
+Deno.test({
+  name: "volar doctor shows a cached probe verdict: /dev/kvm answers but the guest does not boot" +
+    (kvm.available && qemu.available
+      ? ""
+      : " (skipped: needs an openable /dev/kvm and QEMU, so the config selects QEMU with KVM)"),
+  ignore: !kvm.available || !qemu.available,
+  fn: async () => {
+    const t = await layout();
+    try {
+      const config = parseConfig(
+        parseYaml(await Deno.readTextFile(t.config)) as Record<string, unknown>,
+        () => undefined,
+      );
+      const inputs = await verdictInputs(
+        "qemu",
+        qemu.binary!,
+        "bzImage-volant",
+        `${t.dir}/guest/bzImage-volant`,
+      );
+      await new VerdictCache(config.hypervisor.boot_verdicts).record(inputs, {
+        ok: false,
+        ms: 15_000,
+        reason: "the guest kernel did not reach its init within 15000 ms",
+        checkedAt: new Date(),
+      });
+      const r = await volar(["doctor", "--config", t.config], { env: { PATH } });
+      match(
+        line(r.stdout, "KVM"),
+        /^warn +KVM +\/dev\/kvm answers.*but the guest kernel does not boot/,
+      );
+      match(
+        line(r.stdout, "accelerator"),
+        /^warn +accelerator +\/dev\/kvm is present but the guest kernel does not boot under it.*: using TCG \(cached probe verdict: the guest kernel did not reach its init within 15000 ms\)$/,
+      );
+      // A warning, not a failure: VMs still boot, under TCG.
+      equal(r.code, hostReady ? 0 : 1, r.stderr);
+    } finally {
+      await t.cleanup();
+    }
+  },
 });

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Command } from "commander";
+import { absoluteImageSource } from "../../images/reference.ts";
 import { ImageList, ImageRecord } from "../../schema/image.ts";
 import { formatBytes, formatKeyValues, formatTable, progressBar } from "../format.ts";
 import type { Io } from "../io.ts";
@@ -113,7 +114,12 @@ export function registerImages(program: Command, io: Io): void {
     });
 
   images.command("pull").description("pull an image and build its root filesystem")
-    .argument("<ref>", "e.g. 127.0.0.1:5000/demo/nginx:1.0")
+    .argument(
+      "<ref>",
+      "a registry reference (e.g. 127.0.0.1:5000/demo/nginx:1.0), oci:<dir>[:tag] or " +
+        "docker-archive:<file>",
+      (value) => absoluteImageSource(value, Deno.cwd()),
+    )
     .option("--insecure-registry", "talk plain HTTP to the registry")
     .action(async (ref, flags, cmd) => {
       const globals = globalFlags(cmd);

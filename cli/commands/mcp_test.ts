@@ -1,7 +1,7 @@
 import { deepEqual, equal, match } from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { startDaemon } from "../_testing.ts";
+import { startDaemon } from "../testing.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 

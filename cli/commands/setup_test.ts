@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import { DaemonConfig, VolantError } from "../../schema/mod.ts";
-import { CAN_NETNS, ip, ipJson, NETNS_SKIP } from "../../net/_testing.ts";
-import { rootSnapshot } from "../../net/_root_guard.ts";
+import { CAN_NETNS, ip, ipJson, NETNS_SKIP } from "../../net/testing.ts";
+import { rootSnapshot } from "../../net/root_guard.ts";
 import { netnsExists } from "../../net/mod.ts";
 import type { Io } from "../io.ts";
 import { main } from "../main.ts";
@@ -10,7 +10,7 @@ import { runSetup, type SetupSystem } from "./setup.ts";
 
 const ROOT_BEFORE = CAN_NETNS ? rootSnapshot() : undefined;
 
-// A local capture rather than cli/_testing.ts, which starts a whole volantd for other tests.
+// A local capture rather than cli/testing.ts, which starts a whole volantd for other tests.
 function captureIo(env: Record<string, string> = {}): Io & { stdout(): string; stderr(): string } {
   let out = "";
   let err = "";

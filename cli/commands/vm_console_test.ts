@@ -34,7 +34,12 @@ function fakeDaemon(socket: string, busy = false) {
   return { typed, close: () => server.shutdown() };
 }
 
-async function consoleCli(socket: string, input: string) {
+/**
+ * Runs `volar vms console web --linger 0` and types `input`; when `until` is given, stdin stays
+ * open until stdout shows it (failing after `deadlineMs`), then the input ends and volar
+ * detaches at once. No fixed wait: the test waits for what it expects, with a deadline.
+ */
+async function consoleCli(socket: string, input: string, until?: RegExp, deadlineMs = 30_000) {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -47,26 +52,45 @@ async function consoleCli(socket: string, input: string) {
       "console",
       "web",
       "--linger",
-      "500",
+      "0",
     ],
     cwd: REPO,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  let exited = false;
+  child.status.then(() => exited = true);
+  let stdout = "";
+  const reading = (async () => {
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) stdout += chunk;
+  })();
+  const stderr = new Response(child.stderr).text();
   const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(input));
-  await writer.close();
-  const out = await child.output();
-  const text = new TextDecoder();
-  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+  if (input !== "") await writer.write(new TextEncoder().encode(input));
+  const deadline = Date.now() + deadlineMs;
+  while (until !== undefined && !until.test(stdout) && !exited) {
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      await child.status;
+      await reading;
+      await stderr;
+      throw new Error(`no ${until} on the console within ${deadlineMs} ms; it showed: ${stdout}`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  // volar may have exited already (a refusal): its stdin is then gone.
+  await writer.close().catch(() => {});
+  const status = await child.status;
+  await reading;
+  return { code: status.code, stdout, stderr: await stderr };
 }
 
 Deno.test("volar vms console types piped input into the console and prints what comes back", async () => {
   const dir = await Deno.makeTempDir({ prefix: "volar-console-" });
   const daemon = fakeDaemon(`${dir}/volantd.sock`);
   try {
-    const r = await consoleCli(`${dir}/volantd.sock`, "uname -r\n");
+    const r = await consoleCli(`${dir}/volantd.sock`, "uname -r\n", /ran uname -r\n/);
     equal(r.code, 0, r.stderr);
     equal(daemon.typed.join(""), "uname -r\n");
     match(r.stdout, /^web:\/# ran uname -r$/m);

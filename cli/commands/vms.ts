@@ -16,6 +16,7 @@ import {
   type VmRecord,
   VolantError,
 } from "../../schema/mod.ts";
+import { absoluteImageSource, parseImageSource } from "../../images/reference.ts";
 import type { VolantClient } from "../client.ts";
 import { UsageError } from "../errors.ts";
 import { parseDuration } from "../format.ts";
@@ -342,7 +343,12 @@ export function registerVms(program: Command, io: Io): void {
       "forward a host port to the VM, e.g. 8080:80 or 5353:53/udp (repeatable)",
       collectPublish,
     )
-    .option("--image <ref>", "an OCI image to run, e.g. 127.0.0.1:5000/demo/nginx:1.0")
+    .option(
+      "--image <ref>",
+      "an OCI image to run: a registry reference (e.g. 127.0.0.1:5000/demo/nginx:1.0), " +
+        "oci:<dir>[:tag] or docker-archive:<file>",
+      (value) => absoluteImageSource(value, Deno.cwd()),
+    )
     .option("--insecure-registry", "pull the image over plain HTTP")
     .option("--env <KEY=value>", "set an environment variable of the image's process", collectEnv)
     .option(
@@ -357,11 +363,12 @@ export function registerVms(program: Command, io: Io): void {
       const body = createRequest(name, flags);
       if (body.image !== undefined) {
         // Pull when not cached (as docker run does), with a progress bar per layer; the
-        // create then finds it cached.
+        // create then finds it cached. A local source is imported (the create finds the
+        // imported image by its digest).
         const globals = globalFlags(cmd);
         const image = body.image;
         await withClient(globals, io, async (client) => {
-          const cached = await client.request(
+          const cached = parseImageSource(image).kind === "registry" && await client.request(
             "GET",
             `/api/v1/images/${encodeURIComponent(image)}`,
             ImageRecord,

@@ -1,6 +1,8 @@
 import { deepEqual, equal, match, notEqual, ok } from "node:assert/strict";
+import { relative as relativePath } from "node:path";
 import { ErrorBody, VmList, VmRecord } from "../../schema/mod.ts";
-import { startDaemon, volar } from "../_testing.ts";
+import { handImage, writeLayout } from "../../images/testing_registry.ts";
+import { startDaemon, volar } from "../testing.ts";
 import { formatSeconds, paint, stripAnsi } from "../format.ts";
 
 Deno.test("volar vms: create → list → get → stop → start → restart → delete on a real volantd", async (t) => {
@@ -357,5 +359,56 @@ Deno.test("volar vms create --ip --publish: shown by get and list, refused when 
     equal(VmRecord.parse(JSON.parse(again.stdout)).ip, "192.168.127.50");
   } finally {
     await daemon.stop();
+  }
+});
+
+Deno.test("volar vms create --image: local sources (oci:, docker-archive:) are imported; bad references name --image", async () => {
+  const daemon = await startDaemon();
+  const s = ["--socket", daemon.socket];
+  const dir = await Deno.makeTempDir({ prefix: "volar-local-image-" });
+  try {
+    const image = await handImage([[
+      { name: "bin/", type: "directory" },
+      { name: "bin/app", data: new TextEncoder().encode("#!/bin/sh\n"), mode: 0o755 },
+    ]], { Cmd: ["/bin/app"] });
+    await writeLayout(`${dir}/layout`, [{ tag: "1.0", image }]);
+    await new Deno.Command("skopeo", {
+      args: ["copy", "--quiet", `oci:${dir}/layout:1.0`, `docker-archive:${dir}/app.tar`],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+
+    // A relative path is resolved against volar's working directory: the daemon reads it.
+    const relative = `oci:${relativePath(Deno.cwd(), `${dir}/layout`)}:1.0`;
+    const sources: [string, string, string][] = [
+      ["from-layout", relative, `oci:${dir}/layout:1.0`],
+      ["from-archive", `docker-archive:${dir}/app.tar`, `docker-archive:${dir}/app.tar`],
+    ];
+    for (const [name, given, sent] of sources) {
+      // --no-wait: the fake guest runs no workload, so the VM would never become running.
+      const r = await volar([...s, "vms", "create", name, "--image", given, "--no-wait", "--json"]);
+      equal(r.code, 0, `${given}: ${r.stderr}`);
+      const vm = VmRecord.parse(JSON.parse(r.stdout));
+      equal(vm.image, sent);
+      match(vm.image_digest ?? "", /^sha256:[0-9a-f]{64}$/);
+      if (given.startsWith("oci:")) equal(vm.image_digest, image.digest);
+    }
+
+    const bad: [string, RegExp][] = [
+      ["docker-archive:", /--image "docker-archive:".*archive path is missing/],
+      ["oci:/srv/app:-x", /--image "oci:\/srv\/app:-x".*tag "-x" after the layout path/],
+      ["Not A Ref", /--image "Not A Ref".*white space.*expected \[registry\[:port\]\/\]name/],
+    ];
+    for (const [ref, message] of bad) {
+      const r = await volar([...s, "vms", "create", "bad", "--image", ref]);
+      equal(r.code, 2, `${ref}: ${r.stderr}`);
+      match(r.stderr, message);
+    }
+    const missing = await volar([...s, "images", "pull", `docker-archive:${dir}/none.tar`]);
+    equal(missing.code, 1, "a missing archive is the daemon's refusal");
+    match(missing.stderr, /none\.tar/);
+  } finally {
+    await daemon.stop();
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -1,6 +1,6 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { ERROR_STATUS, ErrorBody, Health, VmList, VmRecord } from "../../schema/mod.ts";
-import { makeTestEnv, testApp } from "../_testing.ts";
+import { makeTestEnv, testApp } from "../testing.ts";
 import { VERSION } from "../version.ts";
 
 function post(body: unknown): RequestInit {
@@ -26,7 +26,12 @@ Deno.test("API: VM lifecycle over HTTP, bodies validate against the schemas", as
     deepEqual(health, {
       status: "ok",
       version: VERSION,
-      hypervisor: { name: "qemu", version: "fake-1.0", kvm: false },
+      hypervisor: {
+        name: "qemu",
+        version: "fake-1.0",
+        kvm: false,
+        acceleration: { accel: "tcg", reason: "software emulation", probe: null },
+      },
       vms: 0,
     });
 
@@ -81,6 +86,11 @@ Deno.test("API: errors carry the code and the status from ERROR_STATUS", async (
       "invalid_argument",
     );
     match(range.message, /memory_mb/);
+    const image = await expectError(
+      await app.request("/api/v1/vms", post({ name: "job", image: "oci:layouts/app" })),
+      "invalid_argument",
+    );
+    match(image.message, /^Invalid input: image: .*"layouts\/app" is not absolute \(expected /);
     await expectError(await app.request("/api/v1/vms", post("{not json")), "invalid_argument");
     await expectError(
       await app.request("/api/v1/vms", post({ name: "x", extra: 1 })),

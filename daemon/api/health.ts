@@ -17,6 +17,7 @@ export const getHealth: Route = defineRoute({
       name: HypervisorName.parse(deps.hypervisor.name),
       version: deps.hypervisor.version,
       kvm: deps.hypervisor.kvm,
+      acceleration: deps.hypervisor.acceleration,
     },
     vms: deps.service.count(),
   }),

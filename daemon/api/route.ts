@@ -5,6 +5,7 @@
  * @module
  */
 import type { z } from "zod";
+import type { Acceleration } from "../../schema/mod.ts";
 import type { Logger } from "../log.ts";
 import type { ImageService, PluginService, VmService } from "../services/mod.ts";
 
@@ -21,7 +22,12 @@ export interface ApiDeps {
   /** Daemon version for `/healthz`. */
   version: string;
   /** The hypervisor as probed at start-up. */
-  hypervisor: { name: string; version: string | null; kvm: boolean };
+  hypervisor: {
+    name: string;
+    version: string | null;
+    kvm: boolean;
+    acceleration: Acceleration;
+  };
   /** Access and error log. */
   logger: Logger;
 }

@@ -2,7 +2,7 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { VmRecord } from "../../schema/mod.ts";
-import { makeTestEnv, testApp } from "../_testing.ts";
+import { makeTestEnv, testApp } from "../testing.ts";
 import { MCP_TOOLS } from "./tools.ts";
 
 /** What the client lists of a tool (the fields these tests read). */
@@ -83,6 +83,17 @@ Deno.test("MCP: bad input names the field; daemon errors keep their code and lea
     });
     equal(both.isError, true);
     match(textOf(both), /plugin or an image, not both/);
+    // The same image reference parser as the CLI and the REST API: local sources are image
+    // references; a bad one names the field and what was expected.
+    const relative = await client.callTool({
+      name: "vm_create",
+      arguments: { name: "web", image: "docker-archive:app.tar" },
+    });
+    equal(relative.isError, true);
+    match(textOf(relative), /archive path "app\.tar" is not absolute \(expected .*\) at image/);
+    const pull = await client.callTool({ name: "image_pull", arguments: { ref: "Not A Ref" } });
+    equal(pull.isError, true);
+    match(textOf(pull), /Image reference "Not A Ref" is invalid: .* at ref/);
     const images = await client.callTool({ name: "image_list", arguments: {} });
     deepEqual(images.structuredContent, { images: [] });
     equal(daemon.service.count(), 0, "failed calls leave no VM");

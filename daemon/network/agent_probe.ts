@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { concatBytes } from "../_bytes.ts";
+import { concatBytes } from "./_bytes.ts";
 import { AGENT_PORT, AgentHealthWithWorkload } from "../../schema/mod.ts";
 import type { AgentProbe, ProbeOptions } from "./host_network.ts";
 

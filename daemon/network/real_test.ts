@@ -4,12 +4,12 @@
  * stale lease on real links. The last test checks the root namespace is unchanged.
  */
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
-import { ip, ipJson, kernelTest, withTestNamespace } from "../../net/_testing.ts";
-import { rootSnapshot } from "../../net/_root_guard.ts";
+import { ip, ipJson, kernelTest, withTestNamespace } from "../../net/testing.ts";
+import { rootSnapshot } from "../../net/root_guard.ts";
 import { withNetns } from "../../net/mod.ts";
 import { listPortForwards } from "../../net/nft.ts";
-import { makeTestEnv } from "../_testing.ts";
-import { reconcile } from "../reconcile.ts";
+import { makeTestEnv } from "../testing.ts";
+import { reconcile } from "../services/reconcile.ts";
 import { fakeGuestAgent, FakeHostNetwork } from "./fake.ts";
 import type { HostNetwork } from "./host_network.ts";
 import { ARP_RETRANS_MS, netHostNetwork } from "./real.ts";

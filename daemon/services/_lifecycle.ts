@@ -14,7 +14,8 @@ import { canTransition } from "../vm_state.ts";
 import { buildSpec, vmPaths } from "./spec.ts";
 import { type ImageBootFiles, pluginFiles, prepareBootMedia } from "./_boot_media.ts";
 import { imageManifest } from "../../schema/image_manifest.ts";
-import { fileSize, tailLines } from "./_serial.ts";
+import { tailLines } from "./_serial.ts";
+import { fileSize } from "../../hypervisor/process/mod.ts";
 import { ensureLease, guestNic, syncForwards } from "./_network.ts";
 import { watchReady } from "./_readiness.ts";
 import {
@@ -108,6 +109,9 @@ export async function launch(rt: VmRuntime, row: VmRow, image?: GuestImage): Pro
   try {
     const starting = setState(rt, name, "starting", {
       handle,
+      // What this run uses, which may differ from the last (e.g. KVM then, TCG now).
+      hypervisor: rt.driver.name as VmRow["hypervisor"],
+      kvm: rt.driver.kvm,
       started_at: startedAt.toISOString(),
       ready_at: null,
       boot_ms: null,

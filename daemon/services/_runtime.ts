@@ -27,8 +27,8 @@ export interface VmServiceConfig {
   logDir: string;
   /** Daemon state dir; VMs' writable disks go in `<stateDir>/vms/<name>`. */
   stateDir?: string;
-  /** Kernel used when a create request names none. */
-  defaultKernel: KernelName;
+  /** Kernel used when a create request names none (`auto`: the hypervisor's own). */
+  defaultKernel: KernelName | "auto";
   /** Start request → kestrel ready, at most. */
   readyMs: number;
   /** Stop ladder: how long the guest gets to power off after the power button. */

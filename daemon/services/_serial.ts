@@ -1,5 +1,5 @@
 /** Reading VM logs: waiting for kestrel's ready line, and the tail of a log for errors. @module */
-import { concatBytes } from "../_bytes.ts";
+import { fileSize, readRange } from "../../hypervisor/process/mod.ts";
 import { READY_MARKER, ReadyReport } from "../../schema/mod.ts";
 
 /** What {@linkcode waitForReadyLine} found. */
@@ -7,15 +7,6 @@ export type ReadyResult =
   | { kind: "ready"; report: ReadyReport | null; line: string }
   | { kind: "timeout" }
   | { kind: "aborted" };
-
-/** Size of a file in bytes; 0 when it does not exist. */
-export async function fileSize(path: string): Promise<number> {
-  try {
-    return (await Deno.stat(path)).size;
-  } catch {
-    return 0;
-  }
-}
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -30,27 +21,10 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-async function readFrom(path: string, offset: number): Promise<Uint8Array> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true });
-  } catch {
-    return new Uint8Array();
-  }
-  try {
-    await file.seek(offset, Deno.SeekMode.Start);
-    const chunks: Uint8Array[] = [];
-    const buf = new Uint8Array(64 * 1024);
-    while (true) {
-      const n = await file.read(buf);
-      if (n === null || n === 0) break;
-      chunks.push(buf.slice(0, n));
-    }
-    return concatBytes(chunks);
-  } finally {
-    file.close();
-  }
-}
+/** Serial output read per poll, at most (a guest may write without end). */
+const READ_BYTES = 1 << 20;
+/** An unterminated line is kept up to this many characters (a ready line is far shorter). */
+const MAX_LINE = 64 * 1024;
 
 /** Parses a ready line: `null` report when the JSON after the marker is not a ReadyReport. */
 export function parseReadyLine(line: string): ReadyReport | null {
@@ -85,11 +59,11 @@ export async function waitForReadyLine(
       position = 0;
       partial = "";
     }
-    const bytes = await readFrom(path, position);
+    const bytes = await readRange(path, position, READ_BYTES);
     position += bytes.length;
     partial += decoder.decode(bytes, { stream: true });
     const lines = partial.split("\n");
-    partial = lines.pop() ?? "";
+    partial = (lines.pop() ?? "").slice(-MAX_LINE);
     for (const raw of lines) {
       const line = raw.replace(/\r$/, "").replace(/^\r/, "");
       if (line.startsWith(READY_MARKER)) {
@@ -98,7 +72,8 @@ export async function waitForReadyLine(
     }
     const left = deadline - performance.now();
     if (left <= 0) return { kind: "timeout" };
-    await sleep(Math.min(pollMs, left), options.signal);
+    // A full read means more is waiting: read on at once.
+    if (bytes.length < READ_BYTES) await sleep(Math.min(pollMs, left), options.signal);
   }
 }
 
@@ -106,7 +81,7 @@ export async function waitForReadyLine(
 export async function tailLines(path: string, maxLines = 5): Promise<string> {
   const size = await fileSize(path);
   const start = Math.max(0, size - 16 * 1024);
-  const text = new TextDecoder().decode(await readFrom(path, start));
+  const text = new TextDecoder().decode(await readRange(path, start, 16 * 1024));
   return text.split("\n").map((l) => l.replace(/\r/g, "").trimEnd()).filter((l) => l !== "")
     .slice(-maxLines).join("\n");
 }

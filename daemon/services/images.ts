@@ -11,24 +11,11 @@ import {
   fileDigest,
   type ImageRecord as StoredImage,
   type ImageStore,
-  parseImageRef,
+  parseImageSource,
 } from "../../images/mod.ts";
 import type { Logger } from "../log.ts";
 import type { VmStore } from "../store/mod.ts";
 import type { ImageForManifest } from "../../schema/image_manifest.ts";
-
-/** A local image source: `oci:<dir>[:<tag>]` or `docker-archive:<file>[:<tag>]`. */
-export function localSource(
-  ref: string,
-): { kind: "oci" | "docker-archive"; path: string; tag?: string } | undefined {
-  const m = /^(oci|docker-archive):(\/[^:]*)(?::([^/:]+))?$/.exec(ref);
-  if (!m) return undefined;
-  return {
-    kind: m[1] as "oci" | "docker-archive",
-    path: m[2]!,
-    ...(m[3] ? { tag: m[3] } : {}),
-  };
-}
 
 /** One progress event of a pull (sent to clients as NDJSON). */
 export interface PullProgress {
@@ -91,11 +78,6 @@ export class ImageService {
     return this.#record(image);
   }
 
-  /** Whether plain HTTP is allowed for `ref`'s registry (asked for, or configured). */
-  #insecureFor(ref: string, asked: boolean): boolean {
-    return asked || this.#insecure.has(parseImageRef(ref).registry);
-  }
-
   /**
    * Pulls an image from an unvalidated request body, reporting progress; the cached image when
    * nothing changed upstream.
@@ -135,25 +117,25 @@ export class ImageService {
           }),
       }
       : {};
-    const local = localSource(ref);
-    if (local?.kind === "oci") {
-      return this.#store.importLayout(local.path, {
-        ...(local.tag ? { tag: local.tag } : {}),
-        ...progress,
-      });
+    const source = parseImageSource(ref);
+    if (source.kind === "registry") {
+      // Plain HTTP when asked for, or configured for this registry.
+      const plain = insecure || this.#insecure.has(source.ref.registry);
+      return this.#store.pull(ref, { insecure: plain, ...progress });
     }
-    if (local?.kind === "docker-archive") {
-      return this.#store.importDockerArchive(local.path, {
-        ...(local.tag ? { tag: local.tag } : {}),
-        ...progress,
-      });
-    }
-    return this.#store.pull(ref, { insecure: this.#insecureFor(ref, insecure), ...progress });
+    const options = { ...(source.tag === undefined ? {} : { tag: source.tag }), ...progress };
+    return source.kind === "oci-layout"
+      ? this.#store.importLayout(source.path, options)
+      : this.#store.importDockerArchive(source.path, options);
   }
 
-  /** The cached image, or pulls (imports) it (`vms create --image` through the API alone). */
+  /**
+   * The image a VM is created from (`vms create --image`): a registry image from the cache, else
+   * pulled; a local source imported (again: the file may have changed, and an unchanged image is
+   * found stored by its digest without being unpacked again).
+   */
   async ensure(ref: string, insecure: boolean): Promise<StoredImage> {
-    if (localSource(ref) === undefined) {
+    if (parseImageSource(ref).kind === "registry") {
       const cached = await this.#store.find(ref);
       if (cached) return cached;
     }

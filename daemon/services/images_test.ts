@@ -1,22 +1,12 @@
 import { deepEqual, equal, match, rejects } from "node:assert/strict";
 import { ImageStore } from "../../images/mod.ts";
-import { handImage, writeLayout } from "../../images/_testing_registry.ts";
+import { handImage, writeLayout } from "../../images/testing_registry.ts";
 import { silentLogger } from "../log.ts";
 import { openStore } from "../store/mod.ts";
-import { newVm } from "../store/_testing.ts";
-import { ImageService, localSource } from "./images.ts";
+import { newVm } from "../store/testing.ts";
+import { ImageService } from "./images.ts";
 
 const encoder = new TextEncoder();
-
-Deno.test("localSource() reads oci: and docker-archive: references, and nothing else", () => {
-  deepEqual(localSource("oci:/srv/layout:1.0"), { kind: "oci", path: "/srv/layout", tag: "1.0" });
-  deepEqual(localSource("docker-archive:/tmp/app.tar"), {
-    kind: "docker-archive",
-    path: "/tmp/app.tar",
-  });
-  equal(localSource("127.0.0.1:5000/demo/web:1.0"), undefined);
-  equal(localSource("oci:relative/dir"), undefined);
-});
 
 Deno.test("ImageService: an OCI layout imports; used_by follows VM rows; removal waits for them", async () => {
   const dir = await Deno.makeTempDir({ prefix: "volant-images-svc-" });
@@ -56,7 +46,15 @@ Deno.test("ImageService: an OCI layout imports; used_by follows VM rows; removal
     await rejects(images.get(pulled.ref), /is not cached; pull it first/);
     await rejects(
       images.pull({ ref: "Not A Ref" }),
-      /ref: must be an image reference/,
+      /ref: Image reference "Not A Ref" is invalid: it contains white space/,
+    );
+    await rejects(
+      images.pull({ ref: "oci:relative/layout" }),
+      /ref: .*the OCI layout directory path "relative\/layout" is not absolute/,
+    );
+    await rejects(
+      images.get(`oci:${dir}/layout:1.0`),
+      /names a local source, not a stored image/,
     );
   } finally {
     store.close();

@@ -8,7 +8,7 @@ import { deepEqual, equal, ok } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { decodeBootConfig } from "../../schema/mod.ts";
 import { cidrContains, parseIpv4, reservedAddresses } from "../../net/mod.ts";
-import { makeTestEnv } from "../_testing.ts";
+import { makeTestEnv } from "../testing.ts";
 
 /** A small deterministic PRNG (mulberry32), so a failure can be replayed from its seed. */
 function prng(seed: number): () => number {

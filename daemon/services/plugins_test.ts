@@ -6,7 +6,7 @@ import {
   type PublicKey,
   signManifest,
 } from "../../schema/mod.ts";
-import { caught, exists, makeTestEnv, type TestDaemon, type TestEnv } from "../_testing.ts";
+import { caught, exists, makeTestEnv, type TestDaemon, type TestEnv } from "../testing.ts";
 import { vmPaths } from "./spec.ts";
 
 async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {

@@ -16,7 +16,7 @@ import {
 import type { Driver } from "../../hypervisor/driver.ts";
 import type { Pool } from "../../net/mod.ts";
 import type { ResolvedConfig } from "../config.ts";
-import type { GuestArtifacts } from "../guest.ts";
+import { defaultKernelFor, type GuestArtifacts, KERNEL_FILES } from "../guest.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import type { HostNetwork } from "../network/mod.ts";
 import type { Store, VmRow } from "../store/mod.ts";
@@ -249,7 +249,17 @@ export class VmService {
       const pulled = req.image === undefined
         ? undefined
         : await imageService(rt).ensure(req.image, req.insecure_registry);
-      const kernel = req.kernel ?? rt.config.defaultKernel;
+      const kernel = req.kernel ?? defaultKernelFor(rt.driver.name, rt.config.defaultKernel);
+      const format = KERNEL_FILES[kernel].format;
+      if (!rt.driver.kernelFormats.includes(format)) {
+        throw new VolantError(
+          "invalid_argument",
+          `kernel: ${kernel} is a ${format} image, which ${rt.driver.name} cannot boot (it ` +
+            `boots ${rt.driver.kernelFormats.join(" or ")}); leave kernel unset to get ` +
+            `${defaultKernelFor(rt.driver.name, "auto")}`,
+          { field: "kernel", kernel, hypervisor: rt.driver.name },
+        );
+      }
       const image = await rt.guest.resolve(kernel);
       await checkPublish(rt, req.publish);
       const row = rt.transaction(() => {

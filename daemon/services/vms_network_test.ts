@@ -1,6 +1,6 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { decodeBootConfig, VolantError } from "../../schema/mod.ts";
-import { caught, makeTestEnv, type TestEnv } from "../_testing.ts";
+import { caught, makeTestEnv, type TestEnv } from "../testing.ts";
 import { fakeGuestAgent, FakeHostNetwork } from "../network/mod.ts";
 
 /** Asserts that VM `name` left nothing: row, lease, port, tap, forward, process. */

@@ -1,7 +1,7 @@
 import { readCpio } from "../../kernels/cpio.ts";
-import { deepEqual, equal, match, notEqual, ok } from "node:assert/strict";
+import { deepEqual, equal, match, notEqual, ok, rejects } from "node:assert/strict";
 import { VmRecord, VolantError } from "../../schema/mod.ts";
-import { caught, exists, makeTestEnv, type TestEnv } from "../_testing.ts";
+import { caught, exists, makeTestEnv, type TestEnv } from "../testing.ts";
 import { vmPaths } from "./spec.ts";
 
 async function assertNothingLeft(env: TestEnv, name: string, rows: number): Promise<void> {
@@ -347,6 +347,53 @@ Deno.test("closing the service fails pending waits and leaves VMs running", asyn
     equal((await waiting).code, "daemon_unreachable");
     equal(env.registry.get(vm.pid!)?.alive, true);
     equal((await caught(() => daemon.service.create({ name: "late" }))).code, "daemon_unreachable");
+  } finally {
+    await env.dispose();
+  }
+});
+
+Deno.test("a VM shows what it runs with now: created under KVM, started again under TCG", async () => {
+  const env = await makeTestEnv();
+  try {
+    const kvmDaemon = env.open({ kvm: true });
+    await kvmDaemon.service.create({ name: "web" });
+    const onKvm = await kvmDaemon.service.wait("web", "running", 5_000);
+    equal(onKvm.kvm, true);
+    await kvmDaemon.service.stop("web");
+    await kvmDaemon.close();
+    // The next daemon's driver runs guests under TCG (e.g. its KVM probe failed).
+    const tcgDaemon = env.open({ kvm: false });
+    const started = await tcgDaemon.service.start("web");
+    equal(started.kvm, false, "the record follows the run, not the create");
+    equal((await tcgDaemon.service.wait("web", "running", 5_000)).kvm, false);
+  } finally {
+    await env.dispose();
+  }
+});
+
+Deno.test("a kernel the hypervisor cannot boot is refused before anything is created", async () => {
+  const env = await makeTestEnv({ defaultKernel: "auto" });
+  try {
+    await Deno.writeTextFile(`${env.guestDir}/vmlinux-generic`, "dummy\n");
+    const { service, store } = env.open({ name: "cloud-hypervisor", kernelFormats: ["vmlinux"] });
+    await rejects(
+      () => service.create({ name: "web", kernel: "bzImage-volant" }),
+      (e: VolantError) => {
+        equal(e.code, "invalid_argument");
+        match(
+          e.message,
+          /^kernel: bzImage-volant is a bzImage image, which cloud-hypervisor cannot/,
+        );
+        match(e.message, /leave kernel unset to get vmlinux-generic$/);
+        return true;
+      },
+    );
+    equal(store.vms.get("web"), undefined, "nothing half-created");
+    equal(env.registry.alive().length, 0);
+    // Unset, `auto` gives this hypervisor its own kernel.
+    const created = await service.create({ name: "web" });
+    equal(created.kernel, "vmlinux-generic");
+    equal(env.registry.get(created.pid!)?.spec.kernel.path, `${env.guestDir}/vmlinux-generic`);
   } finally {
     await env.dispose();
   }

@@ -2,7 +2,7 @@ import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import type { VolantError } from "../../schema/mod.ts";
 import { definePool, formatIpv4, nextFree, parseIpv4, reservedAddresses } from "../../net/mod.ts";
-import { newVm } from "./_testing.ts";
+import { newVm } from "./testing.ts";
 import { migrate, MIGRATIONS, openStore, type Store } from "./mod.ts";
 
 async function withStore(fn: (store: Store, path: string) => void): Promise<void> {

@@ -1,7 +1,7 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import type { VolantError } from "../../schema/mod.ts";
-import { newVm } from "./_testing.ts";
+import { newVm } from "./testing.ts";
 import { migrate, MIGRATIONS, openStore } from "./mod.ts";
 
 async function withDir(fn: (dir: string) => Promise<void> | void): Promise<void> {

@@ -4,15 +4,15 @@ import { processesMentioning, runDriverContract } from "../contract_suite.ts";
 import type { VmmHandle, VmSpec } from "../driver.ts";
 import { isAlive, readProcStat } from "../process/mod.ts";
 import { type FakeBinary, readTrace, writeFakeCh } from "../testing/fake_ch_vmm.ts";
-import { OpenApiContract } from "../testing/openapi_contract.ts";
+import { OpenApiContract, vendoredDocument } from "../testing/openapi_contract.ts";
 import { chArgs, chPaths } from "./config.ts";
 import { CloudHypervisorDriver } from "./driver.ts";
 
-const DOCS = ["cloud-hypervisor/openapi-v53.0.yaml", "cloud-hypervisor/openapi.yaml"] as const;
-const loaded = await OpenApiContract.loadShared(DOCS[0]);
-const ignore = "reason" in loaded ? `cannot run the fake VMM: ${loaded.reason}` : undefined;
-if (ignore) console.log(`skipping the Cloud Hypervisor driver tests: ${ignore}`);
-const v53 = "reason" in loaded ? "" : loaded.path;
+const DOCS = [
+  "cloud_hypervisor/openapi/openapi-v53.0.yaml",
+  "cloud_hypervisor/openapi/openapi.yaml",
+] as const;
+const v53 = vendoredDocument(DOCS[0]);
 
 // The fake VMMs' wrapper scripts, shared by every test of this file.
 const bin = await Deno.makeTempDir({ prefix: "volant-fake-ch-bin-" });
@@ -38,7 +38,6 @@ runDriverContract({
       cmdline: "console=ttyS0",
     };
   },
-  ...(ignore ? { ignore } : {}),
   skip: [{
     reason: "Cloud Hypervisor opens disk images at vm.boot (vm.create only stores the " +
       "configuration), so a bad qcow2 fails boot, not create; 'boot reports a bad qcow2 " +
@@ -102,11 +101,9 @@ const serialHas = (vm: Vm, text: string) => () =>
 for (const doc of DOCS) {
   Deno.test({
     name: `cloud-hypervisor: the lifecycle sends documented requests in order (${doc})`,
-    ignore: ignore !== undefined,
     fn: () =>
       withVm(async (vm) => {
-        const contract = await OpenApiContract.loadShared(doc);
-        if ("reason" in contract) throw new Error(contract.reason);
+        const contract = await OpenApiContract.loadVendored(doc);
         const trace = `${vm.dir}/trace.jsonl`;
         const fake = await writeFakeCh(vm.dir, {
           document: contract.path,
@@ -176,7 +173,6 @@ for (const doc of DOCS) {
 
 Deno.test({
   name: "cloud-hypervisor: the terminate step asks the VMM over its API before any signal",
-  ignore: ignore !== undefined,
   fn: () =>
     withVm(async (vm) => {
       const trace = `${vm.dir}/trace.jsonl`;
@@ -204,7 +200,6 @@ Deno.test({
 
 Deno.test({
   name: "cloud-hypervisor: the recorded pid is the VMM itself, started with its API socket",
-  ignore: ignore !== undefined,
   fn: () =>
     withVm(async (vm) => {
       const fake = await writeFakeCh(vm.dir, { document: v53, version: "53.0.0" });
@@ -234,7 +229,6 @@ Deno.test({
 
 Deno.test({
   name: "cloud-hypervisor: a stale socket and lock from a crashed VMM are replaced",
-  ignore: ignore !== undefined,
   fn: () =>
     withVm(async (vm) => {
       const paths = chPaths(vm.spec.runtimeDir);
@@ -257,7 +251,6 @@ Deno.test({
 
 Deno.test({
   name: "cloud-hypervisor: a binary that exits at once fails create with its message",
-  ignore: ignore !== undefined,
   fn: () =>
     withVm(async (vm) => {
       const fake = await writeFakeCh(vm.dir, {
@@ -277,7 +270,6 @@ Deno.test({
 
 Deno.test({
   name: "cloud-hypervisor: a socket that never appears is a timeout naming the VMM log",
-  ignore: ignore !== undefined,
   fn: () =>
     withVm(async (vm) => {
       const fake = await writeFakeCh(vm.dir, { document: v53, version: "53.0.0", noSocket: true });
@@ -295,7 +287,6 @@ Deno.test({
 
 Deno.test({
   name: "cloud-hypervisor: vm.create errors carry the VMM's error chain and leave nothing",
-  ignore: ignore !== undefined,
   fn: () =>
     withVm(async (vm) => {
       for (
@@ -322,7 +313,6 @@ Deno.test({
 
 Deno.test({
   name: "cloud-hypervisor: boot reports a bad qcow2 image with the VMM's message",
-  ignore: ignore !== undefined,
   fn: () =>
     withVm(async (vm) => {
       await Deno.writeTextFile(`${vm.dir}/bad.qcow2`, "plain bytes, not a qcow2 header");
@@ -349,7 +339,6 @@ Deno.test({
 
 Deno.test({
   name: "cloud-hypervisor: counters need a booted VM; info fails once the VMM is gone",
-  ignore: ignore !== undefined,
   fn: () =>
     withVm(async (vm) => {
       const fake = await writeFakeCh(vm.dir, { document: v53, version: "53.0.0" });

@@ -9,7 +9,7 @@ import { probeVmm, type VmmProbe, type VmmVersion } from "./vmm_probe.ts";
 
 /**
  * The oldest Cloud Hypervisor this driver supports: v53.0, the release whose API document
- * (`openapi-v53.0.yaml`) every request this driver sends is validated against.
+ * (`openapi/openapi-v53.0.yaml`) every request this driver sends is validated against.
  */
 export const CH_MIN_VERSION: Readonly<VmmVersion> = { major: 53, minor: 0, patch: 0 };
 

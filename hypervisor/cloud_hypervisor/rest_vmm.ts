@@ -9,9 +9,9 @@
 import { VolantError } from "../../schema/mod.ts";
 import type { KernelFormat, VmSpec } from "../driver.ts";
 import { type DetachedProcess, killAndWait, logTail, spawnDetached } from "../process/mod.ts";
-import { removeIfPresent } from "../qemu/_files.ts";
+import { removeIfPresent } from "../spec_files.ts";
 
-export { checkSpecFiles, removeIfPresent } from "../qemu/_files.ts";
+export { checkSpecFiles, removeIfPresent } from "../spec_files.ts";
 
 /** A VMM's limits for {@linkcode checkRestSpec}. */
 export interface RestSpecRules {

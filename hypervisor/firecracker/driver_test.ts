@@ -5,15 +5,15 @@ import type { VmSpec } from "../driver.ts";
 import { isAlive, readProcStat } from "../process/mod.ts";
 import { type FakeBinary, readTrace } from "../testing/fake_ch_vmm.ts";
 import { writeFakeFc } from "../testing/fake_fc_vmm.ts";
-import { OpenApiContract } from "../testing/openapi_contract.ts";
+import { OpenApiContract, vendoredDocument } from "../testing/openapi_contract.ts";
 import { fcArgs, fcPaths } from "./config.ts";
 import { FirecrackerDriver } from "./driver.ts";
 
-const DOCS = ["firecracker/openapi-v1.16.1.yaml", "firecracker/openapi.yaml"] as const;
-const loaded = await OpenApiContract.loadShared(DOCS[0]);
-const ignore = "reason" in loaded ? `cannot run the fake VMM: ${loaded.reason}` : undefined;
-if (ignore) console.log(`skipping the Firecracker driver tests: ${ignore}`);
-const v116 = "reason" in loaded ? "" : loaded.path;
+const DOCS = [
+  "firecracker/openapi/openapi-v1.16.1.yaml",
+  "firecracker/openapi/openapi.yaml",
+] as const;
+const v116 = vendoredDocument(DOCS[0]);
 
 // The fake VMMs' wrapper scripts, shared by every test of this file.
 const bin = await Deno.makeTempDir({ prefix: "volant-fake-fc-bin-" });
@@ -39,7 +39,6 @@ runDriverContract({
       cmdline: "console=ttyS0 reboot=k",
     };
   },
-  ...(ignore ? { ignore } : {}),
   skip: [{
     reason: "Firecracker has no qcow2 support: the driver refuses a qcow2 disk with " +
       "invalid_argument before launching anything ('create refuses specs Firecracker cannot " +
@@ -100,11 +99,9 @@ async function waitFor(what: string, check: () => Promise<boolean>): Promise<voi
 for (const doc of DOCS) {
   Deno.test({
     name: `firecracker: the lifecycle sends documented requests in order (${doc})`,
-    ignore: ignore !== undefined,
     fn: () =>
       withVm(async (vm) => {
-        const contract = await OpenApiContract.loadShared(doc);
-        if ("reason" in contract) throw new Error(contract.reason);
+        const contract = await OpenApiContract.loadVendored(doc);
         const trace = `${vm.dir}/trace.jsonl`;
         const fake = await writeFakeFc(vm.dir, {
           document: contract.path,
@@ -183,7 +180,6 @@ for (const doc of DOCS) {
 
 Deno.test({
   name: "firecracker: the pid is the VMM; its stdout is the serial log, appended",
-  ignore: ignore !== undefined,
   fn: () =>
     withVm(async (vm) => {
       await Deno.writeTextFile(vm.spec.serialLog, "line from an earlier boot\n");
@@ -226,7 +222,6 @@ Deno.test({
 
 Deno.test({
   name: "firecracker: a stale API socket is removed before launch",
-  ignore: ignore !== undefined,
   fn: () =>
     withVm(async (vm) => {
       const paths = fcPaths(vm.spec.runtimeDir);
@@ -245,7 +240,6 @@ Deno.test({
 
 Deno.test({
   name: "firecracker: a binary that exits at once fails create with its message",
-  ignore: ignore !== undefined,
   fn: () =>
     withVm(async (vm) => {
       const fake = await writeFakeFc(vm.dir, {
@@ -265,7 +259,6 @@ Deno.test({
 
 Deno.test({
   name: "firecracker: a socket that never appears is a timeout naming the VMM log",
-  ignore: ignore !== undefined,
   fn: () =>
     withVm(async (vm) => {
       const fake = await writeFakeFc(vm.dir, { document: v116, version: "1.16.1", noSocket: true });
@@ -281,7 +274,6 @@ Deno.test({
 
 Deno.test({
   name: "firecracker: configuration errors carry the fault message and leave nothing",
-  ignore: ignore !== undefined,
   fn: () =>
     withVm(async (vm) => {
       const fake = await writeFakeFc(vm.dir, { document: v116, version: "1.16.1" });
@@ -316,7 +308,6 @@ Deno.test({
 
 Deno.test({
   name: "firecracker: state checks refuse out-of-order calls; a gone VMM is vmm_failed",
-  ignore: ignore !== undefined,
   fn: () =>
     withVm(async (vm) => {
       const fake = await writeFakeFc(vm.dir, { document: v116, version: "1.16.1" });

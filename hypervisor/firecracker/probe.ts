@@ -9,7 +9,7 @@ import type { KvmStatus } from "../kvm.ts";
 
 /**
  * The oldest Firecracker this driver supports: the 1.16 series, whose API document
- * (`openapi-v1.16.1.yaml`) every request this driver sends is validated against.
+ * (`openapi/openapi-v1.16.1.yaml`) every request this driver sends is validated against.
  */
 export const FC_MIN_VERSION: Readonly<VmmVersion> = { major: 1, minor: 16, patch: 0 };
 

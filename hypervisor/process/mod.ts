@@ -29,6 +29,7 @@ export {
   type DetachedProcess,
   fileSize,
   logTail,
+  readRange,
   spawnDetached,
   type SpawnDetachedOptions,
 } from "./spawn.ts";

@@ -1,7 +1,7 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { VolantError } from "../../schema/mod.ts";
 import { isAlive, parseProcStat, readProcStat, readStartTime, waitGone } from "./mod.ts";
-import { marker } from "./_testing.ts";
+import { marker } from "./testing.ts";
 
 Deno.test("parseProcStat() survives spaces and parentheses in the command name", () => {
   const stat = parseProcStat(

@@ -54,6 +54,42 @@ export async function fileSize(path: string): Promise<number> {
   }
 }
 
+/**
+ * At most `maxBytes` of `path` from byte `offset` (fewer at the end of the file; none when the
+ * file is missing): for polling logs a guest writes without ever holding more than a bound.
+ *
+ * @example
+ * ```ts
+ * import { readRange } from "./spawn.ts";
+ * console.assert((await readRange("/nonexistent/serial.log", 0, 4096)).length === 0);
+ * ```
+ */
+export async function readRange(
+  path: string,
+  offset: number,
+  maxBytes: number,
+): Promise<Uint8Array> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch {
+    return new Uint8Array();
+  }
+  try {
+    await file.seek(offset, Deno.SeekMode.Start);
+    const buf = new Uint8Array(Math.max(0, maxBytes));
+    let at = 0;
+    while (at < buf.length) {
+      const n = await file.read(buf.subarray(at));
+      if (n === null || n === 0) break;
+      at += n;
+    }
+    return buf.subarray(0, at);
+  } finally {
+    file.close();
+  }
+}
+
 /** Options of {@linkcode spawnDetached}. */
 
 export interface SpawnDetachedOptions {

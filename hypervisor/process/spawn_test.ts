@@ -10,7 +10,7 @@ import {
   spawnDetached,
   waitGone,
 } from "./mod.ts";
-import { exitStatus, killMarked, marker } from "./_testing.ts";
+import { exitStatus, killMarked, marker } from "./testing.ts";
 
 Deno.test("spawnDetached() runs the binary itself in a new session with stdio redirected", async () => {
   const dir = await Deno.makeTempDir({ prefix: "volant-proc-" });

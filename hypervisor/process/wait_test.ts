@@ -1,6 +1,6 @@
 import { equal, ok } from "node:assert/strict";
 import { childStatus, readProcStat, readStartTime, signalProcess, waitGone } from "./mod.ts";
-import { killMarked, marker } from "./_testing.ts";
+import { killMarked, marker } from "./testing.ts";
 
 Deno.test("waitGone() polls /proc for a process that is not our child", async () => {
   const mark = marker();

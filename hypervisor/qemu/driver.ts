@@ -31,7 +31,7 @@ import {
   spawnDetached,
   waitGone,
 } from "../process/mod.ts";
-import { checkSpecFiles, removeIfPresent } from "./_files.ts";
+import { checkSpecFiles, removeIfPresent } from "../spec_files.ts";
 import { qemuArgs, qemuPaths, validateSpec } from "./cmdline.ts";
 import { probeQemu } from "./probe.ts";
 import { QmpClient, qmpExecute } from "./qmp.ts";

@@ -9,6 +9,7 @@ import { createNetns, createTap, deleteNetns, netnsUnavailable } from "../testin
 import { qemuArgs, qemuPaths } from "./cmdline.ts";
 import { openQemuDriver } from "./open.ts";
 import { probeQemu } from "./probe.ts";
+import { testAccel } from "../../daemon/boot_probe/testing.ts";
 
 const probe = await probeQemu("qemu-system-x86_64");
 const kernel = await findTestKernel();
@@ -18,6 +19,8 @@ const ignore = !probe.available
   ? kernel.reason
   : (await netnsUnavailable()) ?? undefined;
 if (ignore) console.log(`skipping the QEMU driver tests: ${ignore}`);
+// KVM only when a probe boot proved it here (an open /dev/kvm may still hang the guest).
+const accel = ignore ? "tcg" : await testAccel();
 
 // One namespace per test (created on first use, deleted after the test), shared by the driver
 // instances a test makes so a "restarted daemon" sees the same VMMs.
@@ -33,7 +36,7 @@ async function dropNetns(): Promise<void> {
 
 async function newDriver() {
   return await openQemuDriver({
-    accel: "auto",
+    accel,
     launchPrefix: ["ip", "netns", "exec", await netns()],
   });
 }
@@ -41,7 +44,7 @@ async function newDriver() {
 runDriverContract({
   name: "qemu",
   newDriver,
-  makeGuest: (dir) => buildBusyboxGuest(dir),
+  makeGuest: (dir) => buildBusyboxGuest(dir, { kvm: accel === "kvm" }),
   ignore,
   badDiskMessage: /not in qcow2 format/,
   afterEach: dropNetns,
@@ -59,7 +62,7 @@ async function withVm(fn: (vm: Vm) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "volant-qemu-" });
   try {
     await Deno.mkdir(`${dir}/run`);
-    const guest = await buildBusyboxGuest(dir);
+    const guest = await buildBusyboxGuest(dir, { kvm: accel === "kvm" });
     const spec: VmSpec = {
       id: "qemu-test",
       cpus: 1,
@@ -107,7 +110,8 @@ async function stopVm(vm: Vm, handle: VmmHandle): Promise<void> {
 }
 
 Deno.test({
-  name: "qemu: the recorded pid is QEMU itself, in its own session, in the test's namespace",
+  name: "qemu: the recorded pid is QEMU itself, in its own session, in the test's namespace" +
+    (ignore === undefined ? "" : ` (skipped: ${ignore})`),
   ignore: ignore !== undefined,
   fn: () =>
     withVm(async (vm) => {
@@ -144,7 +148,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "qemu: a NIC on a tap reaches the guest with its MAC; the serial log is appended",
+  name: "qemu: a NIC on a tap reaches the guest with its MAC; the serial log is appended" +
+    (ignore === undefined ? "" : ` (skipped: ${ignore})`),
   ignore: ignore !== undefined,
   fn: () =>
     withVm(async (vm) => {
@@ -166,12 +171,13 @@ Deno.test({
 });
 
 Deno.test({
-  name: "qemu: a launch prefix that forks instead of exec'ing is detected",
+  name: "qemu: a launch prefix that forks instead of exec'ing is detected" +
+    (ignore === undefined ? "" : ` (skipped: ${ignore})`),
   ignore: ignore !== undefined,
   fn: () =>
     withVm(async (vm) => {
       const forking = await openQemuDriver({
-        accel: "auto",
+        accel,
         launchPrefix: ["ip", "netns", "exec", vm.ns, "sh", "-c", '"$@" & wait', "fork"],
       });
       // The forked QEMU itself is a stray the driver cannot know about; withVm kills it.
@@ -183,7 +189,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "qemu: a VMM outlives the process that created it and another process adopts it",
+  name: "qemu: a VMM outlives the process that created it and another process adopts it" +
+    (ignore === undefined ? "" : ` (skipped: ${ignore})`),
   ignore: ignore !== undefined,
   fn: () =>
     withVm(async (vm) => {
@@ -194,6 +201,7 @@ Deno.test({
           "-A",
           "--no-check=remote",
           helper,
+          accel,
           JSON.stringify(vm.spec),
           "ip",
           "netns",
@@ -209,7 +217,10 @@ Deno.test({
         ok(await isAlive(handle.pid, handle.startTime), "QEMU survived its parent's exit");
         const stat = await readProcStat(handle.pid);
         ok(stat?.ppid !== Deno.pid, "not our child: waiting must poll /proc");
-        const driver = await openQemuDriver({ launchPrefix: ["ip", "netns", "exec", vm.ns] });
+        const driver = await openQemuDriver({
+          accel,
+          launchPrefix: ["ip", "netns", "exec", vm.ns],
+        });
         equal(await driver.adopt(handle), true);
         equal(await driver.info(handle), "running");
         await serialLine(vm, handle, READY_MARKER);
@@ -268,7 +279,8 @@ async function extractVmlinux(bzImage: string, out: string): Promise<void> {
 }
 
 Deno.test({
-  name: "qemu: an ELF vmlinux boots through PVH",
+  name: "qemu: an ELF vmlinux boots through PVH" +
+    (vmlinuxReason === undefined ? "" : ` (skipped: ${vmlinuxReason})`),
   ignore: vmlinuxReason !== undefined,
   fn: () =>
     withVm(async (vm) => {
@@ -288,9 +300,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "qemu: probe reports the binary, its version and the accelerator",
+  name: "qemu: probe reports the binary, its version and the accelerator" +
+    (probe.available ? "" : ` (skipped: QEMU is unavailable here: ${probe.reason})`),
   ignore: !probe.available,
   fn: async () => {
+    // accel auto takes /dev/kvm at its word (proving it is chooseDriver's job).
     const driver = await openQemuDriver({ accel: "auto" });
     const found = await driver.probe();
     equal(found.available, true);
@@ -299,5 +313,6 @@ Deno.test({
     match(found.version ?? "", /^\d+\.\d+\.\d+$/);
     equal(found.kvm, (await detectKvm()).available);
     equal(driver.kvm, found.kvm);
+    equal((await openQemuDriver({ accel: "tcg" })).kvm, false);
   },
 });

@@ -14,6 +14,7 @@
  * @module
  */
 import { READY_MARKER } from "../../schema/mod.ts";
+import { BOOT_PROBE_CMDLINE_KEY, BOOT_PROBE_MARKER } from "../boot_probe.ts";
 import type { VmSpec } from "../driver.ts";
 import { OpenApiContract } from "./openapi_contract.ts";
 import { TEST_DISK_MARKER, TEST_IGNORE_POWER } from "./protocol.ts";
@@ -34,6 +35,11 @@ export interface FakeVmmConfig {
   fail?: Record<string, { status: number; message: string }>;
   /** Milliseconds from boot to the guest's first serial line; default 30. */
   guestDelayMs?: number;
+  /**
+   * The simulated guest hangs in early boot (prints the boot stub's `Probing EDD` line and
+   * nothing more), as a stock kernel does under nested PVM: a KVM probe boot never passes.
+   */
+  hangGuest?: boolean;
 }
 
 /** One request as the fake saw it (a line of the trace file). */
@@ -179,14 +185,22 @@ function cmdlineValue(cmdline: string, key: string): string | undefined {
 /**
  * What the simulated test guest prints once booted: one `VOLANT_TEST_DISK` line per disk, in
  * device order (`vda`, `vdb`, …, with the disk's first line), then the ready line naming
- * `volant_test_name` from the command line.
+ * `volant_test_name` from the command line. A probe boot (`volant.probe=<nonce>` on the command
+ * line) prints the probe marker with the nonce instead; a hanging guest only `Probing EDD`.
  *
  * @example
  * ```ts ignore
  * const lines = await fakeGuestLines("console=ttyS0 volant_test_name=web", ["/d/a.img"]);
  * ```
  */
-export async function fakeGuestLines(cmdline: string, disks: readonly string[]): Promise<string> {
+export async function fakeGuestLines(
+  cmdline: string,
+  disks: readonly string[],
+  config: Pick<FakeVmmConfig, "hangGuest"> = {},
+): Promise<string> {
+  if (config.hangGuest) return "Probing EDD (edd=off to disable)... ok\n";
+  const nonce = cmdlineValue(cmdline, BOOT_PROBE_CMDLINE_KEY);
+  if (nonce !== undefined) return `${BOOT_PROBE_MARKER} ${nonce}\n`;
   let out = "";
   for (const [i, disk] of disks.entries()) {
     const bytes = await Deno.readFile(disk).catch(() => new Uint8Array());
@@ -464,6 +478,7 @@ class FakeCh {
       const lines = await fakeGuestLines(
         config.payload.cmdline ?? "",
         (config.disks ?? []).map((d) => d.path ?? ""),
+        this.#config,
       );
       if (config.serial?.mode === "File" && config.serial.file) {
         await Deno.writeTextFile(config.serial.file, lines, { append: true });

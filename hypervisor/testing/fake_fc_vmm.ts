@@ -235,6 +235,7 @@ class FakeFc {
       const lines = await fakeGuestLines(
         this.#boot?.boot_args ?? "",
         [...this.#drives.values()].map((d) => d.path_on_host ?? ""),
+        this.#config,
       );
       await Deno.stdout.write(new TextEncoder().encode(lines));
     };

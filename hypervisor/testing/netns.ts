@@ -75,7 +75,11 @@ export async function createTap(ns: string, tap: string): Promise<void> {
  * ```ts ignore
  * import { netnsUnavailable } from "./netns.ts";
  * const reason = await netnsUnavailable();
- * Deno.test({ name: "boots in a namespace", ignore: reason !== null, fn: () => {} });
+ * Deno.test({
+ *   name: "boots in a namespace" + (reason === null ? "" : ` (skipped: ${reason})`),
+ *   ignore: reason !== null,
+ *   fn: () => {},
+ * });
  * ```
  */
 export async function netnsUnavailable(): Promise<string | null> {

@@ -17,7 +17,27 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import { parse as parseYaml } from "yaml";
 
-/** The shared reference data: `$VOLANT_SHARED_DIR`, or `shared/` beside the repository. */
+/**
+ * The path of an API document vendored in the repository, from `hypervisor/`:
+ * `cloud_hypervisor/openapi/openapi.yaml`, `firecracker/openapi/openapi-v1.16.1.yaml`, … (each
+ * folder's README.md says where the documents come from; its licence files are beside them).
+ *
+ * @example
+ * ```ts
+ * import { vendoredDocument } from "./openapi_contract.ts";
+ * console.assert(vendoredDocument("firecracker/openapi/openapi.yaml").endsWith(
+ *   "/hypervisor/firecracker/openapi/openapi.yaml",
+ * ));
+ * ```
+ */
+export function vendoredDocument(relative: string): string {
+  return new URL(`../${relative}`, import.meta.url).pathname;
+}
+
+/**
+ * The shared reference data the vendored documents were copied from: `$VOLANT_SHARED_DIR`, or
+ * `shared/` beside the repository (absent in a fresh clone).
+ */
 export function sharedDir(): string {
   return Deno.env.get("VOLANT_SHARED_DIR") ??
     new URL("../../../shared", import.meta.url).pathname;
@@ -158,9 +178,9 @@ function describeError(e: ErrorObject): string {
  * One API document, ready to check requests and answers.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { OpenApiContract } from "./openapi_contract.ts";
- * const doc = await OpenApiContract.load("/work/shared/firecracker/openapi.yaml");
+ * const doc = await OpenApiContract.loadVendored("firecracker/openapi/openapi.yaml");
  * console.log(doc.requestProblems("PUT", "/actions", { action_type: "InstanceStart" })); // []
  * ```
  */
@@ -225,23 +245,12 @@ export class OpenApiContract {
     return new OpenApiContract(doc, path, { closed: options.closed ?? true });
   }
 
-  /**
-   * Loads `<sharedDir()>/<relative>`, or explains why it cannot (for a test's `ignore:`).
-   */
-  static async loadShared(
+  /** Loads the vendored document {@linkcode vendoredDocument}`(relative)`. */
+  static loadVendored(
     relative: string,
     options: { closed?: boolean } = {},
-  ): Promise<OpenApiContract | { reason: string }> {
-    const path = `${sharedDir()}/${relative}`;
-    try {
-      await Deno.stat(path);
-    } catch {
-      return {
-        reason: `the API document ${path} is absent (set VOLANT_SHARED_DIR to the shared ` +
-          "reference data)",
-      };
-    }
-    return await OpenApiContract.load(path, options);
+  ): Promise<OpenApiContract> {
+    return OpenApiContract.load(vendoredDocument(relative), options);
   }
 
   #paths(): JsonObject {

@@ -1,6 +1,6 @@
 /**
  * rtnetlink numbers from the Linux UAPI headers (`linux/netlink.h`, `linux/rtnetlink.h`,
- * `linux/if_link.h`, `linux/if_addr.h`, `linux/if_tun.h`), x86_64.
+ * `linux/if_link.h`, `linux/if_addr.h`), x86_64. The TUN/TAP ioctls are in `../tap.ts`.
  *
  * @module
  */
@@ -109,17 +109,3 @@ export const RTA_GATEWAY = 5;
 export const RTA_PRIORITY = 6;
 export const RTA_PREFSRC = 7;
 export const RTA_TABLE = 15;
-
-/** TUN/TAP ioctls (`linux/if_tun.h`) and `ifr_flags`. */
-export const TUNSETIFF = 0x400454ca;
-export const TUNSETPERSIST = 0x400454cb;
-export const TUNSETOWNER = 0x400454cc;
-export const TUNSETGROUP = 0x400454ce;
-export const IFF_TUN = 0x0001;
-export const IFF_TAP = 0x0002;
-export const IFF_MULTI_QUEUE = 0x0100;
-export const IFF_NO_PI = 0x1000;
-export const IFF_VNET_HDR = 0x4000;
-/** `struct ifreq` size on x86_64 and the name field size. */
-export const IFREQ_SIZE = 40;
-export const IFNAMSIZ = 16;

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { cString, libc } from "../_libc.ts";
+import { cString, libc } from "../libc.ts";
 import { validateIfName } from "../names.ts";
 import { type FailureContext, netlinkError } from "./error.ts";
 import { KernelError, type NetlinkSocket, withNetlink } from "./_socket.ts";

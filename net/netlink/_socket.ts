@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { closeQuietly, errno, libc, SOCK_CLOEXEC } from "../_libc.ts";
+import { closeQuietly, errno, libc, SOCK_CLOEXEC } from "../libc.ts";
 import {
   AF_NETLINK,
   MSG_PEEK,

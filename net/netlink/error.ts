@@ -5,7 +5,7 @@
  * @module
  */
 import { VolantError } from "../../schema/error.ts";
-import { errnoName, errnoText } from "../_libc.ts";
+import { errnoName, errnoText } from "../libc.ts";
 
 /** What an operation was doing when it failed; used to word the error. */
 export interface FailureContext {

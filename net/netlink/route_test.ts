@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { VolantError } from "../../schema/error.ts";
-import { ipJson, kernelTest, withTestNamespace } from "../_testing.ts";
+import { ipJson, kernelTest, withTestNamespace } from "../testing.ts";
 import { withNetns } from "../netns.ts";
 import { addAddress, deleteAddress, ensureAddress, listAddresses } from "./address.ts";
 import { NetlinkError } from "./error.ts";

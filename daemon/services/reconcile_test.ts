@@ -1,5 +1,5 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
-import { makeTestEnv } from "./_testing.ts";
+import { makeTestEnv } from "../testing.ts";
 import { reconcile } from "./reconcile.ts";
 
 Deno.test("a restarted daemon adopts live VMMs and marks dead ones crashed", async () => {

@@ -1,8 +1,8 @@
-import { newVm } from "./store/_testing.ts";
+import { newVm } from "../store/testing.ts";
 import { deepEqual, equal, match, notEqual } from "node:assert/strict";
-import { decodeBootConfig } from "../schema/mod.ts";
-import { definePool } from "../net/mod.ts";
-import { makeTestEnv } from "./_testing.ts";
+import { decodeBootConfig } from "../../schema/mod.ts";
+import { definePool } from "../../net/mod.ts";
+import { makeTestEnv } from "../testing.ts";
 import { reconcile } from "./reconcile.ts";
 
 Deno.test("crash reconciliation frees the lease; the next start gets the address back when free", async () => {

@@ -197,7 +197,12 @@ export function testApp(env: TestEnv): { app: Hono; daemon: TestDaemon } {
     service: daemon.service,
     plugins: daemon.plugins,
     version: VERSION,
-    hypervisor: { name: daemon.driver.name, version: "fake-1.0", kvm: false },
+    hypervisor: {
+      name: daemon.driver.name,
+      version: "fake-1.0",
+      kvm: false,
+      acceleration: { accel: "tcg", reason: "software emulation", probe: null },
+    },
     logger: env.logger,
   });
   return { app, daemon };

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { unixFetch } from "../daemon/_testing.ts";
+import { unixFetch } from "../daemon/testing.ts";
+import { TEST_BOOT_VERDICTS } from "../daemon/boot_probe/testing.ts";
 import { fetchDebianKernel } from "../kernels/debian_kernel.ts";
 
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -33,7 +34,10 @@ export interface E2eDaemon {
   volar(...args: string[]): Promise<CliResult>;
   /** A request to the daemon's API; the body parsed as JSON (null when empty). */
   api(path: string, init?: RequestInit): Promise<{ status: number; body: unknown }>;
-  /** Stops the daemon (SIGTERM) and resolves to its exit code; VMs keep running. */
+  /**
+   * Stops the daemon (SIGTERM; SIGKILL by PID when it is still running after the grace period)
+   * and resolves to its exit code (128 + 9 when it had to be killed); VMs keep running.
+   */
   stop(): Promise<number>;
   /** Starts the daemon again on the same state (after `stop`). */
   start(): Promise<void>;
@@ -53,6 +57,50 @@ export interface StartDaemonOptions {
   env?: Record<string, string>;
   /** Guest dir instead of the built test guest. */
   guestDir?: string;
+  /** How long `stop()` waits after SIGTERM before SIGKILL, ms. @default {5000} */
+  stopGraceMs?: number;
+  /**
+   * The program and arguments to run instead of volantd (`--config <file>` is appended); it
+   * must answer `GET /healthz` on `<runtime_dir>/volantd.sock`. For the harness's own tests.
+   */
+  command?: string[];
+}
+
+/** How long `stop()` waits after SIGTERM before it kills the daemon, by default. */
+export const STOP_GRACE_MS = 5_000;
+
+/** How long `stop()` waits for the daemon's stderr to end after it exited. */
+const LOG_DRAIN_MS = 2_000;
+
+function delay<T>(ms: number, value: T): { promise: Promise<T>; cancel(): void } {
+  let id: ReturnType<typeof setTimeout> | undefined;
+  const promise = new Promise<T>((resolve) => id = setTimeout(() => resolve(value), ms));
+  return { promise, cancel: () => clearTimeout(id) };
+}
+
+/**
+ * Ends `child`: SIGTERM, then SIGKILL (by its PID) when it has not exited within `graceMs`.
+ * Resolves to its status and whether it had to be killed.
+ */
+export async function terminate(
+  child: Deno.ChildProcess,
+  graceMs: number,
+): Promise<{ status: Deno.CommandStatus; killed: boolean }> {
+  try {
+    child.kill("SIGTERM");
+  } catch {
+    // Already gone.
+  }
+  const grace = delay(graceMs, null);
+  const exited = await Promise.race([child.status, grace.promise]);
+  grace.cancel();
+  if (exited !== null) return { status: exited, killed: false };
+  try {
+    Deno.kill(child.pid, "SIGKILL");
+  } catch {
+    // Exited meanwhile.
+  }
+  return { status: await child.status, killed: true };
 }
 
 /**
@@ -202,10 +250,12 @@ export async function startDaemon(options: StartDaemonOptions = {}): Promise<E2e
   let pump: Promise<void> | undefined;
 
   async function start(): Promise<void> {
-    child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN, "volantd", "--config", config],
+    const [program, ...args] = options.command ?? [Deno.execPath(), "run", "-A", MAIN, "volantd"];
+    child = new Deno.Command(program!, {
+      args: [...args, "--config", config],
       cwd: REPO,
-      env: { ...options.env },
+      // The daemons of a test run share one KVM verdict: at most one probe boot per run.
+      env: { VOLANT_BOOT_VERDICTS: TEST_BOOT_VERDICTS, ...options.env },
       stdin: "null",
       stdout: "null",
       stderr: "piped",
@@ -244,13 +294,18 @@ export async function startDaemon(options: StartDaemonOptions = {}): Promise<E2e
     if (!child) return 0;
     const current = child;
     child = undefined;
-    try {
-      current.kill("SIGTERM");
-    } catch {
-      // Already gone.
+    const graceMs = options.stopGraceMs ?? STOP_GRACE_MS;
+    const { status, killed } = await terminate(current, graceMs);
+    if (killed) {
+      logs.push(
+        `e2e harness: volantd (pid ${current.pid}) was still running ${graceMs} ms after ` +
+          "SIGTERM; killed it with SIGKILL",
+      );
     }
-    const status = await current.status;
-    await pump;
+    // Its stderr ends with it, unless something it started still holds it open.
+    const drain = delay(LOG_DRAIN_MS, undefined);
+    await Promise.race([pump, drain.promise]);
+    drain.cancel();
     return status.code;
   }
 

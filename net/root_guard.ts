@@ -31,7 +31,7 @@ export interface RootSnapshot {
  *
  * @example
  * ```ts ignore
- * import { rootSnapshot } from "./_root_guard.ts";
+ * import { rootSnapshot } from "./root_guard.ts";
  * const before = rootSnapshot();
  * ```
  */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { VolantError } from "../schema/error.ts";
-import { cString, describeErrno, errnoName, errnoText } from "./_libc.ts";
+import { cString, describeErrno, errnoName, errnoText } from "./libc.ts";
 
 Deno.test("errnoName() names the errnos netlink returns, negative or positive", () => {
   const expected: [number, string][] = [

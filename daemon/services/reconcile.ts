@@ -17,11 +17,11 @@
  *
  * @module
  */
-import type { VmmHandle } from "../hypervisor/driver.ts";
-import { TAP_PREFIX } from "../net/mod.ts";
-import type { VmService } from "./services/mod.ts";
-import { attachRun } from "./services/_lifecycle.ts";
-import { freeLease, syncForwards } from "./services/_network.ts";
+import type { VmmHandle } from "../../hypervisor/driver.ts";
+import { TAP_PREFIX } from "../../net/mod.ts";
+import type { VmService } from "./mod.ts";
+import { attachRun } from "./_lifecycle.ts";
+import { freeLease, syncForwards } from "./_network.ts";
 import {
   killHandle,
   killLadder,
@@ -30,8 +30,8 @@ import {
   setState,
   stopLadder,
   type VmRuntime,
-} from "./services/_runtime.ts";
-import type { VmRow } from "./store/mod.ts";
+} from "./_runtime.ts";
+import type { VmRow } from "../store/mod.ts";
 
 /** What {@linkcode reconcile} did, by VM name (and tap name and address). */
 export interface ReconcileReport {

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { wgetInNetns } from "../net/_testing.ts";
+import { wgetInNetns } from "../net/testing.ts";
+import { STOP_GRACE_MS, terminate } from "./harness.ts";
 
 /** Runs a program; its stdout, or an error with its stderr. */
 export async function run(cmd: string, ...args: string[]): Promise<string> {
@@ -16,8 +17,18 @@ export async function run(cmd: string, ...args: string[]): Promise<string> {
   return text.decode(out.stdout);
 }
 
+/** A registry started by {@linkcode startRegistryInNetns}. */
+export interface E2eRegistry {
+  /** SIGTERM, then SIGKILL by PID when it is still running after the grace period. */
+  stop(): Promise<void>;
+}
+
 /** Debian's docker-registry inside `ns`, on its loopback at `port`; stopped by PID. */
-export async function startRegistryInNetns(ns: string, dir: string, port: number) {
+export async function startRegistryInNetns(
+  ns: string,
+  dir: string,
+  port: number,
+): Promise<E2eRegistry> {
   await Deno.mkdir(`${dir}/data`, { recursive: true });
   await Deno.writeTextFile(
     `${dir}/cfg.yml`,
@@ -46,8 +57,7 @@ export async function startRegistryInNetns(ns: string, dir: string, port: number
   }
   return {
     async stop() {
-      child.kill("SIGTERM");
-      await child.status;
+      await terminate(child, STOP_GRACE_MS);
     },
   };
 }

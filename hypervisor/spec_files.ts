@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { VolantError } from "../../schema/mod.ts";
-import type { VmSpec } from "../driver.ts";
+import { VolantError } from "../schema/mod.ts";
+import type { VmSpec } from "./driver.ts";
 
 /** Removes `path`; a missing file is fine. */
 export async function removeIfPresent(path: string): Promise<void> {
