@@ -25,7 +25,7 @@ import {
 } from "../../daemon/config.ts";
 import { defaultKernelFor, KERNEL_FILES } from "../../daemon/guest.ts";
 import { accelCheck, accelVerdict } from "./_doctor_accel.ts";
-import { probeAllHypervisors } from "../../hypervisor/probe_all.ts";
+import { type HypervisorSurvey, probeAllHypervisors } from "../../hypervisor/probe_all.ts";
 import { colorEnabled, type Io } from "../io.ts";
 import { paint, type Style } from "../format.ts";
 import type { ApiTarget } from "../client.ts";
@@ -190,6 +190,18 @@ async function readConfig(
   }
 }
 
+/**
+ * The survey as the accelerator verdict corrects it: when KVM failed its probe boot, QEMU runs
+ * guests under TCG whatever `/dev/kvm` answered.
+ */
+function provenSurvey(survey: HypervisorSurvey, verdict: Acceleration | null): HypervisorSurvey {
+  if (verdict?.accel !== "tcg" || !verdict.probe || verdict.probe.ok) return survey;
+  return {
+    ...survey,
+    hypervisors: survey.hypervisors.map((h) => (h.name === "qemu" ? { ...h, kvm: false } : h)),
+  };
+}
+
 /** The daemon to ask: `--socket`/`--api`/`VOLANT_API_BASE` when given, else the config's socket. */
 function daemonTarget(globals: GlobalFlags, io: Io, config: ResolvedConfig): ApiTarget {
   const explicit = globals.socket !== undefined || globals.api !== undefined ||
@@ -235,7 +247,7 @@ export async function runDoctor(
   const checks: DoctorCheck[] = [
     configCheck,
     kvmCheck(survey, config, accel.verdict),
-    ...hypervisorChecks(survey, config),
+    ...hypervisorChecks(provenSurvey(survey, accel.verdict), config),
     accelCheck(accel, survey, config),
     ...guestChecks(files, kernel),
     bridgeCheck(bridge),

@@ -443,6 +443,8 @@ Deno.test({
         line(r.stdout, "accelerator"),
         /^warn +accelerator +\/dev\/kvm is present but the guest kernel does not boot under it.*: using TCG \(cached probe verdict: the guest kernel did not reach its init within 15000 ms\)$/,
       );
+      match(line(r.stdout, "qemu"), /TCG \(software emulation\)/);
+      match(line(r.stdout, "hypervisor"), /selects qemu \S+ with TCG/);
       // A warning, not a failure: VMs still boot, under TCG.
       equal(r.code, hostReady ? 0 : 1, r.stderr);
     } finally {
