@@ -88,16 +88,46 @@ function defaultNetwork(config: ResolvedConfig): HostNetwork {
   return netHostNetwork({ bridge, subnet, gateway, nat });
 }
 
-async function run(config: ResolvedConfig, options: MainOptions, logger: Logger): Promise<number> {
-  for (const dir of [config.state_dir, config.runtime_dir, config.log_dir]) {
-    await Deno.mkdir(dir, { recursive: true });
+/**
+ * Who may read what volantd writes: the state (database, disks, caches) is root's alone; logs
+ * and the runtime dir (socket, VM sockets) are readable by the `volant` group when it exists.
+ * The umask covers every file volantd and its VMMs create (serial and VMM logs 0640).
+ */
+export const DIR_MODES = { state_dir: 0o700, runtime_dir: 0o750, log_dir: 0o750 } as const;
+
+/** Sets the umask and makes the directories; resolves to the umask it replaced. */
+async function prepareDirs(config: ResolvedConfig): Promise<number> {
+  const previous = Deno.umask(0o027);
+  for (const [key, mode] of Object.entries(DIR_MODES)) {
+    const dir = config[key as keyof typeof DIR_MODES];
+    await Deno.mkdir(dir, { recursive: true, mode });
+    await Deno.chmod(dir, mode);
   }
+  return previous;
+}
+
+async function run(config: ResolvedConfig, options: MainOptions, logger: Logger): Promise<number> {
+  const umask = await prepareDirs(config);
+  try {
+    return await serve(config, options, logger);
+  } finally {
+    Deno.umask(umask); // for in-process callers (tests); volantd itself exits next
+  }
+}
+
+async function serve(
+  config: ResolvedConfig,
+  options: MainOptions,
+  logger: Logger,
+): Promise<number> {
   await Deno.mkdir(`${config.runtime_dir}/vms`, { recursive: true });
   await Deno.mkdir(`${config.log_dir}/vms`, { recursive: true });
   // Refuse before touching any VM when another daemon already serves this socket.
   await prepareSocket(config.api.socket);
 
   const store = openStore(`${config.state_dir}/volant.db`);
+  // It holds image env overrides (often secrets) and kestrel's per-VM secrets.
+  await Deno.chmod(`${config.state_dir}/volant.db`, 0o600);
   let service: VmService | undefined;
   try {
     const { driver, acceleration } = asChoice(
@@ -121,8 +151,12 @@ async function run(config: ResolvedConfig, options: MainOptions, logger: Logger)
       cache: new ArtifactCache(config.state_dir),
       logger,
     });
+    const imageStore = new ImageStore(`${config.state_dir}/images`);
+    // Temp files, unpack trees and inert mounts an interrupted pull left; unused blobs.
+    const gc = await imageStore.gc();
+    if (gc.temp + gc.blobs + gc.rootfs > 0) logger.info("image store cleaned", { ...gc });
     const images = new ImageService({
-      store: new ImageStore(`${config.state_dir}/images`),
+      store: imageStore,
       vms: store.vms,
       insecureRegistries: config.images.insecure_registries,
       logger,

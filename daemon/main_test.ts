@@ -75,6 +75,14 @@ Deno.test("volantd serves, leaves VMs running on shutdown, re-adopts them, refus
     equal(vm.state, "running");
     ok(vm.pid !== null);
     match(registry.get(vm.pid!)!.spec.cmdline, /tsc_early_khz=\d+ tsc=reliable|tsc=reliable/);
+    // Files are private: state root-only, logs and runtime readable by the group at most.
+    const mode = async (p: string) => (await Deno.stat(p)).mode! & 0o777;
+    equal(await mode(`${dir}/state`), 0o700);
+    equal(await mode(`${dir}/log`), 0o750);
+    equal(await mode(`${dir}/run`), 0o750);
+    equal(await mode(`${dir}/state/volant.db`), 0o600);
+    const serial = registry.get(vm.pid!)!.spec.serialLog;
+    equal(await mode(serial), 0o640, "the serial log (console sessions) is not world-readable");
 
     first.abort.abort();
     equal(await first.code, 0);

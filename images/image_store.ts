@@ -10,6 +10,7 @@
  * @module
  */
 import { VolantError } from "../schema/error.ts";
+import { releaseInertUnder } from "./_inert_mount.ts";
 import { type BlobProgress, BlobStore, isTempBlob } from "./blob_store.ts";
 import { openDockerArchive } from "./docker_archive.ts";
 import {
@@ -213,6 +214,8 @@ export class ImageStore {
     for (const d of await this.blobs.list()) {
       if (!keep.has(d) && await this.blobs.remove(d)) result.blobs++;
     }
+    // An unpack cut short by kill -9 leaves its inert mount: unmount before removing.
+    if (idle) await releaseInertUnder(`${this.root}/tmp`);
     for (const dir of [this.blobs.dir, `${this.root}/rootfs`, `${this.root}/tmp`]) {
       for (const name of await names(dir)) {
         const temp = isTempBlob(name) || dir.endsWith("/tmp");

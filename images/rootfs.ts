@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { makeInertDir } from "./_inert_mount.ts";
 import { VolantError } from "../schema/error.ts";
 import { digestHex, sha256Digest } from "./digest.ts";
 import { lstatOrNull } from "./_paths.ts";
@@ -113,7 +114,8 @@ async function reproducibleTime(dir: string, startedMs: number): Promise<number>
 
 /**
  * Builds `<root>/rootfs/<manifest hex>.erofs` from `layers` unless it exists. The layers are
- * unpacked into `<root>/tmp/`, mount points are added, `mkfs.erofs` (without `--all-root`, so
+ * unpacked into `<root>/tmp/` (root-only, 0700) on an inert `nodev,nosuid,noexec` bind mount
+ * (so the image's device nodes and setuid files are unusable on the host), mount points are added, `mkfs.erofs` (without `--all-root`, so
  * owners stay as the layers set them) writes a temp image that is renamed into place; the tree
  * is always deleted, and on failure so is the temp image. The image is reproducible (see the
  * module documentation).
@@ -136,14 +138,21 @@ export async function buildRootfs(
   if (existing?.isFile) return { path, size_bytes: existing.size, cached: true, warnings: [] };
   const hex = digestHex(manifestDigest);
   const id = crypto.randomUUID();
-  const tree = `${root}/tmp/unpack-${hex}-${id}`;
+  const scratch = `${root}/tmp/unpack-${hex}-${id}`;
+  const tree = `${scratch}/root`;
   const temp = `${root}/rootfs/.tmp-${hex}-${id}.erofs`;
-  await Deno.mkdir(`${root}/tmp`, { recursive: true });
+  await Deno.mkdir(`${root}/tmp`, { recursive: true, mode: 0o700 });
+  await Deno.chmod(`${root}/tmp`, 0o700);
   await Deno.mkdir(`${root}/rootfs`, { recursive: true });
+  // The image's device nodes and setuid files land on a nodev,nosuid,noexec mount, root-only.
+  const inert = await makeInertDir(scratch);
   // Every timestamp the unpack causes (rather than copies from a layer) is at or after this.
   const started = Date.now() - CLOCK_MARGIN_MS;
   try {
     const { warnings } = await unpackLayers(layers, tree, options);
+    if (!inert.mounted) {
+      warnings.push(`the unpack tree is not an inert (nodev,nosuid) mount: ${inert.reason}`);
+    }
     for (const name of MOUNT_POINTS) {
       if ((await lstatOrNull(`${tree}/${name}`)) !== null) continue;
       await Deno.mkdir(`${tree}/${name}`, { mode: 0o755 });
@@ -167,7 +176,8 @@ export async function buildRootfs(
     await Deno.remove(temp).catch(() => {});
     throw e;
   } finally {
-    await Deno.remove(tree, { recursive: true }).catch(() => {});
+    await inert.release();
+    await Deno.remove(scratch, { recursive: true }).catch(() => {});
   }
 }
 

@@ -17,6 +17,7 @@ import type { GuestNic } from "./_network.ts";
 import { bootConfigFor, type BootExtras, type VmPaths } from "./spec.ts";
 import { type BootEnv, writeBootInitramfs } from "../../kernels/boot_archive.ts";
 import { createWritableDisk } from "../../images/mod.ts";
+import { checkOverlay } from "../../hypervisor/disk_image.ts";
 
 /** Size of an image VM's writable disk (sparse: it occupies what the guest writes). */
 export const WRITABLE_DISK_MIB = 1024;
@@ -130,6 +131,8 @@ async function overlay(
   await Deno.mkdir(paths.diskDir, { recursive: true });
   const exists = await Deno.stat(path).then(() => true, () => false);
   if (!exists) await createOverlay(base, path, format);
+  // Before every boot: the overlay still backs onto the cached blob and nothing else.
+  await checkOverlay(path, base);
   return path;
 }
 

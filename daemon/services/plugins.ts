@@ -18,6 +18,7 @@ import {
 } from "../../schema/mod.ts";
 import { type KeyRecord, KeyTrustRequest } from "../../schema/plugin.ts";
 import type { ArtifactCache } from "../artifacts/mod.ts";
+import { checkDiskImage } from "../../hypervisor/disk_image.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import type { KeyStore, PluginArtifactRow, PluginRow, PluginStore } from "../store/mod.ts";
 
@@ -221,11 +222,13 @@ export class PluginService {
     const fetched: string[] = [];
     try {
       const artifacts: PluginArtifactRow[] = [];
+      const blobs = new Map<string, string>();
       for (const a of manifestArtifacts(manifest)) {
         const got = await this.#cache.fetchArtifact(a.url, a.checksum, {
           onProgress: (p) => onProgress?.({ role: a.role, url: a.url, ...p }),
         });
         if (!got.cached) fetched.push(a.checksum);
+        blobs.set(a.role, got.path);
         artifacts.push({ role: a.role, url: a.url, checksum: a.checksum, size: got.size });
         this.#logger.info("artifact ready", {
           plugin: manifest.name,
@@ -234,6 +237,7 @@ export class PluginService {
           cached: got.cached,
         });
       }
+      await checkPluginDisks(manifest, blobs);
       const row = this.#store.transaction(() =>
         this.#store.plugins.insert({
           name: manifest.name,
@@ -312,7 +316,10 @@ export class PluginService {
     for (const a of row.artifacts) {
       paths.set(a.role, (await this.#cache.verifyArtifact(a.checksum)).path);
     }
-    return { manifest: Manifest.parse(written), paths };
+    const manifest = Manifest.parse(written);
+    // The header is read again before every boot: the manifest's word is not enough.
+    await checkPluginDisks(manifest, paths);
+    return { manifest, paths };
   }
 
   /** Trusts a public key. */
@@ -337,5 +344,28 @@ export class PluginService {
     this.#store.keys.remove(keyId);
     this.#logger.info("key removed", { key_id: keyId });
     return key;
+  }
+}
+
+/**
+ * Refuses a plugin whose qcow2 disks (or qcow2 rootfs) name a backing file or an external data
+ * file: a VMM opening them would hand the guest a host file. `paths` maps artifact roles to
+ * cached blobs.
+ */
+async function checkPluginDisks(
+  manifest: Manifest,
+  paths: ReadonlyMap<string, string>,
+): Promise<void> {
+  const disks: Array<[string, "raw" | "qcow2", string]> = manifest.disks.map((d, i) => [
+    `disk:${d.name}`,
+    d.format,
+    `plugin ${manifest.name}: disks[${i}] (${d.name})`,
+  ]);
+  if (manifest.rootfs) {
+    disks.push(["rootfs", manifest.rootfs.format, `plugin ${manifest.name}: rootfs`]);
+  }
+  for (const [role, format, field] of disks) {
+    const path = paths.get(role);
+    if (path !== undefined) await checkDiskImage(path, format, field);
   }
 }

@@ -232,3 +232,35 @@ Deno.test("plugins: disabled plugins and removed keys stop new boots", async () 
     await f.env.dispose();
   }
 });
+
+Deno.test("plugins: a qcow2 disk naming a host file as its backing file is refused at install", async () => {
+  const f = await fixture();
+  try {
+    const evil = `${f.env.root}/evil.qcow2`;
+    const out = await new Deno.Command("qemu-img", {
+      args: ["create", "-q", "-f", "qcow2", "-b", "/etc/hostname", "-F", "raw", evil],
+      stderr: "piped",
+    }).output();
+    ok(out.success, new TextDecoder().decode(out.stderr));
+    const manifest = {
+      ...f.manifest,
+      disks: [{
+        name: "data",
+        source: evil,
+        checksum: await sha256(await Deno.readFile(evil)),
+        format: "qcow2",
+        readonly: true,
+      }],
+    };
+    const err = await caught(() => f.daemon.plugins.install({ manifest, allow_unsigned: true }));
+    equal(err.code, "invalid_argument", err.message);
+    match(
+      err.message,
+      /^plugin web: disks\[0\] \(data\): the qcow2 image names a backing file "\/etc\/hostname"/,
+    );
+    deepEqual(f.daemon.plugins.list(), [], "no row");
+    deepEqual(await blobs(f.env), [], "no blob this install fetched");
+  } finally {
+    await f.env.dispose();
+  }
+});
