@@ -50,6 +50,19 @@ export const VmEvent = z.discriminatedUnion("type", [
 /** One event of the stream. */
 export type VmEvent = z.infer<typeof VmEvent>;
 
+/**
+ * The last event of a stream the daemon ends itself: a subscriber that reads too slowly is
+ * dropped (its queue is bounded) rather than buffered without limit.
+ */
+export const StreamError = z.object({
+  type: z.literal("stream.error"),
+  code: z.enum(["slow_consumer"]),
+  message: z.string(),
+  at: z.string(),
+});
+/** {@linkcode StreamError}. */
+export type StreamError = z.infer<typeof StreamError>;
+
 /** Query of `GET /api/v1/events`. */
 export const EventsQuery = z.strictObject({
   vm: z.string().optional().describe("Only this VM's events"),

@@ -6,7 +6,8 @@
  * @module
  */
 import type { Command } from "commander";
-import { VmEvent } from "../../schema/event.ts";
+import { StreamError, VmEvent } from "../../schema/event.ts";
+import { VolantError } from "../../schema/error.ts";
 import { paint } from "../format.ts";
 import { colorEnabled, type Io } from "../io.ts";
 import { globalFlags, withClient } from "./_context.ts";
@@ -76,11 +77,18 @@ export function registerEvents(program: Command, io: Io): void {
       await withClient(globals, io, async (client) => {
         const res = await client.raw("GET", `/api/v1/events${query}`);
         for await (const data of sseData(res)) {
-          if (globals.json) {
-            io.out(`${data}\n`);
-            continue;
+          const raw = JSON.parse(data);
+          const end = StreamError.safeParse(raw);
+          if (globals.json) io.out(`${data}\n`);
+          if (end.success) {
+            throw new VolantError(
+              "invalid_state",
+              `volantd ended the event stream: ${end.data.message}`,
+              { code: end.data.code },
+            );
           }
-          const parsed = VmEvent.safeParse(JSON.parse(data));
+          if (globals.json) continue;
+          const parsed = VmEvent.safeParse(raw);
           io.out(parsed.success ? `${formatEvent(parsed.data, color)}\n` : `${data}\n`);
         }
       });

@@ -5,11 +5,17 @@
  *
  * @module
  */
-import { EventsQuery, VmEvent } from "../../schema/event.ts";
+import { EventsQuery, type StreamError, VmEvent } from "../../schema/event.ts";
 import { defineRoute, type Route } from "./route.ts";
 
 /** Seconds between keep-alive comments. */
 export const KEEPALIVE_MS = 15_000;
+
+/**
+ * Bytes of events queued for one subscriber, at most: one that reads slower than events come is
+ * sent a final `stream.error` event and dropped, so the daemon never buffers without limit.
+ */
+export const SUBSCRIBER_QUEUE_BYTES = 256 * 1024;
 
 /** `GET /api/v1/events` */
 export const vmEvents: Route = defineRoute({
@@ -32,8 +38,27 @@ export const vmEvents: Route = defineRoute({
     let id = 0;
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
+        let dropped = false;
         const send = (text: string) => {
+          if (dropped) return;
           try {
+            if ((controller.desiredSize ?? 1) <= 0) {
+              dropped = true;
+              stop();
+              const end: StreamError = {
+                type: "stream.error",
+                code: "slow_consumer",
+                message: `this subscriber read too slowly: more than ${SUBSCRIBER_QUEUE_BYTES} ` +
+                  "bytes of events were waiting for it; reconnect to follow events again",
+                at: new Date().toISOString(),
+              };
+              deps.logger.warn("event subscriber dropped", { reason: end.code });
+              controller.enqueue(
+                encoder.encode(`event: ${end.type}\ndata: ${JSON.stringify(end)}\n\n`),
+              );
+              controller.close();
+              return;
+            }
             controller.enqueue(encoder.encode(text));
           } catch {
             stop();
@@ -55,7 +80,7 @@ export const vmEvents: Route = defineRoute({
         });
       },
       cancel: stop,
-    });
+    }, new ByteLengthQueuingStrategy({ highWaterMark: SUBSCRIBER_QUEUE_BYTES }));
     return new Response(body, {
       headers: {
         "content-type": "text/event-stream",

@@ -1,5 +1,6 @@
-import { deepEqual, equal } from "node:assert/strict";
-import { VmEvent } from "../../schema/event.ts";
+import { deepEqual, equal, ok } from "node:assert/strict";
+import { StreamError, VmEvent } from "../../schema/event.ts";
+import { SUBSCRIBER_QUEUE_BYTES } from "./events.ts";
 import { sseData } from "../../cli/commands/events.ts";
 import { makeTestEnv, testApp } from "../testing.ts";
 
@@ -69,6 +70,41 @@ Deno.test("GET /api/v1/events streams a VM's states as server-sent events, filte
     equal(seen.every((e) => e.name === "web"), true, "?vm=web keeps only web's events");
   } finally {
     abort.abort();
+    await env.dispose();
+  }
+});
+
+Deno.test("a subscriber that does not read is dropped with a final stream.error, not buffered", async () => {
+  const env = await makeTestEnv();
+  const { app, daemon } = testApp(env);
+  try {
+    const res = await app.request("/api/v1/events");
+    equal(res.status, 200);
+    equal(daemon.service.events.listenerCount(), 1);
+    // Nobody reads while a few MiB of events are emitted.
+    const created = await daemon.service.create({ name: "web" });
+    const vm = created;
+    for (let i = 0; i < 4_000; i++) {
+      daemon.service.events.emit({
+        type: "vm.state",
+        name: "web",
+        from: "running",
+        to: "running",
+        at: new Date().toISOString(),
+        vm,
+      });
+    }
+    equal(daemon.service.events.listenerCount(), 0, "the slow subscriber was dropped");
+    let bytes = 0;
+    let last = "";
+    for await (const data of sseData(res)) {
+      bytes += data.length;
+      last = data;
+    }
+    const end = StreamError.parse(JSON.parse(last));
+    equal(end.code, "slow_consumer");
+    ok(bytes < SUBSCRIBER_QUEUE_BYTES * 2, `${bytes} bytes were queued for it`);
+  } finally {
     await env.dispose();
   }
 });
