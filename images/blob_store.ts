@@ -8,6 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import { VolantError } from "../schema/error.ts";
+import { noSpaceError } from "./no_space.ts";
 import { digestHex, fileDigest } from "./digest.ts";
 
 /** Progress of one blob: bytes done of total (null when unknown). */
@@ -268,7 +269,7 @@ export class BlobStore {
     } catch (e) {
       await reader.cancel().catch(() => {});
       await Deno.remove(temp).catch(() => {});
-      throw e;
+      throw noSpaceError(e, this.dir, `Download of ${what}`);
     }
     await Deno.rename(temp, `${this.dir}/${digestHex(digest)}`);
     return done;

@@ -23,6 +23,7 @@ import { imageConfig, parseImageConfig, PLATFORM } from "./manifest.ts";
 import { openOciLayout } from "./oci_layout.ts";
 import { type ImageReference, parseImageRef } from "./reference.ts";
 import { RegistryClient } from "./registry_client.ts";
+import type { RegistryCredentials } from "./docker_config.ts";
 import { buildRootfs, type BuiltRootfs } from "./rootfs.ts";
 import type { UnpackLayer } from "./unpack.ts";
 import { eachLimited } from "./_each_limited.ts";
@@ -37,6 +38,11 @@ export interface PullOptions {
   onProgress?: (event: BlobProgress) => void;
   /** Cancels the pull; nothing partial is left. */
   signal?: AbortSignal;
+  /**
+   * Credentials for a registry host, asked before Docker's `config.json`; when it answers null,
+   * `config.json` is read as before.
+   */
+  credentials?: (registry: string) => Promise<RegistryCredentials | null>;
 }
 
 /** Options of {@linkcode ImageStore.importLayout} and {@linkcode ImageStore.importDockerArchive}. */
@@ -60,6 +66,8 @@ export interface ImageStoreOptions {
   dockerConfigDir?: string;
   /** Layers downloaded at once. @default {3} */
   layerConcurrency?: number;
+  /** The most file bytes an image's layers may unpack to. @default {32 GiB} */
+  maxUnpackedBytes?: number;
 }
 
 /** What {@linkcode ImageStore.gc} removed. */
@@ -121,8 +129,10 @@ export class ImageStore {
       return Promise.reject(e);
     }
     return this.#once(`pull:${parsed.canonical}`, async () => {
+      const credentials = await options.credentials?.(parsed.registry) ?? null;
       const client = new RegistryClient(parsed.registry, {
         insecure: options.insecure ?? false,
+        ...(credentials === null ? {} : { credentials }),
         ...(this.#options.dockerConfigDir === undefined
           ? {}
           : { dockerConfigDir: this.#options.dockerConfigDir }),
@@ -342,7 +352,10 @@ export class ImageStore {
   ): Promise<BuiltRootfs> {
     const running = this.#builds.get(digest);
     if (running !== undefined) return running;
-    const p = buildRootfs(this.root, digest, layers, signal === undefined ? {} : { signal })
+    const p = buildRootfs(this.root, digest, layers, {
+      ...(signal === undefined ? {} : { signal }),
+      ...(this.#options.maxUnpackedBytes ? { maxBytes: this.#options.maxUnpackedBytes } : {}),
+    })
       .finally(() => this.#builds.delete(digest));
     this.#builds.set(digest, p);
     return p;

@@ -15,6 +15,7 @@
  * @module
  */
 import { makeInertDir } from "./_inert_mount.ts";
+import { noSpaceError } from "./no_space.ts";
 import { VolantError } from "../schema/error.ts";
 import { digestHex, sha256Digest } from "./digest.ts";
 import { lstatOrNull } from "./_paths.ts";
@@ -27,6 +28,8 @@ export const MOUNT_POINTS: readonly string[] = ["proc", "sys", "dev", "run", "tm
 export interface BuildRootfsOptions {
   /** Stops the build; nothing is left behind. */
   signal?: AbortSignal;
+  /** The most file bytes the layers may unpack to (see `unpackLayers`). */
+  maxBytes?: number;
 }
 
 /** A built (or already present) rootfs image. */
@@ -174,7 +177,7 @@ export async function buildRootfs(
     return { path, size_bytes: (await Deno.stat(path)).size, cached: false, warnings };
   } catch (e) {
     await Deno.remove(temp).catch(() => {});
-    throw e;
+    throw noSpaceError(e, root, "Building the image's root filesystem");
   } finally {
     await inert.release();
     await Deno.remove(scratch, { recursive: true }).catch(() => {});

@@ -18,6 +18,7 @@ import { openLayer } from "./decompress.ts";
 import { applyMetadata, applyTime, makeNode, Warnings } from "./_metadata.ts";
 import { cleanPath, hostPath, lstatOrNull, PathEscape, resolveDir } from "./_paths.ts";
 import { readTar, type TarEntry } from "./tar.ts";
+import { noSpaceError } from "./no_space.ts";
 
 /** A layer blob to apply. */
 export interface UnpackLayer {
@@ -35,7 +36,16 @@ export interface UnpackLayer {
 export interface UnpackOptions {
   /** Stops the unpack between entries (the partial tree is removed). */
   signal?: AbortSignal;
+  /**
+   * The most file bytes the layers may unpack to, together (a small compressed layer can hold
+   * a huge zero-filled file). Past it the unpack fails and the tree is removed.
+   * @default {DEFAULT_MAX_UNPACKED_BYTES}
+   */
+  maxBytes?: number;
 }
+
+/** The default unpacked-size cap: 32 GiB. */
+export const DEFAULT_MAX_UNPACKED_BYTES = 32 * 1024 ** 3;
 
 /** What {@linkcode unpackLayers} did. */
 export interface UnpackResult {
@@ -69,16 +79,18 @@ export async function unpackLayers(
   await Deno.mkdir(target, { mode: 0o755 });
   await Deno.chmod(target, 0o755);
   const warnings = new Warnings();
+  const budget = { max: options.maxBytes ?? DEFAULT_MAX_UNPACKED_BYTES, used: 0 };
   let entries = 0;
+  let what = "The image";
   try {
     for (const [i, layer] of layers.entries()) {
-      const what = `Layer ${i + 1} of ${layers.length} (${layer.digest})`;
-      entries += await applyLayer(target, layer, what, warnings, options.signal);
+      what = `Layer ${i + 1} of ${layers.length} (${layer.digest})`;
+      entries += await applyLayer(target, layer, what, warnings, options.signal, budget);
     }
     return { entries, warnings: warnings.list() };
   } catch (e) {
     await Deno.remove(target, { recursive: true }).catch(() => {});
-    throw e;
+    throw noSpaceError(e, target, what);
   }
 }
 
@@ -89,6 +101,8 @@ interface LayerState {
   warnings: Warnings;
   written: Set<string>;
   dirTimes: Map<string, number>;
+  /** File bytes written across all layers, and the cap. */
+  budget: { max: number; used: number };
 }
 
 async function applyLayer(
@@ -97,6 +111,7 @@ async function applyLayer(
   what: string,
   warnings: Warnings,
   signal: AbortSignal | undefined,
+  budget: { max: number; used: number },
 ): Promise<number> {
   const hash = createHash("sha256");
   const tar = (await openLayer(layer.path, layer.mediaType, what)).pipeThrough(
@@ -107,7 +122,14 @@ async function applyLayer(
       },
     }),
   );
-  const state: LayerState = { root, what, warnings, written: new Set(), dirTimes: new Map() };
+  const state: LayerState = {
+    root,
+    what,
+    warnings,
+    written: new Set(),
+    dirTimes: new Map(),
+    budget,
+  };
   let count = 0;
   for await (const entry of readTar(tar, what)) {
     signal?.throwIfAborted();
@@ -172,7 +194,7 @@ async function applyEntry(state: LayerState, entry: TarEntry): Promise<void> {
   if (entry.type === "hardlink") return await hardLink(state, entry, path, existing);
   if (existing !== null) await Deno.remove(path, { recursive: true });
   if (entry.type === "file") {
-    await writeFile(path, entry);
+    await writeFile(state, path, entry);
   } else if (entry.type === "symlink") {
     await Deno.symlink(entry.linkname, path);
   } else if (!(await makeNode(path, entry, display, state.warnings))) {
@@ -182,10 +204,19 @@ async function applyEntry(state: LayerState, entry: TarEntry): Promise<void> {
   await applyTime(path, entry.mtime, entry.type === "symlink");
 }
 
-async function writeFile(path: string, entry: TarEntry): Promise<void> {
+async function writeFile(state: LayerState, path: string, entry: TarEntry): Promise<void> {
   // O_CREAT|O_EXCL: never opens through a symlink or an existing file.
   using file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
   for await (const piece of entry.body()) {
+    state.budget.used += piece.length;
+    if (state.budget.used > state.budget.max) {
+      throw new VolantError(
+        "invalid_argument",
+        `${state.what}: the image unpacks to more than ${state.budget.max} bytes of files ` +
+          `(at ${JSON.stringify(entry.path)}); refused (images.max_unpacked_bytes)`,
+        { entry: entry.path, max_bytes: state.budget.max },
+      );
+    }
     let at = 0;
     while (at < piece.length) at += await file.write(piece.subarray(at));
   }

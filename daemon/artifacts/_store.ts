@@ -6,6 +6,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { noSpaceError } from "../../images/no_space.ts";
 import { VolantError } from "../../schema/error.ts";
 import { causeText } from "./_source.ts";
 
@@ -71,7 +72,7 @@ export async function stageBlob(
       file.close();
     } catch { /* already closed */ }
     await removeQuietly(path);
-    throw e;
+    throw noSpaceError(e, tmpDir, `Downloading ${label}`);
   }
 }
 

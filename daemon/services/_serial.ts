@@ -85,3 +85,42 @@ export async function tailLines(path: string, maxLines = 5): Promise<string> {
   return text.split("\n").map((l) => l.replace(/\r/g, "").trimEnd()).filter((l) => l !== "")
     .slice(-maxLines).join("\n");
 }
+
+/**
+ * Rotates `path` when it is larger than `maxBytes`: `path.1` … `path.<files-1>` shift up, the
+ * last `maxBytes` of `path` become `path.1`, and `path` is truncated in place. The VMM keeps
+ * its descriptor: QEMU appends (`O_APPEND`), so its next write lands at the new end. (A VMM that
+ * does not append writes past a hole: the file's apparent size grows, its disk use does not.)
+ * With `files` 1 nothing is kept. Resolves to whether it rotated. Never throws.
+ */
+export async function rotateLog(path: string, maxBytes: number, files: number): Promise<boolean> {
+  try {
+    const size = await fileSize(path);
+    if (size <= maxBytes) return false;
+    for (let i = files - 1; i >= 2; i--) {
+      await Deno.rename(`${path}.${i - 1}`, `${path}.${i}`).catch(() => {});
+    }
+    if (files >= 2) {
+      const keep = await readRange(path, Math.max(0, size - maxBytes), maxBytes);
+      await Deno.writeFile(`${path}.1`, keep, { mode: 0o640 });
+    }
+    await Deno.truncate(path, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Checks `path` every `everyMs` and rotates it past `maxBytes` (see {@linkcode rotateLog}) until
+ * `signal` aborts: a guest that writes to its console without end cannot fill the host's disk.
+ */
+export function capLog(
+  path: string,
+  options: { maxBytes: number; files: number; everyMs: number; signal: AbortSignal },
+): void {
+  const timer = setInterval(() => {
+    rotateLog(path, options.maxBytes, options.files);
+  }, options.everyMs);
+  options.signal.addEventListener("abort", () => clearInterval(timer), { once: true });
+}

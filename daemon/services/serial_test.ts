@@ -1,5 +1,5 @@
-import { deepEqual, equal } from "node:assert/strict";
-import { tailLines, waitForReadyLine } from "./_serial.ts";
+import { deepEqual, equal, ok } from "node:assert/strict";
+import { rotateLog, tailLines, waitForReadyLine } from "./_serial.ts";
 
 const REPORT = {
   name: "web",
@@ -68,3 +68,27 @@ Deno.test("timeout, abort, a spent deadline still reads once, and log tails", ()
     equal(await tailLines(path, 2), `b\nKESTREL_READY ${JSON.stringify(REPORT)}`);
     equal(await tailLines(`${path}.missing`), "");
   }));
+
+Deno.test("rotateLog() keeps the tail in .1, truncates in place, and an appending writer goes on", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "volant-rotate-" });
+  try {
+    const path = `${dir}/serial.log`;
+    // The VMM's descriptor: opened once, appending.
+    using vmm = await Deno.open(path, { write: true, create: true, append: true });
+    await vmm.write(new TextEncoder().encode("a".repeat(5000) + "TAIL"));
+    equal(await rotateLog(path, 4096, 2), true);
+    equal((await Deno.stat(path)).size, 0);
+    const kept = await Deno.readTextFile(`${path}.1`);
+    equal(kept.length, 4096);
+    ok(kept.endsWith("TAIL"));
+    await vmm.write(new TextEncoder().encode("next"));
+    equal(await Deno.readTextFile(path), "next", "the writer appends at the new end");
+    equal(await rotateLog(path, 4096, 2), false, "under the cap: nothing to do");
+    // files = 1 keeps nothing.
+    await vmm.write(new TextEncoder().encode("b".repeat(5000)));
+    equal(await rotateLog(path, 4096, 1), true);
+    equal((await Deno.stat(path)).size, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
