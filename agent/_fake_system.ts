@@ -54,6 +54,12 @@ export function fakeSystem(options: FakeSystemOptions = {}): FakeSystem {
       fake.paths.add(path);
       return Promise.resolve();
     },
+    remove(path) {
+      fake.calls.push(`remove ${path}`);
+      return fake.files.delete(path) || fake.paths.delete(path)
+        ? Promise.resolve()
+        : Promise.reject(new Deno.errors.NotFound(`fake: no ${path}`));
+    },
     mount(spec) {
       if (options.failMount?.target === spec.target) throw options.failMount.error;
       fake.calls.push(`mount ${spec.fstype} ${spec.target}`);

@@ -1,6 +1,7 @@
 /**
  * `kestrel`: Volant's PID 1 inside every microVM. As PID 1 it mounts, sets the hostname,
- * configures the NIC, serves its HTTP API on :8080, reaps zombies, prints `KESTREL_READY {json}`
+ * configures the NIC, serves its HTTP API on the NIC's address (port 12751 unless the boot config
+ * says otherwise; only requests carrying the VM's secret), reaps zombies, prints `KESTREL_READY {json}`
  * and powers off on the power button, SIGTERM or
  * SIGINT. Anywhere else it refuses to touch the machine; `--dry-run` shows what it would do.
  *
@@ -31,10 +32,14 @@ Options:
   -h, --help         print this help
 
 As PID 1 it mounts what is missing (proc, sysfs, devtmpfs, devpts, /dev/shm, /tmp, /run),
-reads volant.boot=<base64url JSON> from /proc/cmdline, sets the hostname, configures the
-NIC (address and default route from the boot config), serves its HTTP API on port 8080
-(GET /healthz, POST /v1/net/check), reaps orphans, prints "KESTREL_READY {json}" on the
-console and powers off on the ACPI power button, SIGTERM or SIGINT (Ctrl-Alt-Del).`;
+reads its boot config (/volant/boot.json in the initramfs, removed once read, else
+volant.boot=<base64url JSON> from /proc/cmdline), sets the hostname, configures the NIC
+(address and default route from the boot config), serves its HTTP API on the NIC's address,
+port 12751 unless the boot config names another (GET /healthz, POST /v1/net/check, the
+workload's routes; every request must carry the VM's secret from the boot config as
+Authorization: Bearer <secret>, anything else is 401), reaps orphans, prints
+"KESTREL_READY {json}" on the console and powers off on the ACPI power button, SIGTERM or
+SIGINT (Ctrl-Alt-Del).`;
 
 function withCmdline(system: System, cmdline: string | undefined): System {
   if (cmdline === undefined) return system;

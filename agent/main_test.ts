@@ -50,6 +50,7 @@ Deno.test("kestrel --dry-run prints the plan, the hostname and a valid ready lin
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /^kestrel: dry run: would set the hostname to web-1$/m);
   assert.match(r.stderr, /^kestrel: dry run: would make Ctrl-Alt-Del send SIGINT$/m);
+  assert.match(r.stderr, /^kestrel: no network in the boot config: the HTTP API is not served$/m);
   const lines = r.stdout.trim().split("\n");
   assert.equal(lines.length, 1);
   assert.ok(lines[0]!.startsWith(`${READY_MARKER} `));
@@ -66,6 +67,7 @@ Deno.test("kestrel --dry-run with a network prints the planned steps and touches
       name: "web",
       hostname: "web-1",
       network: { ip: "192.168.127.10", prefix: 24, gateway: "192.168.127.1", mac },
+      agent: { port: 4321 },
     })
   }`;
   const linksBefore = Deno.readDirSync("/sys/class/net").map((e) => e.name).toArray().sort();
@@ -78,8 +80,12 @@ Deno.test("kestrel --dry-run with a network prints the planned steps and touches
     `kestrel: dry run: would bring the NIC with MAC ${mac} up`,
     `kestrel: dry run: would add 192.168.127.10/24 to the NIC with MAC ${mac}`,
     `kestrel: dry run: would add the default route via 192.168.127.1 on the NIC with MAC ${mac}`,
-    "kestrel: dry run: would serve the HTTP API on 0.0.0.0:8080",
+    "kestrel: dry run: would serve the HTTP API on 192.168.127.10:4321",
   ]);
+  assert.match(
+    r.stderr,
+    /^kestrel: warning: no agent secret in the boot config: the API on 192\.168\.127\.10:4321 refuses every request$/m,
+  );
   const report = ReadyReport.parse(JSON.parse(r.stdout.trim().slice(READY_MARKER.length)));
   assert.equal(report.ip, "192.168.127.10");
   assert.deepEqual(

@@ -1,6 +1,7 @@
 /**
  * kestrel, Volant's PID 1 inside every microVM: mounts, boot config and hostname, the guest's
- * network, the HTTP API on :8080 (`GET /healthz`, `POST /v1/net/check`), zombie reaping, the
+ * network, the HTTP API on the guest's eth0 address and its own port (`AGENT_PORT`, 12751 unless
+ * the boot config says otherwise; every request must carry the VM's secret), zombie reaping, the
  * `KESTREL_READY` report and clean power-off.
  *
  * ```ts ignore

@@ -1,13 +1,15 @@
 /**
  * A real boot of the current kestrel with networking: the guest is built in a temp dir from a
  * fresh `deno bundle agent/main.ts`, booted under QEMU (one VM) on a tap attached to a bridge
- * inside a network namespace made for the test. From the namespace, its /healthz answers on
- * the address of the boot config, a net check from the guest reaches a server in the
- * namespace, and the driver's graceful stop still ends it through the power button.
+ * inside a network namespace made for the test, its boot config (with kestrel's secret) in a
+ * per-VM initramfs archive as the daemon writes it. From the namespace, its /healthz answers
+ * on the address of the boot config and kestrel's port, only with the secret; a net check from
+ * the guest reaches a server in the namespace but not kestrel on the guest's loopback; and the
+ * driver's graceful stop still ends it through the power button.
  */
 import { wgetInNetns } from "../net/testing.ts";
 import assert from "node:assert/strict";
-import { AgentHealth, NetCheckResult } from "../schema/agent.ts";
+import { AGENT_PORT, AgentHealth, NetCheckResult } from "../schema/agent.ts";
 import { encodeBootConfig, READY_MARKER, ReadyReport } from "../schema/boot_config.ts";
 import { readHostCmdline } from "../daemon/host.ts";
 import type { VmmHandle, VmSpec } from "../hypervisor/driver.ts";
@@ -16,7 +18,7 @@ import { openQemuDriver } from "../hypervisor/qemu/mod.ts";
 import { testAccel } from "../daemon/boot_probe/testing.ts";
 import { processesMentioning } from "../hypervisor/testing/protocol.ts";
 import { createNetns, deleteNetns } from "../hypervisor/testing/netns.ts";
-import { buildGuest } from "../kernels/mod.ts";
+import { buildGuest, writeBootInitramfs } from "../kernels/mod.ts";
 import { bootSkipReason, KERNEL_CACHE } from "../kernels/testing.ts";
 import { addAddress, createBridge, deleteLink, setLink, setLinkUp } from "../net/netlink/mod.ts";
 import { createTap, deleteTap } from "../net/tap.ts";
@@ -32,8 +34,16 @@ if (SKIP) console.error(`network_boot_test: skipped: ${SKIP}`);
 
 const decoder = new TextDecoder();
 
-function wget(ns: string, url: string, postData?: string): Promise<string> {
-  return wgetInNetns(ns, url, postData === undefined ? {} : { postData });
+/** kestrel's secret in this test's guest (32 random bytes, base64url). */
+const SECRET = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))
+  .replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+
+/** A request to kestrel (with its secret unless `anonymous`) from the namespace. */
+function wget(ns: string, url: string, postData?: string, anonymous = false): Promise<string> {
+  return wgetInNetns(ns, url, {
+    ...(postData === undefined ? {} : { postData }),
+    headers: anonymous ? [] : [`authorization: Bearer ${SECRET}`],
+  });
 }
 
 /** What the namespace and the guest console look like, for a failure message. */
@@ -138,18 +148,27 @@ Deno.test({
         launchPrefix: ["ip", "netns", "exec", ns],
       });
       await Deno.mkdir(`${dir}/run`);
-      const boot = encodeBootConfig({
-        v: 1,
+      const config = {
+        v: 1 as const,
         name: "netvm",
         hostname: "netvm",
         network: { ip: guestIp, prefix: 24, gateway: hostIp, mac },
+      };
+      // As the daemon boots a VM: the full config, secret included, in the per-VM archive;
+      // the command line carries the identity and address only.
+      const boot = encodeBootConfig(config);
+      const initramfs = `${dir}/run/initramfs.cpio`;
+      await writeBootInitramfs(initramfs, {
+        shared: `${guest}/initramfs.cpio`,
+        config: { ...config, agent: { port: AGENT_PORT, secret: SECRET } },
+        env: { init: "kestrel" },
       });
       const spec: VmSpec = {
         id: "netvm",
         cpus: 1,
         memoryMib: 256,
         kernel: { path: `${guest}/bzImage-volant`, format: "bzImage" },
-        initramfs: `${guest}/initramfs.cpio`,
+        initramfs,
         cmdline: ["console=ttyS0 quiet reboot=t panic=-1", await readHostCmdline(false), boot]
           .filter((w) => w !== "").join(" "),
         disks: [{ id: "runtime", path: `${guest}/runtime.erofs`, readOnly: true, format: "raw" }],
@@ -188,9 +207,11 @@ Deno.test({
         await t.step(
           "GET /healthz from the namespace answers with the guest's ip and MAC",
           async () => {
-            const body = await wget(ns!, `http://${guestIp}:8080/healthz`).catch(async (err) => {
-              throw new Error(`${err.message}\n${await diagnose(ns!, guestIp, spec.serialLog)}`);
-            });
+            const body = await wget(ns!, `http://${guestIp}:${AGENT_PORT}/healthz`).catch(
+              async (err) => {
+                throw new Error(`${err.message}\n${await diagnose(ns!, guestIp, spec.serialLog)}`);
+              },
+            );
             const health = AgentHealth.parse(JSON.parse(body));
             assert.equal(health.status, "ok");
             assert.equal(health.name, "netvm");
@@ -201,10 +222,31 @@ Deno.test({
           },
         );
 
+        await t.step("without the secret kestrel answers 401, /healthz included", async () => {
+          for (const path of ["/healthz", "/v1/net/check"]) {
+            const url = `http://${guestIp}:${AGENT_PORT}${path}`;
+            await assert.rejects(
+              wget(ns!, url, path === "/healthz" ? undefined : "{}", true),
+              /401 Unauthorized/,
+              path,
+            );
+          }
+          await assert.rejects(
+            wgetInNetns(ns!, `http://${guestIp}:${AGENT_PORT}/healthz`, {
+              headers: [`authorization: Bearer ${SECRET.slice(1)}x`],
+            }),
+            /401 Unauthorized/,
+          );
+          assert.ok(!spec.cmdline.includes(SECRET), "not on the kernel command line");
+          const serial = await Deno.readTextFile(spec.serialLog);
+          assert.ok(!serial.includes(SECRET), "not on the serial console");
+          assert.doesNotMatch(serial, /no agent secret/);
+        });
+
         await t.step(
           "POST /v1/net/check: the guest reaches a server in the namespace",
           async () => {
-            const url = `http://${guestIp}:8080/v1/net/check`;
+            const url = `http://${guestIp}:${AGENT_PORT}/v1/net/check`;
             const ok = NetCheckResult.parse(JSON.parse(
               await wget(
                 ns!,
@@ -226,6 +268,19 @@ Deno.test({
             assert.equal(refused.ok, false);
             assert.equal(refused.status, null);
             assert.match(refused.error ?? "", /refused/i);
+            // kestrel listens on eth0's address only: not on the guest's loopback.
+            const loopback = NetCheckResult.parse(JSON.parse(
+              await wget(
+                ns!,
+                url,
+                JSON.stringify({
+                  url: `http://127.0.0.1:${AGENT_PORT}/healthz`,
+                  timeout_ms: 10_000,
+                }),
+              ),
+            ));
+            assert.equal(loopback.ok, false, JSON.stringify(loopback));
+            assert.match(loopback.error ?? "", /refused/i);
             console.error(`net check from the guest: ${ok.ms} ms (ok), ${refused.ms} ms (refused)`);
           },
         );

@@ -113,6 +113,19 @@ export function resolveBoot(cmdline: string, file?: string): ResolvedBoot {
   return { config, name: config.name, hostname: config.hostname, problems: [] };
 }
 
+/**
+ * Removes the boot config file once read: it holds the secret of kestrel's API, and the
+ * initramfs root it sits in is the workload's root on the initramfs path. kestrel keeps the
+ * secret in memory only (never in the workload's environment). A failure is logged, not fatal.
+ */
+async function forgetBootFile(system: System, path: string): Promise<void> {
+  try {
+    await system.remove(path);
+  } catch (err) {
+    system.log(`warning: cannot remove ${path} (it holds kestrel's secret): ${message(err)}`);
+  }
+}
+
 /** The kernel's hostname as read back from /proc (the proof it was set), or `fallback`. */
 async function readHostname(system: System, fallback: string): Promise<string> {
   try {
@@ -130,7 +143,8 @@ export interface BootResult extends ResolvedBoot {
 
 /**
  * Prepares the machine: Ctrl-Alt-Del to SIGINT, mounts what is missing, reads the boot
- * config from `/proc/cmdline` and sets the hostname. Throws on a mount or hostname failure.
+ * config ({@linkcode BOOT_CONFIG_PATH} in the initramfs root, removed once read, else
+ * `/proc/cmdline`) and sets the hostname. Throws on a mount or hostname failure.
  *
  * @example
  * ```ts ignore
@@ -154,13 +168,15 @@ export async function boot(system: System): Promise<BootResult> {
     system.log(`warning: cannot read /proc/cmdline: ${message(err)}`);
   }
   let file: string | undefined;
+  const path = `${GUEST_ROOT_DIR}${BOOT_CONFIG_PATH}`;
   try {
-    file = await system.readText(`${GUEST_ROOT_DIR}${BOOT_CONFIG_PATH}`);
+    file = await system.readText(path);
   } catch {
     file = undefined;
   }
   const resolved = resolveBoot(cmdline, file);
   for (const problem of resolved.problems) system.log(problem);
+  if (file !== undefined) await forgetBootFile(system, path);
   system.sethostname(resolved.hostname);
   if (!system.dryRun) system.log(`hostname ${await readHostname(system, resolved.hostname)}`);
   return { ...resolved, mounted };

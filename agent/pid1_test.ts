@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { AgentHealth } from "../schema/agent.ts";
-import { encodeBootConfig, READY_MARKER, ReadyReport } from "../schema/boot_config.ts";
+import {
+  BOOT_CONFIG_PATH,
+  type BootConfig,
+  encodeBootConfig,
+  GUEST_ROOT_DIR,
+  READY_MARKER,
+  ReadyReport,
+} from "../schema/boot_config.ts";
 import { VolantError } from "../schema/error.ts";
 import { fakeSystem, trackMounts } from "./_fake_system.ts";
 import type { NetOps, NicInfo } from "./network.ts";
@@ -218,14 +225,15 @@ Deno.test("runPid1() logs a failed power-off instead of throwing", async () => {
   );
 });
 
-const NET_BOOT = `console=ttyS0 quiet ${
-  encodeBootConfig({
-    v: 1,
-    name: "web",
-    hostname: "web-1",
-    network: { ip: "10.1.2.10", prefix: 24, gateway: "10.1.2.1", mac: "52:54:00:12:34:56" },
-  })
-}`;
+const NET_CONFIG: BootConfig = {
+  v: 1,
+  name: "web",
+  hostname: "web-1",
+  network: { ip: "10.1.2.10", prefix: 24, gateway: "10.1.2.1", mac: "52:54:00:12:34:56" },
+};
+const NET_BOOT = `console=ttyS0 quiet ${encodeBootConfig(NET_CONFIG)}`;
+const SECRET = "s3cr3t-".repeat(7);
+const BOOT_FILE = `${GUEST_ROOT_DIR}${BOOT_CONFIG_PATH}`;
 
 /** Network operations on a fake machine whose NIC is `links` (recorded calls). */
 function fakeNet(links: NicInfo[]): { ops: NetOps; calls: string[] } {
@@ -250,13 +258,15 @@ function freePort(): number {
 }
 
 Deno.test("runPid1() configures the network, serves /healthz before the ready line, stops it on power-off", async () => {
-  const fake = guest(NET_BOOT);
+  const fake = guest("console=ttyS0 quiet");
+  const port = freePort();
+  // The boot file (not the command line) carries the port and the secret.
+  fake.files.set(BOOT_FILE, JSON.stringify({ ...NET_CONFIG, agent: { port, secret: SECRET } }));
   const net = fakeNet([{ name: "lo", mac: "00:00:00:00:00:00" }, {
     name: "eth0",
     mac: "52:54:00:12:34:56",
   }]);
   const scripted = scriptedWatch();
-  const port = freePort();
   let healthAtReady: Promise<AgentHealth> | undefined;
   let listening: boolean | undefined;
   fake.print = (line) => {
@@ -268,9 +278,9 @@ Deno.test("runPid1() configures the network, serves /healthz before the ready li
     } catch (err) {
       listening = err instanceof Deno.errors.AddrInUse;
     }
-    healthAtReady = fetch(`http://127.0.0.1:${port}/healthz`).then(async (r) =>
-      AgentHealth.parse(await r.json())
-    );
+    healthAtReady = fetch(`http://127.0.0.1:${port}/healthz`, {
+      headers: { authorization: `Bearer ${SECRET}` },
+    }).then(async (r) => AgentHealth.parse(await r.json()));
   };
   let finished = false;
   const running = runPid1(fake, {
@@ -278,7 +288,7 @@ Deno.test("runPid1() configures the network, serves /healthz before the ready li
     reaper: quietReaper(),
     catchGlobalErrors: false,
     net: net.ops,
-    api: { hostname: "127.0.0.1", port },
+    api: { hostname: "127.0.0.1" },
     routes: { uptime: () => Promise.resolve(2600) },
   }).finally(() => finished = true);
   while (healthAtReady === undefined && !finished) await new Promise((r) => setTimeout(r, 5));
@@ -294,6 +304,12 @@ Deno.test("runPid1() configures the network, serves /healthz before the ready li
     ip: "10.1.2.10",
     mac: "52:54:00:12:34:56",
   });
+  const anonymous = await fetch(`http://127.0.0.1:${port}/healthz`);
+  assert.equal(anonymous.status, 401, "the secret from the boot file is required");
+  await anonymous.body?.cancel();
+  assert.ok(fake.calls.includes(`remove ${BOOT_FILE}`), fake.calls.join("\n"));
+  assert.ok(!fake.files.has(BOOT_FILE), "the boot file (with the secret) is gone once read");
+  assert.ok(!fake.logs.some((l) => l.includes(SECRET)), "the secret is never logged");
   assert.deepEqual(net.calls, [
     "up lo",
     "up eth0",

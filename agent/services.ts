@@ -13,6 +13,7 @@ import { type ConsoleShell, startConsoleShell } from "./console_shell.ts";
 import { startWorkload, type Supervisor } from "./workload/mod.ts";
 import { apiRoutes, type RoutesOptions } from "./api/routes.ts";
 import type { AgentInfo } from "./api/health.ts";
+import { requireSecret } from "./api/auth.ts";
 import { createRouter } from "./api/router.ts";
 import { type ApiAddress, type ApiServer, startApi } from "./api/server.ts";
 import { type ConfiguredNetwork, configureNetwork, type NetOps } from "./network.ts";
@@ -25,7 +26,11 @@ export interface ServicesOptions {
   net?: NetOps;
   /** How long to wait for the NIC; default 5000 ms. */
   nicTimeoutMs?: number;
-  /** Where the API listens (default `0.0.0.0:8080`); `false` serves nothing. */
+  /**
+   * Where the API listens: default the guest's eth0 address and the boot config's port
+   * (else {@linkcode AGENT_PORT}), nothing when the boot config has no network; `false` serves
+   * nothing.
+   */
   api?: ApiAddress | false;
   /** What the API routes use (clock, fetch); defaults are the real ones. */
   routes?: RoutesOptions;
@@ -94,6 +99,22 @@ function prepareRoot(system: System, root: string): void {
     Deno.mkdirSync(m.target, { recursive: true });
     system.mount(m);
   }
+}
+
+/**
+ * Where the API listens: the guest's eth0 address only (never `0.0.0.0`: not on loopback, so not
+ * to a workload's port-forwarder or other interfaces), on the boot config's port. `undefined`:
+ * not served (no network, or `false`).
+ */
+function apiAddress(
+  booted: BootResult,
+  network: ConfiguredNetwork | undefined,
+  wanted: ApiAddress | false | undefined,
+): Required<ApiAddress> | undefined {
+  if (wanted === false) return undefined;
+  const port = wanted?.port ?? booted.config?.agent?.port ?? AGENT_PORT;
+  const hostname = wanted?.hostname ?? network?.ip;
+  return hostname === undefined ? undefined : { hostname, port };
 }
 
 /** What {@linkcode startServices} brought up. */
@@ -167,16 +188,26 @@ export async function startServices(
     }
   }
   let api: ApiServer | undefined;
-  if (options.api !== false) {
-    const address = options.api ?? {};
+  const address = apiAddress(booted, network, options.api);
+  if (address === undefined) {
+    if (options.api === undefined) {
+      system.log("no network in the boot config: the HTTP API is not served");
+    }
+  } else {
+    const where = `${address.hostname}:${address.port}`;
+    const secret = booted.config?.agent?.secret;
+    if (secret === undefined) {
+      system.log(
+        `warning: no agent secret in the boot config: the API on ${where} refuses every request`,
+      );
+    }
     if (system.dryRun) {
-      const where = `${address.hostname ?? "0.0.0.0"}:${address.port ?? AGENT_PORT}`;
       system.log(`dry run: would serve the HTTP API on ${where}`);
     } else {
-      api = startApi(
-        createRouter(apiRoutes(info, { ...options.routes, ...(workload ? { workload } : {}) })),
-        address,
+      const router = createRouter(
+        apiRoutes(info, { ...options.routes, ...(workload ? { workload } : {}) }),
       );
+      api = startApi(requireSecret(secret, router), address);
     }
   }
   let shell: ConsoleShell | undefined;

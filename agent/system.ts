@@ -30,6 +30,8 @@ export interface System {
   mkdirp(path: string): Promise<void>;
   /** Creates a symlink `path → target`. */
   symlink(target: string, path: string): Promise<void>;
+  /** Removes a file. */
+  remove(path: string): Promise<void>;
   /** Mounts a filesystem; throws a `VolantError` naming the errno on failure. */
   mount(spec: MountSpec): void;
   /** Sets the kernel hostname. */
@@ -124,6 +126,7 @@ export function realSystem(): System {
     exists,
     mkdirp: (path) => Deno.mkdir(path, { recursive: true }),
     symlink: (target, path) => Deno.symlink(target, path),
+    remove: (path) => Deno.remove(path),
     mount: (spec) => mount(spec.source, spec.target, spec.fstype, spec.flags, spec.data),
     sethostname: (name) => writeProcOr("/proc/sys/kernel/hostname", name, () => sethostname(name)),
     cadOff: () =>
@@ -172,6 +175,7 @@ export function drySystem(
     exists,
     mkdirp: (path) => Promise.resolve(would(`create directory ${path}`)),
     symlink: (target, path) => Promise.resolve(would(`link ${path} -> ${target}`)),
+    remove: (path) => Promise.resolve(would(`remove ${path}`)),
     mount: (spec) => would(`mount ${describeMount(spec)}`),
     sethostname: (name) => would(`set the hostname to ${name}`),
     cadOff: () => would("make Ctrl-Alt-Del send SIGINT"),

@@ -6,9 +6,10 @@
  * Like with like: the raw side boots what the daemon boots — the same QEMU binary and machine
  * options, kernel, command line (`buildCmdline`, the VM's name, address and MAC), runtime disk,
  * per-VM initramfs (stage 0 + the boot-config archive, written by `writeBootInitramfs` with
- * `bootConfigFor`, as the daemon does) and NIC (a tap on a bridge in a network namespace, both
+ * `bootConfigFor` and a kestrel secret, as the daemon does) and NIC (a tap on a bridge in a network namespace, both
  * made by the daemon's own `netHostNetwork` from the daemon's config). Every run checks that the
- * daemon's QEMU had the same arguments (paths aside) and the same initramfs bytes, and fails
+ * daemon's QEMU had the same arguments (paths aside) and the same initramfs bytes (the secret
+ * aside), and fails
  * otherwise.
  *
  * Marker: both sides stop when kestrel's ready line (`KESTREL_READY {…}`) appears in the VM's
@@ -20,7 +21,8 @@
  *
  * @module
  */
-import { READY_MARKER, ReadyReport, VmRecord } from "../schema/mod.ts";
+import { AGENT_PORT, READY_MARKER, ReadyReport, VmRecord } from "../schema/mod.ts";
+import { AgentSecret } from "../daemon/kestrel/mod.ts";
 import { guestDirArtifacts, type GuestImage } from "../daemon/guest.ts";
 import { loadConfig } from "../daemon/config.ts";
 import { readHostCmdline } from "../daemon/host.ts";
@@ -143,7 +145,11 @@ async function rawSpec(setup: RawSetup, name: string): Promise<VmSpec> {
   await Deno.mkdir(paths.logDir, { recursive: true });
   await writeBootInitramfs(paths.initramfs, {
     shared: setup.image.initramfs,
-    config: bootConfigFor(name, nic),
+    // kestrel's secret: a fresh one of the same size, as the daemon makes at each start.
+    config: {
+      ...bootConfigFor(name, nic),
+      agent: { port: AGENT_PORT, secret: AgentSecret.generate().reveal() },
+    },
     env: { init: "kestrel" },
   });
   return {
@@ -252,9 +258,12 @@ function assertSame(setup: RawSetup, daemon: E2eDaemon, raw: RawRun, volant: Dae
         `${diff.join("\n")}\nraw:    ${normalized.join(" ")}\ndaemon: ${volant.args.join(" ")}`,
     );
   }
+  // Each side has a secret of its own: the same bytes otherwise.
+  const masked = (bytes: Uint8Array) =>
+    new TextDecoder("latin1").decode(bytes).replace(/"secret":"[A-Za-z0-9_-]+"/, '"secret":""');
   const a = raw.initramfs;
   const b = volant.initramfs;
-  if (a.length !== b.length || a.some((byte, i) => byte !== b[i])) {
+  if (a.length !== b.length || masked(a) !== masked(b)) {
     throw new Error(
       `the raw initramfs (${a.length} bytes) differs from the daemon's (${b.length} bytes) ` +
         `for ${volant.vm.name}`,

@@ -2,7 +2,9 @@
  * `deno task bench` / `./volant bench`: runs the benchmarks and prints tables with the
  * baseline measured in the same run and the ratio. Timing targets live here, never in tests.
  *
- * Usage: `deno run -A bench/main.ts [--runs N] [--only boot|net|appliance|image|probe] [--json]`
+ * Usage: `deno run -A bench/main.ts [--runs N]
+ * [--only boot|net|appliance|image|probe|policy|jail]
+ * [--json]`
  *
  * @module
  */
@@ -12,6 +14,8 @@ import { type NetBenchResult, runNetBench } from "./net_bench.ts";
 import { type ApplianceBenchResult, runApplianceBench } from "./appliance_bench.ts";
 import { type ImageBenchResult, runImageBench } from "./image_bench.ts";
 import { type ProbeBenchResult, runProbeBench } from "./probe_bench.ts";
+import { type PolicyBenchResult, runPolicyBench } from "./policy_bench.ts";
+import { type JailBenchResult, runJailBench } from "./jail_bench.ts";
 
 function fmtMs(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(ms < 10 ? 2 : 0)} ms`;
@@ -182,6 +186,80 @@ function printProbe(p: ProbeBenchResult, runs: number): void {
   console.log(`      cold   ${p.coldMs.map(fmtMs).join(", ")}`);
 }
 
+function printPolicy(p: PolicyBenchResult, runs: number): void {
+  const ratio = (a: number[], b: number[]) => (median(a) / median(b)).toFixed(3);
+  const mibs = (v: number) => `${v.toFixed(1)} MiB/s`;
+  console.log(
+    `\nNetwork policy (${p.accel.toUpperCase()}, median of ${runs} rounds, each the median of ` +
+      `4 samples per side with the rules switched on and off in turn; ${p.rules} rules in ` +
+      "place)\n",
+  );
+  console.log(table(["measure", "with rules", "without", "ratio", "target"], [
+    [
+      `guest → listener HTTP throughput (${p.bytes / 1048576} MiB, busybox wget in the guest)`,
+      mibs(median(p.withMibPerSec)),
+      mibs(median(p.withoutMibPerSec)),
+      `${ratio(p.withoutMibPerSec, p.withMibPerSec)} (time)`,
+      "≤ 1.05",
+    ],
+    [
+      "guest → listener HTTP GET latency (kestrel /v1/net/check in the guest)",
+      fmtMs(median(p.withLatencyMs)),
+      fmtMs(median(p.withoutLatencyMs)),
+      ratio(p.withLatencyMs, p.withoutLatencyMs),
+      "≤ 1.05",
+    ],
+    [
+      "POST /api/v1/vms → running (network.isolation true vs false)",
+      fmtMs(median(p.withReadyMs)),
+      fmtMs(median(p.withoutReadyMs)),
+      ratio(p.withReadyMs, p.withoutReadyMs),
+      "≤ 1.05",
+    ],
+  ]));
+  console.log(`\nruns: throughput with    ${p.withMibPerSec.map(mibs).join(", ")}`);
+  console.log(`      throughput without ${p.withoutMibPerSec.map(mibs).join(", ")}`);
+  console.log(`      latency with       ${p.withLatencyMs.map(fmtMs).join(", ")}`);
+  console.log(`      latency without    ${p.withoutLatencyMs.map(fmtMs).join(", ")}`);
+  console.log(`      ready with         ${p.withReadyMs.map(fmtMs).join(", ")}`);
+  console.log(`      ready without      ${p.withoutReadyMs.map(fmtMs).join(", ")}`);
+}
+
+function printJail(j: JailBenchResult, runs: number): void {
+  const jailed = median(j.jailedMs);
+  const unjailed = median(j.unjailedMs);
+  console.log(
+    `\nVMM jail (${j.accel.toUpperCase()}, ${j.memoryMib} MiB guests, median of ${runs} ` +
+      `interleaved rounds after a warm-up VM; cgroup ${j.cgroupVersion})\n`,
+  );
+  console.log(table(["measure", "jailed", "unjailed", "ratio", "target"], [
+    [
+      "POST /api/v1/vms → running (uid + cgroup + mount namespace vs security.jail: off)",
+      fmtMs(jailed),
+      fmtMs(unjailed),
+      (jailed / unjailed).toFixed(3),
+      "≤ 1.05",
+    ],
+    [
+      "VMM host memory outside guest RAM at ready (smaps RSS)",
+      mib(median(j.overheadKb)),
+      mib(median(j.unjailedOverheadKb)),
+      (median(j.overheadKb) / median(j.unjailedOverheadKb)).toFixed(3),
+      "-",
+    ],
+  ]));
+  console.log("\nMemory of a jailed VMM\n");
+  console.log(table(["measure", "value"], [
+    ["guest RAM resident at ready", mib(median(j.guestRssKb))],
+    ["VMM's own resident memory (the per-VM overhead)", mib(median(j.overheadKb))],
+    ["cgroup charge at ready (RSS + page cache + kernel)", mib(median(j.cgroupBytes) / 1024)],
+    ["memory.max written (guest + overhead allowance)", mib(j.memoryMaxBytes / 1024)],
+  ]));
+  console.log(`\nruns: jailed   ${j.jailedMs.map(fmtMs).join(", ")}`);
+  console.log(`      unjailed ${j.unjailedMs.map(fmtMs).join(", ")}`);
+  console.log(`      overhead ${j.overheadKb.map(mib).join(", ")}`);
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
@@ -196,7 +274,7 @@ if (import.meta.main) {
     console.error(`bench: --runs must be a positive integer, got ${values.runs}`);
     Deno.exit(2);
   }
-  const names = ["boot", "net", "appliance", "image", "probe"];
+  const names = ["boot", "net", "appliance", "image", "probe", "policy", "jail"];
   if (values.only !== undefined && !names.includes(values.only)) {
     console.error(`bench: --only must be one of ${names.join(", ")}, got ${values.only}`);
     Deno.exit(2);
@@ -207,13 +285,17 @@ if (import.meta.main) {
   const appliance = want("appliance") ? await runApplianceBench(runs) : undefined;
   const image = want("image") ? await runImageBench(runs) : undefined;
   const probe = want("probe") ? await runProbeBench(Math.min(runs, 3)) : undefined;
+  const policy = want("policy") ? await runPolicyBench(Math.min(runs, 3)) : undefined;
+  const jail = want("jail") ? await runJailBench(Math.min(runs, 3)) : undefined;
   if (values.json) {
-    console.log(JSON.stringify({ boot, net, appliance, image, probe }, null, 2));
+    console.log(JSON.stringify({ boot, net, appliance, image, probe, policy, jail }, null, 2));
   } else {
     if (net) printNet(net, Math.max(runs, 20));
     if (boot) printBoot(boot, runs);
     if (appliance) printAppliance(appliance, runs);
     if (image) printImage(image, runs);
     if (probe) printProbe(probe, Math.min(runs, 3));
+    if (policy) printPolicy(policy, Math.min(runs, 3));
+    if (jail) printJail(jail, Math.min(runs, 3));
   }
 }

@@ -42,7 +42,7 @@ Deno.test("parseBuildConfig() accepts the starter config", () => {
   assert.equal(c.plugin.name, "hello");
   assert.deepEqual(c.mappings, { "./hello": "/usr/bin/hello" });
   assert.equal(c.health_check?.endpoint, "/");
-  assert.equal(c.workload.base_url, "http://127.0.0.1:80", "not 8080: kestrel's API port");
+  assert.equal(c.workload.base_url, "http://127.0.0.1:80", "a plain port, not kestrel's");
 });
 
 Deno.test("parseBuildConfig() names unknown keys and wrong types by their TOML path", () => {

@@ -8,8 +8,8 @@ import { VolantError } from "../schema/mod.ts";
 import type { Strategy } from "./sections.ts";
 
 /**
- * The starter `app.toml`: a valid config for a program at `./hello` serving HTTP on port 80 (not
- * 8080: kestrel's own API listens there in the guest).
+ * The starter `app.toml`: a valid config for a program at `./hello` serving HTTP on port 80
+ * (any port but kestrel's own, 12751 by default, on the guest's eth0 address).
  */
 export const STARTER_CONFIG =
   `# Volant build config. \`volar build -c app.toml\` packs the files below into an initramfs
@@ -49,7 +49,7 @@ memory_mb = 256
 
 [workload]
 entrypoint = ["/usr/bin/hello", "--port", "80"]
-base_url = "http://127.0.0.1:80"   # any port but 8080, where kestrel's own API listens
+base_url = "http://127.0.0.1:80"   # any port but 12751, where kestrel's own API listens
 # user = "app"                  # a name (added to /etc/passwd as uid 1000) or "uid[:gid]"
 # workdir = "/srv"
 

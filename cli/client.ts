@@ -16,14 +16,18 @@ import {
   type VmState,
   VolantError,
 } from "../schema/mod.ts";
+import { type Operation, operationPath } from "../schema/operation.ts";
 
 /** Default unix socket of volantd. */
 export const DEFAULT_SOCKET = "/run/volant/volantd.sock";
 
-/** Where volantd listens: its unix socket, or an `http://host:port` base URL. */
+/**
+ * Where volantd listens: its unix socket (trusted by file permissions), or an
+ * `http://host:port` base URL with the bearer token TCP listeners ask for.
+ */
 export type ApiTarget =
   | { kind: "unix"; socket: string }
-  | { kind: "tcp"; base: string };
+  | { kind: "tcp"; base: string; token?: string };
 
 /** Options of {@linkcode VolantClient.waitVm}. */
 export interface WaitOptions {
@@ -98,6 +102,7 @@ export class VolantClient {
   readonly target: ApiTarget;
   #http: Deno.HttpClient | undefined;
   #base: string;
+  #auth: Record<string, string>;
 
   /** Creates a client; no connection is made until the first request. */
   constructor(target: ApiTarget) {
@@ -108,6 +113,9 @@ export class VolantClient {
     } else {
       this.#base = target.base.replace(/\/+$/, "");
     }
+    this.#auth = target.kind === "tcp" && target.token
+      ? { authorization: `Bearer ${target.token}` }
+      : {};
   }
 
   /** `GET /healthz`: daemon version, hypervisor, VM count. */
@@ -162,6 +170,19 @@ export class VolantClient {
     return this.#call("GET", `${vmPath(name)}/wait?${query}`, VmRecord);
   }
 
+  /**
+   * An operation declared in `schema/operation.ts`, with its path parameters and body; the
+   * answer checked with the operation's response schema.
+   */
+  call<O extends Operation & { response: z.ZodType }>(
+    op: O,
+    params: Record<string, string>,
+    body?: unknown,
+  ): Promise<z.infer<O["response"]>> {
+    const schema: O["response"] = op.response;
+    return this.#call(op.method, operationPath(op, params), schema, body);
+  }
+
   /** Any JSON call of the API, its answer checked with `schema`. */
   request<S extends z.ZodType>(
     method: string,
@@ -177,7 +198,9 @@ export class VolantClient {
    * (4xx/5xx with an error body) still throw the daemon's error.
    */
   async raw(method: string, path: string, init: RequestInit = {}): Promise<Response> {
-    const full: RequestInit & { client?: Deno.HttpClient } = { ...init, method };
+    const headers = new Headers(init.headers);
+    for (const [k, v] of Object.entries(this.#auth)) headers.set(k, v);
+    const full: RequestInit & { client?: Deno.HttpClient } = { ...init, method, headers };
     if (this.#http) full.client = this.#http;
     let res: Response;
     try {
@@ -206,7 +229,9 @@ export class VolantClient {
    */
   websocket(path: string): WebSocket {
     const url = `${this.#base.replace(/^http/, "ws")}${path}`;
-    return this.#http ? new WebSocket(url, { client: this.#http }) : new WebSocket(url);
+    return this.#http
+      ? new WebSocket(url, { client: this.#http })
+      : new WebSocket(url, { headers: this.#auth });
   }
 
   /** Releases the HTTP client. */
@@ -221,10 +246,10 @@ export class VolantClient {
     schema: S,
     body?: unknown,
   ): Promise<z.infer<S>> {
-    const init: RequestInit & { client?: Deno.HttpClient } = { method };
+    const init: RequestInit & { client?: Deno.HttpClient } = { method, headers: this.#auth };
     if (this.#http) init.client = this.#http;
     if (body !== undefined) {
-      init.headers = { "content-type": "application/json" };
+      init.headers = { ...this.#auth, "content-type": "application/json" };
       init.body = JSON.stringify(body);
     }
     let res: Response;

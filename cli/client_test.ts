@@ -16,7 +16,8 @@ async function caught(promise: Promise<unknown>): Promise<VolantError> {
 Deno.test("VolantClient speaks to a real volantd over its unix socket and TCP", async () => {
   const daemon = await startDaemon({ tcp: true });
   const unix = new VolantClient({ kind: "unix", socket: daemon.socket });
-  const tcp = new VolantClient({ kind: "tcp", base: daemon.api! + "/" });
+  const tcp = new VolantClient({ kind: "tcp", base: daemon.api! + "/", token: daemon.token! });
+  const anonymous = new VolantClient({ kind: "tcp", base: daemon.api! });
   try {
     equal((await unix.health()).status, "ok");
     const created = await unix.createVm({ name: "web", cpu_cores: 2 });
@@ -37,9 +38,13 @@ Deno.test("VolantClient speaks to a real volantd over its unix socket and TCP", 
     const invalid = await caught(tcp.createVm({ name: "x", memory_mb: 1 }));
     equal(invalid.code, "invalid_argument");
     match(invalid.message, /memory_mb/);
+    const refused = await caught(anonymous.listVms());
+    equal(refused.code, "unauthenticated");
+    match(refused.message, /needs a bearer token.*VOLANT_TOKEN.*volar tokens create/);
   } finally {
     unix.close();
     tcp.close();
+    anonymous.close();
     await daemon.stop();
   }
 });

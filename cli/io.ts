@@ -19,6 +19,8 @@ export interface Io {
   env(key: string): string | undefined;
   /** Milliseconds since the epoch (ages, elapsed times). */
   now(): number;
+  /** Standard input, for the commands that read it; absent: the process's own. */
+  readonly stdin?: { readable: ReadableStream<Uint8Array>; isTerminal: boolean };
 }
 
 const encoder = new TextEncoder();

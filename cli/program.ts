@@ -20,6 +20,8 @@ import { registerMcp } from "./commands/mcp.ts";
 import { registerDashboard } from "./commands/dashboard.ts";
 import { registerBuild } from "./commands/build.ts";
 import { registerDoctor } from "./commands/doctor.ts";
+import { registerTokens } from "./commands/tokens.ts";
+import { registerRegistry } from "./commands/registry.ts";
 
 /** Help was printed (`--help`, or a command group without its subcommand); not an error. */
 export class HelpShown extends Error {
@@ -91,6 +93,10 @@ export function buildProgram(io: Io): Command {
       "reach volantd over TCP instead, e.g. http://127.0.0.1:7777 " +
         "(default: $VOLANT_API_BASE)",
     )
+    .option(
+      "--token <token>",
+      "bearer token for --api (default: $VOLANT_TOKEN, or the file $VOLANT_TOKEN_FILE names)",
+    )
     .option("--json", "print the API's JSON on stdout (errors as JSON on stderr)")
     .configureOutput({
       writeOut: (text) => io.out(text),
@@ -114,6 +120,8 @@ export function buildProgram(io: Io): Command {
   registerEvents(program, io);
   registerMcp(program, io);
   registerDashboard(program, io);
+  registerTokens(program, io);
+  registerRegistry(program, io);
   harden(program);
   return program;
 }

@@ -10,6 +10,8 @@ import type { VmSpec } from "../hypervisor/driver.ts";
 import { createLogger } from "../daemon/log.ts";
 import { main as volantd } from "../daemon/main.ts";
 import { fakeGuestAgent, FakeHostNetwork } from "../daemon/network/mod.ts";
+import { TokenCreated } from "../schema/mod.ts";
+import { VolantClient } from "./client.ts";
 import type { Io } from "./io.ts";
 import { main } from "./main.ts";
 
@@ -26,6 +28,8 @@ export interface CaptureOptions {
   outIsTerminal?: boolean;
   errIsTerminal?: boolean;
   env?: Record<string, string>;
+  /** What the command reads on stdin (not a terminal). */
+  stdin?: string;
 }
 
 /** A captured Io: not a terminal, an empty environment, the real clock. */
@@ -40,6 +44,9 @@ export function captureIo(options: CaptureOptions = {}): CapturedIo {
     errIsTerminal: options.errIsTerminal ?? false,
     env: (key) => env[key],
     now: () => Date.now(),
+    ...(options.stdin === undefined ? {} : {
+      stdin: { readable: new Response(options.stdin).body!, isTerminal: false },
+    }),
     stdout: () => out,
     stderr: () => err,
   };
@@ -77,6 +84,8 @@ export interface TestDaemon {
   socket: string;
   /** `http://127.0.0.1:<port>` when started with `tcp`. */
   api: string | null;
+  /** An admin bearer token for `api` (created over the unix socket), when started with `tcp`. */
+  token: string | null;
   /** The fake process table. */
   registry: FakeRegistry;
   /** Its log lines. */
@@ -85,8 +94,20 @@ export interface TestDaemon {
   stop(): Promise<void>;
 }
 
+/** Options of {@linkcode startDaemon}. */
+export interface StartDaemonOptions {
+  /** Also listen on 127.0.0.1 (a random port); an admin token is created for it. */
+  tcp?: boolean;
+  /** `api.tcp_insecure: true` (no token needed on TCP). */
+  tcpInsecure?: boolean;
+  /** More lines under `api:` (indented by two spaces already). */
+  api?: string[];
+  /** More top-level config lines. */
+  config?: string[];
+}
+
 /** Starts volantd (`daemon/main.ts`) with the fake driver and a temp config. */
-export async function startDaemon(options: { tcp?: boolean } = {}): Promise<TestDaemon> {
+export async function startDaemon(options: StartDaemonOptions = {}): Promise<TestDaemon> {
   const dir = await Deno.makeTempDir({ prefix: "volar-test-" });
   await Deno.mkdir(`${dir}/guest`);
   for (const f of ["bzImage-volant", "initramfs.cpio", "runtime.erofs"]) {
@@ -104,6 +125,9 @@ export async function startDaemon(options: { tcp?: boolean } = {}): Promise<Test
       `api:`,
       `  socket_mode: 0o600`,
       `  tcp: ${options.tcp ? "127.0.0.1:0" : "null"}`,
+      ...(options.tcpInsecure ? ["  tcp_insecure: true"] : []),
+      ...(options.api ?? []),
+      ...(options.config ?? []),
       `timeouts:`,
       `  stop_graceful_ms: 200`,
       `  stop_term_ms: 100`,
@@ -139,10 +163,23 @@ export async function startDaemon(options: { tcp?: boolean } = {}): Promise<Test
     await Deno.remove(dir, { recursive: true });
     throw err;
   }
+  let token: string | null = null;
+  if (started.api !== null && !options.tcpInsecure) {
+    const client = new VolantClient({ kind: "unix", socket: started.socket });
+    try {
+      token = (await client.request("POST", "/api/v1/tokens", TokenCreated, {
+        name: "test-admin",
+        scope: "admin",
+      })).token;
+    } finally {
+      client.close();
+    }
+  }
   return {
     dir,
     socket: started.socket,
     api: started.api,
+    token,
     registry,
     logs,
     async stop() {

@@ -17,12 +17,21 @@ import { createLogger, type Logger } from "./log.ts";
 import { type HostNetwork, netHostNetwork, poolFromConfig } from "./network/mod.ts";
 import { enterNamespace } from "./netns.ts";
 import { reconcile } from "./services/reconcile.ts";
-import { prepareSocket, serveDaemon } from "./server.ts";
-import { ImageService, PluginService, serviceConfigFrom, VmService } from "./services/mod.ts";
+import { setupJail } from "./jail.ts";
+import { parseHostPort, prepareSocket, serveDaemon } from "./server.ts";
+import {
+  ImageService,
+  PluginService,
+  REGISTRY_CREDENTIALS_FILE,
+  RegistryCredentialService,
+  serviceConfigFrom,
+  TokenService,
+  VmService,
+} from "./services/mod.ts";
 import { ImageStore } from "../images/mod.ts";
 import { ArtifactCache } from "./artifacts/mod.ts";
 import { openStore } from "./store/mod.ts";
-import { createApp } from "./api/mod.ts";
+import { checkTcpListener, createApp } from "./api/mod.ts";
 import { VERSION } from "./version.ts";
 
 /** The `--help` text. */
@@ -84,8 +93,8 @@ function waitForStop(signal: AbortSignal | undefined): Promise<string> {
 }
 
 function defaultNetwork(config: ResolvedConfig): HostNetwork {
-  const { bridge, subnet, gateway, nat } = config.network;
-  return netHostNetwork({ bridge, subnet, gateway, nat });
+  const { bridge, subnet, gateway, nat, isolation } = config.network;
+  return netHostNetwork({ bridge, subnet, gateway, nat, isolation });
 }
 
 /**
@@ -130,6 +139,21 @@ async function serve(
   await Deno.chmod(`${config.state_dir}/volant.db`, 0o600);
   let service: VmService | undefined;
   try {
+    // api.tcp: refused before anything else when it would be open, warned when insecure.
+    const tokens = new TokenService({ store: store.tokens, logger });
+    const insecure = checkTcpListener(config.api, tokens.activeCount());
+    if (insecure !== null) {
+      logger.warn("api.tcp_insecure", { tcp: config.api.tcp, warning: insecure });
+    } else if (config.api.tcp !== null && tokens.activeCount() === 0) {
+      logger.warn("api.tcp has no tokens yet", {
+        tcp: config.api.tcp,
+        hint: "every TCP request gets 401 until one exists: volar tokens create <name>",
+      });
+    }
+    const registries = new RegistryCredentialService({
+      file: `${config.state_dir}/${REGISTRY_CREDENTIALS_FILE}`,
+      logger,
+    });
     const { driver, acceleration } = asChoice(
       await (options.driverFactory ?? defaultDriverFactory)(config, logger),
     );
@@ -137,6 +161,8 @@ async function serve(
     if (!probe.available) {
       logger.warn("hypervisor unavailable", { driver: driver.name, reason: probe.reason });
     }
+    // VMM jails: refused here, before any VM, when the host cannot have them.
+    const jail = await setupJail(config.security, config.runtime_dir, driver, logger);
     const guest = (options.guestFactory ?? ((c) => guestDirArtifacts(c.guest.dir)))(config);
     const network = (options.networkFactory ?? defaultNetwork)(config);
     const prepared = await network.prepare();
@@ -146,12 +172,20 @@ async function serve(
       gateway: config.network.gateway,
       changes: prepared.changes,
     });
+    if (!config.network.isolation) {
+      logger.warn("network.isolation is off", {
+        warning: "VMs' network policies are not enforced: every guest reaches the others, the " +
+          "host and its networks (set network.isolation: true)",
+      });
+    }
     const plugins = new PluginService({
       store,
       cache: new ArtifactCache(config.state_dir),
       logger,
     });
-    const imageStore = new ImageStore(`${config.state_dir}/images`);
+    const imageStore = new ImageStore(`${config.state_dir}/images`, {
+      maxUnpackedBytes: config.images.max_unpacked_bytes,
+    });
     // Temp files, unpack trees and inert mounts an interrupted pull left; unused blobs.
     const gc = await imageStore.gc();
     if (gc.temp + gc.blobs + gc.rootfs > 0) logger.info("image store cleaned", { ...gc });
@@ -159,6 +193,7 @@ async function serve(
       store: imageStore,
       vms: store.vms,
       insecureRegistries: config.images.insecure_registries,
+      credentials: (registry) => registries.lookup(registry),
       logger,
     });
     service = new VmService({
@@ -169,7 +204,7 @@ async function serve(
       guest,
       network,
       pool: poolFromConfig(config.network),
-      config: serviceConfigFrom(config, await readHostCmdline(driver.kvm)),
+      config: { ...serviceConfigFrom(config, await readHostCmdline(driver.kvm)), jail },
       logger,
     });
     await reconcile(service);
@@ -185,11 +220,21 @@ async function serve(
         acceleration,
       },
       logger,
+      maxBodyBytes: config.api.max_body_bytes,
+      tokens,
+      registries,
+      access: {
+        tokens,
+        allowedHosts: config.api.allowed_hosts,
+        tcpHost: config.api.tcp === null ? null : parseHostPort(config.api.tcp).hostname,
+        tcpInsecure: config.api.tcp_insecure,
+      },
     });
     const server = await serveDaemon({
       handler: app.fetch,
       socket: config.api.socket,
       socketMode: config.api.socket_mode,
+      socketGroup: config.api.socket_group,
       tcp: config.api.tcp,
       logger,
     });

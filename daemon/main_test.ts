@@ -192,3 +192,80 @@ Deno.test("volantd --hypervisor with an unknown name is a usage error naming the
     /^volantd: --hypervisor: expected one of auto, qemu, cloud-hypervisor, firecracker, got "kvmtool"/,
   );
 });
+
+Deno.test("volantd refuses an open TCP listener at start and warns about api.tcp_insecure at every start", async () => {
+  const { dir } = await setup();
+  const registry = new FakeRegistry();
+  const logs: string[] = [];
+  const config = async (api: string[]) => {
+    const path = `${dir}/tcp-${crypto.randomUUID().slice(0, 6)}.yaml`;
+    await Deno.writeTextFile(
+      path,
+      [
+        `state_dir: ${dir}/state`,
+        `runtime_dir: ${dir}/run`,
+        `log_dir: ${dir}/log`,
+        `guest:`,
+        `  dir: ${dir}/guest`,
+        `api:`,
+        ...api.map((l) => `  ${l}`),
+      ].join("\n"),
+    );
+    return path;
+  };
+  try {
+    let asked = 0;
+    const refused = async (api: string[], why: RegExp) => {
+      logs.length = 0;
+      const code = await main(["--config", await config(api)], {
+        driverFactory: () => {
+          asked++;
+          return Promise.resolve(new FakeDriver({ registry }));
+        },
+        networkFactory: () => new FakeHostNetwork(),
+        env: () => undefined,
+        logger: createLogger({ sink: (l) => logs.push(l) }),
+      });
+      equal(code, 1);
+      const failed = logs.map((l) => JSON.parse(l)).find((l) => l.msg === "volantd failed");
+      match(failed?.error?.message ?? "", why);
+      equal(await exists(`${dir}/run/volantd.sock`), false, "nothing listens");
+    };
+    await refused(
+      ["tcp: 0.0.0.0:7777"],
+      /^api\.tcp 0\.0\.0\.0:7777 is not a loopback address and no API token exists: .*volar tokens create/,
+    );
+    await refused(
+      ["tcp: 10.9.8.7:7777", "tcp_insecure: true"],
+      /^api\.tcp_insecure is allowed only with a loopback api\.tcp/,
+    );
+    equal(asked, 0, "refused before the hypervisor is even looked at");
+
+    const insecure = await config(["socket_mode: 0o600", "tcp: 127.0.0.1:0", "tcp_insecure: true"]);
+    for (const round of [1, 2]) {
+      logs.length = 0;
+      const abort = new AbortController();
+      const listening = Promise.withResolvers<{ hostname: string; port: number }>();
+      const code = main(["--config", insecure], {
+        driverFactory: () => Promise.resolve(new FakeDriver({ registry })),
+        networkFactory: () => new FakeHostNetwork({ agent: fakeGuestAgent(registry) }),
+        env: () => undefined,
+        signal: abort.signal,
+        logger: createLogger({ sink: (l) => logs.push(l) }),
+        onListening: (info) => listening.resolve(info.tcp!),
+      });
+      const tcp = await listening.promise;
+      const warning = logs.map((l) => JSON.parse(l)).find((l) => l.msg === "api.tcp_insecure");
+      equal(warning?.level, "warn", `round ${round}: warned at every start`);
+      match(warning.warning, /accepts requests without a token/);
+      const res = await fetch(`http://${tcp.hostname}:${tcp.port}/api/v1/vms`);
+      equal(res.status, 200, "no token needed");
+      await res.body?.cancel();
+      abort.abort();
+      equal(await code, 0);
+    }
+  } finally {
+    registry.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

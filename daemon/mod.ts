@@ -43,6 +43,8 @@ export {
   RUNTIME_DISK_FILE,
 } from "./guest.ts";
 export { defaultDriverFactory, type DriverFactory } from "./driver_factory.ts";
+export { JAIL_TOOLS, type JailSettings, setupJail, type SetupJailOptions } from "./jail.ts";
+export { FAULT_ENV, faultPoint } from "./fault.ts";
 export {
   type AgentProbe,
   type FakeAgent,
@@ -56,9 +58,19 @@ export {
   type NetHostNetworkOptions,
   type NetworkConfig,
   poolFromConfig,
-  probeAgent,
   type ProbeOptions,
+  probeTcp,
 } from "./network/mod.ts";
+export {
+  AgentSecret,
+  isKestrelRefusal,
+  KESTREL_LIMITS,
+  kestrelHealth,
+  type KestrelLimits,
+  kestrelRequest,
+  type KestrelTarget,
+  kestrelTarget,
+} from "./kestrel/mod.ts";
 export { hostCmdline, readHostCmdline, tscKhzFromCpuinfo } from "./host.ts";
 export { reconcile, type ReconcileReport } from "./services/reconcile.ts";
 export {

@@ -11,15 +11,47 @@ import type { Logger } from "./log.ts";
 /** Options of {@linkcode serveDaemon}. */
 export interface ServeOptions {
   /** Handles every request (the Hono app's `fetch`). */
-  handler: (request: Request) => Response | Promise<Response>;
+  handler: (
+    request: Request,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr> | Deno.ServeHandlerInfo<Deno.UnixAddr>,
+  ) => Response | Promise<Response>;
   /** Unix socket path. */
   socket: string;
   /** Mode of the socket file (e.g. `0o660`). */
   socketMode: number;
+  /** Group the socket file is given to when it exists (e.g. `volant`); null: left as created. */
+  socketGroup?: string | null;
+  /** Where groups are looked up; default `/etc/group`. */
+  groupFile?: string;
   /** `host:port` to also listen on, or `null`. */
   tcp?: string | null;
   /** Where `listening` and errors go. */
   logger: Logger;
+}
+
+/**
+ * The id of group `name` in an `/etc/group`-style file, or null when it has none.
+ *
+ * @example
+ * ```ts
+ * import { groupId } from "./server.ts";
+ * console.assert(await groupId("root") === 0);
+ * console.assert(await groupId("no-such-group-here") === null);
+ * ```
+ */
+export async function groupId(name: string, file = "/etc/group"): Promise<number | null> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return null;
+    throw err;
+  }
+  for (const line of text.split("\n")) {
+    const [group, , gid] = line.split(":");
+    if (group === name && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
+  }
+  return null;
 }
 
 /** A running server. */
@@ -111,6 +143,20 @@ export async function serveDaemon(options: ServeOptions): Promise<DaemonServer> 
   const servers: Deno.HttpServer[] = [unix];
   try {
     await Deno.chmod(options.socket, options.socketMode);
+    let group = options.socketGroup ? await groupId(options.socketGroup, options.groupFile) : null;
+    const missing = Boolean(options.socketGroup) && group === null;
+    if (group !== null) {
+      try {
+        await Deno.chown(options.socket, null, group);
+      } catch (err) {
+        // A daemon that is not root and not in the group: the socket stays its own.
+        logger.warn("cannot give the socket to its group", {
+          group: options.socketGroup,
+          error: err,
+        });
+        group = null;
+      }
+    }
     let tcp: { hostname: string; port: number } | null = null;
     if (tcpAddr) {
       const server = Deno.serve(
@@ -124,6 +170,13 @@ export async function serveDaemon(options: ServeOptions): Promise<DaemonServer> 
     logger.info("listening", {
       socket: options.socket,
       mode: `0${options.socketMode.toString(8)}`,
+      group: group === null ? null : options.socketGroup,
+      ...(missing
+        ? {
+          note: `group ${options.socketGroup} does not exist (volar setup creates it): ` +
+            "only the daemon's user can use the socket",
+        }
+        : {}),
       tcp: tcp ? `${tcp.hostname}:${tcp.port}` : null,
     });
     let closed: Promise<void> | undefined;

@@ -1,8 +1,8 @@
-import { equal, match, ok, rejects } from "node:assert/strict";
+import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import type { VolantError } from "../schema/mod.ts";
 import { exists, unixFetch } from "./testing.ts";
-import { silentLogger } from "./log.ts";
-import { parseHostPort, serveDaemon } from "./server.ts";
+import { createLogger, silentLogger } from "./log.ts";
+import { groupId, parseHostPort, serveDaemon } from "./server.ts";
 
 const handler = (req: Request) => Response.json({ path: new URL(req.url).pathname });
 
@@ -101,4 +101,41 @@ Deno.test("api.tcp must be host:port", () => {
     }
     equal(code, "invalid_argument", bad);
   }
+});
+
+Deno.test({
+  name: "the socket is 0660 and given to its group: root:volant when the group exists",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    const socket = `${dir}/volantd.sock`;
+    const groups = `${dir}/group`;
+    await Deno.writeTextFile(groups, "root:x:0:\nvolant:x:54321:alice,bob\n");
+    const logs: string[] = [];
+    const logger = createLogger({ sink: (l) => logs.push(l) });
+    try {
+      equal(await groupId("volant", groups), 54321);
+      equal(await groupId("volan", groups), null);
+      const options = { handler, socket, socketMode: 0o660, socketGroup: "volant", logger };
+      const fake = await serveDaemon({ ...options, groupFile: groups });
+      const info = await Deno.lstat(socket);
+      deepEqual([info.mode! & 0o777, info.uid, info.gid], [0o660, 0, 54321]);
+      await fake.close();
+      ok(logs.some((l) => JSON.parse(l).msg === "listening" && JSON.parse(l).group === "volant"));
+
+      // This host's own groups: root:volant when `volar setup` created the group, else root:root
+      // with a note in the log.
+      logs.length = 0;
+      const real = await serveDaemon(options);
+      const host = await Deno.lstat(socket);
+      const volant = await groupId("volant");
+      deepEqual([host.mode! & 0o777, host.uid, host.gid], [0o660, 0, volant ?? 0]);
+      const listening = logs.map((l) => JSON.parse(l)).find((l) => l.msg === "listening");
+      if (volant === null) match(listening.note, /group volant does not exist \(volar setup/);
+      else equal(listening.group, "volant");
+      await real.close();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

@@ -12,7 +12,12 @@ import { definePool, type Pool, type PoolSpec } from "../net/mod.ts";
 import { guestDirArtifacts } from "./guest.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { fakeGuestAgent, FakeHostNetwork, type HostNetwork } from "./network/mod.ts";
-import { VmService } from "./services/mod.ts";
+import {
+  REGISTRY_CREDENTIALS_FILE,
+  RegistryCredentialService,
+  TokenService,
+  VmService,
+} from "./services/mod.ts";
 import type { VmServiceConfig } from "./services/mod.ts";
 import { openStore, type Store } from "./store/mod.ts";
 import type { Hono } from "hono";
@@ -191,8 +196,12 @@ export async function unixFetch(
  * const res = await app.request("/healthz");
  * ```
  */
-export function testApp(env: TestEnv): { app: Hono; daemon: TestDaemon } {
+export function testApp(
+  env: TestEnv,
+  access: { allowedHosts?: string[]; tcpInsecure?: boolean } = {},
+): { app: Hono; daemon: TestDaemon; tokens: TokenService } {
   const daemon = env.open();
+  const tokens = new TokenService({ store: daemon.store.tokens, logger: env.logger });
   const app = createApp({
     service: daemon.service,
     plugins: daemon.plugins,
@@ -204,6 +213,85 @@ export function testApp(env: TestEnv): { app: Hono; daemon: TestDaemon } {
       acceleration: { accel: "tcg", reason: "software emulation", probe: null },
     },
     logger: env.logger,
+    tokens,
+    registries: new RegistryCredentialService({
+      file: `${env.stateDir}/${REGISTRY_CREDENTIALS_FILE}`,
+      logger: env.logger,
+    }),
+    access: {
+      tokens,
+      allowedHosts: access.allowedHosts ?? [],
+      tcpHost: "127.0.0.1",
+      tcpInsecure: access.tcpInsecure ?? false,
+    },
   });
-  return { app, daemon };
+  return { app, daemon, tokens };
+}
+
+/**
+ * The second argument `app.request` passes on as Deno.serve's handler info: the request came in
+ * on a TCP listener from 127.0.0.1 (so it needs a token, unless `tcpInsecure`).
+ */
+export const VIA_TCP = {
+  remoteAddr: { transport: "tcp" as const, hostname: "127.0.0.1", port: 40_000 },
+};
+
+/** The same for the unix socket. */
+export const VIA_UNIX = { remoteAddr: { transport: "unix" as const, path: "/run/volantd.sock" } };
+
+/**
+ * One HTTP/1.1 request written by hand over a unix socket or TCP (`fetch` always sends the URL's
+ * Host; this sends any header): the status and the body text.
+ */
+export async function rawHttp(
+  target: { path: string } | { hostname: string; port: number },
+  head: string,
+  headers: Record<string, string>,
+  body = "",
+): Promise<{ status: number; body: string }> {
+  const conn = "path" in target
+    ? await Deno.connect({ transport: "unix", path: target.path })
+    : await Deno.connect({ hostname: target.hostname, port: target.port });
+  try {
+    const lines = [head, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+    if (body !== "") lines.push(`Content-Length: ${new TextEncoder().encode(body).length}`);
+    lines.push("Connection: close", "", body);
+    await conn.write(new TextEncoder().encode(lines.join("\r\n")));
+    let text = "";
+    const decoder = new TextDecoder();
+    const buf = new Uint8Array(16 * 1024);
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      text += decoder.decode(buf.subarray(0, n), { stream: true });
+      // An upgrade that is refused still ends; one that is accepted stays open: stop at the head.
+      if (/^HTTP\/1\.1 101 /.test(text) && text.includes("\r\n\r\n")) break;
+    }
+    const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? 0);
+    const rest = text.slice(text.indexOf("\r\n\r\n") + 4);
+    // Chunked answers: keep the chunks' data only.
+    const chunked = /\r\ntransfer-encoding: chunked\r\n/i.test(
+      text.slice(0, text.indexOf("\r\n\r\n") + 2),
+    );
+    return { status, body: chunked ? dechunk(rest) : rest };
+  } finally {
+    try {
+      conn.close();
+    } catch {
+      // Closed by the peer.
+    }
+  }
+}
+
+function dechunk(text: string): string {
+  let out = "";
+  let rest = text;
+  for (;;) {
+    const eol = rest.indexOf("\r\n");
+    if (eol < 0) return out;
+    const size = parseInt(rest.slice(0, eol), 16);
+    if (!(size > 0)) return out;
+    out += rest.slice(eol + 2, eol + 2 + size);
+    rest = rest.slice(eol + 2 + size + 2);
+  }
 }

@@ -9,6 +9,12 @@
 import { unixFetch } from "../daemon/testing.ts";
 import { TEST_BOOT_VERDICTS } from "../daemon/boot_probe/testing.ts";
 import { fetchDebianKernel } from "../kernels/debian_kernel.ts";
+import {
+  cgroupParentDirs,
+  detectCgroupHost,
+  listVmmCgroups,
+  removeVmmCgroup,
+} from "../hypervisor/jail/mod.ts";
 
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const MAIN = `${REPO}/main.ts`;
@@ -39,8 +45,8 @@ export interface E2eDaemon {
    * and resolves to its exit code (128 + 9 when it had to be killed); VMs keep running.
    */
   stop(): Promise<number>;
-  /** Starts the daemon again on the same state (after `stop`). */
-  start(): Promise<void>;
+  /** Starts the daemon again on the same state (after `stop`), with `env` added to its own. */
+  start(env?: Record<string, string>): Promise<void>;
   /** The daemon's log lines so far (JSON lines from stderr). */
   logs(): string[];
   /** The daemon's PID while it runs (it enters its namespace in place, keeping the PID). */
@@ -53,6 +59,11 @@ export interface E2eDaemon {
 export interface StartDaemonOptions {
   /** Extra YAML lines appended to the config. */
   config?: string[];
+  /**
+   * Extra YAML lines of the config's `security` section (e.g. `jail: off`); the harness sets
+   * `cgroup_parent` to a cgroup of this daemon's own, removed by `dispose()`.
+   */
+  security?: string[];
   /** Extra environment for the daemon. */
   env?: Record<string, string>;
   /** Guest dir instead of the built test guest. */
@@ -230,6 +241,8 @@ export async function startDaemon(options: StartDaemonOptions = {}): Promise<E2e
   await ip("-n", ns, "link", "set", "lo", "up");
   const socket = `${dir}/run/volantd.sock`;
   const config = `${dir}/config.yaml`;
+  // VMM cgroups of this daemon only, under a parent of its own (see `dispose`).
+  const cgroupParent = `volant-e2e-${ns.slice("volant-e2e-".length)}`;
   await Deno.writeTextFile(
     config,
     [
@@ -242,6 +255,9 @@ export async function startDaemon(options: StartDaemonOptions = {}): Promise<E2e
       `  namespace: ${ns}`,
       `timeouts:`,
       `  ready_ms: 120000`,
+      `security:`,
+      `  cgroup_parent: ${cgroupParent}`,
+      ...(options.security ?? []).map((line) => `  ${line}`),
       ...(options.config ?? []),
     ].join("\n") + "\n",
   );
@@ -249,13 +265,13 @@ export async function startDaemon(options: StartDaemonOptions = {}): Promise<E2e
   let child: Deno.ChildProcess | undefined;
   let pump: Promise<void> | undefined;
 
-  async function start(): Promise<void> {
+  async function start(env?: Record<string, string>): Promise<void> {
     const [program, ...args] = options.command ?? [Deno.execPath(), "run", "-A", MAIN, "volantd"];
     child = new Deno.Command(program!, {
       args: [...args, "--config", config],
       cwd: REPO,
       // The daemons of a test run share one KVM verdict: at most one probe boot per run.
-      env: { VOLANT_BOOT_VERDICTS: TEST_BOOT_VERDICTS, ...options.env },
+      env: { VOLANT_BOOT_VERDICTS: TEST_BOOT_VERDICTS, ...options.env, ...env },
       stdin: "null",
       stdout: "null",
       stderr: "piped",
@@ -341,8 +357,33 @@ export async function startDaemon(options: StartDaemonOptions = {}): Promise<E2e
           // Gone.
         }
       }
+      await removeCgroupParent(cgroupParent);
       await ip("netns", "del", ns).catch(() => {});
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
+}
+
+/**
+ * Removes a test daemon's VMM cgroup parent (relative to this process's cgroups, as the
+ * daemon it started resolves it): whatever still runs in a VMM cgroup below it was started by
+ * that daemon and is killed.
+ */
+async function removeCgroupParent(name: string): Promise<void> {
+  const host = await detectCgroupHost("auto").catch(() => null);
+  if (host === null) return;
+  const parent = cgroupParentDirs(host, name);
+  for (const vm of await listVmmCgroups(parent).catch(() => [])) {
+    const dirs = {
+      memory: `${parent.memory}/${vm}`,
+      cpu: `${parent.cpu}/${vm}`,
+      pids: `${parent.pids}/${vm}`,
+    };
+    await removeVmmCgroup({
+      version: host.version,
+      dirs,
+      limits: { memoryMaxBytes: 0, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsMax: 0 },
+    }).catch(() => {});
+  }
+  for (const d of new Set(Object.values(parent))) await Deno.remove(d).catch(() => {});
 }

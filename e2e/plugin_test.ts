@@ -10,6 +10,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { writeCpio } from "../kernels/cpio.ts";
 import { PluginRecord, VmRecord } from "../schema/mod.ts";
 import { type E2eDaemon, startDaemon } from "./harness.ts";
+import { kestrelGet, kestrelSecret } from "./kestrel.ts";
 
 const encoder = new TextEncoder();
 
@@ -142,6 +143,21 @@ Deno.test("a signed plugin runs supervised in a real VM: health, actions, logs, 
     equal(created.plugin, "web");
     equal(created.workload?.healthy, true, JSON.stringify(created.workload));
 
+    // kestrel answers only with the VM's secret, which stays out of everything a user sees.
+    const secret = kestrelSecret(daemon, "web1");
+    match(secret, /^[A-Za-z0-9_-]{43}$/);
+    match(await kestrelGet(daemon.ns, created.ip!, "/healthz", secret), /"name":"web1"/);
+    for (const path of ["/healthz", "/v1/logs", "/v1/actions"]) {
+      const anonymous = await kestrelGet(daemon.ns, created.ip!, path).then(
+        () => "answered",
+        (err: Error) => err.message,
+      );
+      match(anonymous, /401 Unauthorized/, path);
+    }
+    const wrong = await kestrelGet(daemon.ns, created.ip!, "/healthz", `x${secret.slice(1)}`)
+      .then(() => "answered", (err: Error) => err.message);
+    match(wrong, /401 Unauthorized/);
+
     // An action runs in the workload and its answer comes back.
     match(await volarOk(daemon, "vms", "call", "web1", "hello"), /hello action/);
     const unknown = await daemon.volar("vms", "call", "web1", "nope");
@@ -249,8 +265,14 @@ Deno.test("a signed plugin runs supervised in a real VM: health, actions, logs, 
       }
     })();
     const writer = cli.stdin.getWriter();
-    // The shell computes 6*7 so the answer cannot be the echo of what was typed.
+    // The shell computes 6*7 so the answer cannot be the echo of what was typed. Then what the
+    // guest shows of kestrel's secret: the kernel command line, the boot config's directory
+    // (boot.json is gone once kestrel read it), and every process's environment.
     await writer.write(encoder.encode("\necho console-$((6*7))-$(hostname)\n"));
+    await writer.write(encoder.encode(
+      "cat /proc/cmdline; ls /run/volant/root/volant; " +
+        "cat /proc/[0-9]*/environ | tr '\\0' '\\n'; echo probe-$((40+2))-done\n",
+    ));
     const busyConsole = await until("the console to be attached", async () => {
       const r = await daemon.api("/api/v1/vms/web1/console");
       return r.status === 409 ? r : undefined;
@@ -258,7 +280,11 @@ Deno.test("a signed plugin runs supervised in a real VM: health, actions, logs, 
     match(JSON.stringify(busyConsole.body), /already has a client/);
     await until(
       "the guest's shell to answer on the console",
-      () => Promise.resolve(/console-42-web1/.test(consoleText) || undefined),
+      () =>
+        Promise.resolve(
+          (/console-42-web1/.test(consoleText) && /probe-42-done/.test(consoleText)) ||
+            undefined,
+        ),
     ).catch((err) => {
       throw new Error(`${(err as Error).message}; the console showed: ${consoleText}`);
     });
@@ -269,6 +295,22 @@ Deno.test("a signed plugin runs supervised in a real VM: health, actions, logs, 
     const consoleErr = await new Response(cli.stderr).text();
     equal(consoleStatus.code, 0, consoleErr);
     match(consoleText, /console-42-web1/, "the guest's shell ran the typed command");
+    match(consoleText, /volant\.boot=/, "the console showed /proc/cmdline");
+    match(consoleText, /boot\.env/, "the console listed /run/volant/root/volant");
+    ok(!/boot\.json/.test(consoleText.split("ls /run/volant/root/volant")[1] ?? ""), consoleText);
+    ok(!consoleText.includes(secret), "the secret is in the guest's cmdline or an environment");
+    const record = await volarOk(daemon, "vms", "get", "web1", "--json");
+    const serialLog = await Deno.readTextFile(`${daemon.dir}/log/vms/web1/serial.log`);
+    for (
+      const [what, text] of [
+        ["volar vms get", record],
+        ["volar vms get (table)", await volarOk(daemon, "vms", "get", "web1")],
+        ["the serial log", serialLog],
+        ["volantd's log", daemon.logs().join("\n")],
+      ]
+    ) {
+      ok(!text!.includes(secret), `the secret is in ${what}`);
+    }
     // Detached again (the daemon frees the console when the socket closes).
     await until("the console to be free again", async () => {
       const r = await daemon.api("/api/v1/vms/web1/console");

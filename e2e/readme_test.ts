@@ -209,6 +209,11 @@ const SUBSTITUTIONS: { readme: string; here: (ctx: Ctx) => string; why: string }
     why: "an archive in docker save's format, written here by skopeo",
   },
   {
+    readme: "volant_…",
+    here: (ctx) => ctx.vars.get("token")!,
+    why: "the token `volar tokens create` printed",
+  },
+  {
     readme: "ed25519:…",
     here: (ctx) => ctx.vars.get("public_key")!,
     why: "the public key `volar keys generate` printed",
@@ -318,11 +323,19 @@ const STEPS: Step[] = [
     expect: [/^ip: +192\.168\.127\.2$/m, /^mac: +02:/m, /^tap: +vt-web$/m, /^ports: /m],
   },
   {
-    line: "curl http://192.168.127.2:8080/healthz",
+    line: "curl --unix-socket /run/volant/volantd.sock http://volant/api/v1/vms/web/agent/healthz",
     check: (out) => {
       const health = JSON.parse(out.stdout);
       deepEqual([health.status, health.name, health.ip], ["ok", "web", "192.168.127.2"]);
     },
+  },
+  {
+    line: "curl -si http://192.168.127.2:12751/healthz",
+    expect: [
+      /^HTTP\/1\.1 401 /,
+      /^www-authenticate: Bearer realm="kestrel"/im,
+      /"unauthenticated"/,
+    ],
   },
   {
     line: "volar vms stop web",
@@ -386,6 +399,39 @@ const STEPS: Step[] = [
   {
     line: "volar version",
     expect: [/\d+\.\d+/],
+  },
+  // ### Who may call volantd (the test's volantd also listens on 127.0.0.1:7777 in its namespace)
+  {
+    line: "volar tokens create ci [--scope admin]",
+    check: (out, ctx) => {
+      const token = out.stdout.trim();
+      match(token, /^volant_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/);
+      match(out.stderr, /scope admin\) created: it is shown this once/);
+      ctx.vars.set("token", token);
+    },
+  },
+  {
+    line: "volar tokens list",
+    expect: [/^NAME +ID +SCOPE +CREATED +LAST USED$/m, /^ci +[0-9a-f]{12} +admin /m],
+  },
+  {
+    line: "volar vms list --api http://127.0.0.1:7777 --token volant_…",
+    expect: [/^No VMs yet|^NAME/m],
+  },
+  {
+    line: "volar tokens revoke ci",
+    expect: [/^revoked token ci \([0-9a-f]{12}\)$/m],
+    check: async (_out, ctx) => {
+      const args = ["vms", "list", "--api", "http://127.0.0.1:7777"];
+      const revoked = await new Deno.Command("ip", {
+        args: ["netns", "exec", ctx.daemon.ns, `${ctx.work}/bin/volar`, ...args],
+        env: { ...ctx.env, VOLANT_TOKEN: ctx.vars.get("token")! },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      equal(revoked.code, 1, "the revoked token is refused");
+      match(new TextDecoder().decode(revoked.stderr), /was revoked/);
+    },
   },
 
   // ## Plugins and appliances
@@ -545,6 +591,53 @@ const STEPS: Step[] = [
       equal(job.workload?.healthy, true, JSON.stringify(job.workload));
     },
   },
+  {
+    line: "volar registry login ghcr.io --username ci --password-stdin",
+    stdin: "s3cret-of-the-readme\n",
+    expect: [/^stored credentials for ghcr\.io \(user ci\)$/m],
+  },
+  {
+    line: "volar registry list",
+    expect: [/^HOST +USERNAME +UPDATED$/m, /^ghcr\.io +ci +\S+$/m],
+    check: (out) => ok(!`${out.stdout}${out.stderr}`.includes("s3cret"), "no password shown"),
+  },
+  {
+    line: "volar registry logout ghcr.io",
+    expect: [/^removed the credentials for ghcr\.io$/m],
+  },
+
+  // ### Network policy (job still runs: db's peer)
+  {
+    line: "volar vms create db --allow-from job --egress deny --allow-egress 10.1.0.0/16:5432",
+    check: async (_out, ctx) => {
+      const db = await vm(ctx, "db");
+      equal(db.state, "running");
+      deepEqual(db.network_policy, {
+        egress: "deny",
+        allow_egress: [{ cidr: "10.1.0.0/16", protocol: "tcp", port: 5432 }],
+        allow_from: ["job"],
+        allow_host_ports: [],
+      });
+      const rules = await run("ip", "netns", "exec", ctx.daemon.ns, "nft", "list", "ruleset");
+      match(rules, /"vt-db" : jump ep_/, "db's tap has its rules");
+    },
+  },
+  {
+    line: "volar vms get db",
+    expect: [
+      /^egress: +deny, \+ 10\.1\.0\.0\/16:5432\/tcp$/m,
+      /^allow from: +job$/m,
+      /^host ports: +-$/m,
+    ],
+  },
+  {
+    line: "volar vms policy db --allow-from job --allow-host-port 53/udp",
+    expect: [/^egress: +allow-internet$/m, /^allow from: +job$/m, /^host ports: +53\/udp$/m],
+  },
+  {
+    line: "volar vms policy db",
+    expect: [/^host ports: +53\/udp$/m],
+  },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -669,7 +762,13 @@ Deno.test("the excluded README lines still name what exists", async () => {
 Deno.test("the README's commands run against a real volantd and guest", async () => {
   const started = performance.now();
   const daemon = await startDaemon({
-    config: ["images:", `  insecure_registries: ["${REGISTRY}"]`],
+    config: [
+      "images:",
+      `  insecure_registries: ["${REGISTRY}"]`,
+      // Loopback of the test's own namespace: the README's TCP line.
+      "api:",
+      "  tcp: 127.0.0.1:7777",
+    ],
   });
   const work = `${daemon.dir}/readme`;
   await Deno.mkdir(`${work}/bin`, { recursive: true });

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { VmmJail } from "./jail/types.ts";
 
 /** Kernel image formats a driver may boot. */
 export type KernelFormat = "bzImage" | "vmlinux";
@@ -44,6 +45,12 @@ export interface VmSpec {
   vmmLog: string;
   /** A directory owned by this VM for sockets and pid files; created by the caller. */
   runtimeDir: string;
+  /**
+   * Confine the VMM (its own uid, cgroup, mount namespace and root; see `jail/`). The caller
+   * made the uid's files, the cgroup and the empty root directory; drivers whose
+   * {@linkcode Driver.confines} is true honour it.
+   */
+  jail?: VmmJail;
 }
 
 /** What the caller persists to find a running VMM again after a daemon restart. */
@@ -56,6 +63,17 @@ export interface VmmHandle {
   apiSocket: string;
   runtimeDir: string;
   vmmLog: string;
+  /** The jail the VMM runs in (the spec's), so whoever releases the VMM releases it too. */
+  jail?: VmmJail;
+}
+
+/** Hooks {@linkcode Driver.create} calls while it works. */
+export interface CreateHooks {
+  /**
+   * Called with the handle as soon as the VMM process exists (before its API answers), so the
+   * caller can record it: a daemon killed while `create` waits still knows which process to end.
+   */
+  onSpawn?: (handle: VmmHandle) => void | Promise<void>;
 }
 
 /** Hypervisor-level VM state (not the daemon's lifecycle state). */
@@ -92,6 +110,8 @@ export interface Driver {
   readonly kvm: boolean;
   /** Kernel formats this driver boots, preferred first. */
   readonly kernelFormats: readonly KernelFormat[];
+  /** Whether it runs a VMM process it can confine in a {@linkcode VmSpec.jail}. */
+  readonly confines?: boolean;
   /** Checks the binary, its version and acceleration. Never throws. */
   probe(): Promise<DriverProbe>;
   /**
@@ -99,7 +119,7 @@ export interface Driver {
    * On failure nothing is left behind (process, socket) and a VolantError
    * (`vmm_failed`, `hypervisor_unavailable`, `timeout`) carries the VMM's own message.
    */
-  create(spec: VmSpec): Promise<VmmHandle>;
+  create(spec: VmSpec, hooks?: CreateHooks): Promise<VmmHandle>;
   /** Starts the guest's vCPUs. */
   boot(handle: VmmHandle): Promise<void>;
   /** Current VMM-level state; throws `vmm_failed` when the VMM is gone or unresponsive. */

@@ -1,8 +1,8 @@
 /**
  * Hypervisor drivers: the {@linkcode Driver} interface, the Cloud Hypervisor, Firecracker and
  * QEMU drivers, probing all of them and selecting one from the daemon config (`auto`: the first
- * usable of {@linkcode AUTO_ORDER}), KVM detection, and the process management every driver
- * shares.
+ * usable of {@linkcode AUTO_ORDER}), KVM detection, and the process management and VMM jails
+ * (`jail/`) every driver shares.
  *
  * ```ts ignore
  * import { DaemonConfig } from "../schema/mod.ts";
@@ -17,6 +17,7 @@
  * @module
  */
 export type {
+  CreateHooks,
   DiskSpec,
   Driver,
   DriverProbe,
@@ -58,6 +59,7 @@ export {
   type ProbeAllOptions,
 } from "./probe_all.ts";
 export { UnavailableDriver } from "./unavailable.ts";
+export type { CgroupLimits, VmmCgroup, VmmJail } from "./jail/mod.ts";
 export {
   type Accel,
   detectKvm,

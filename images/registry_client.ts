@@ -336,7 +336,7 @@ export class RegistryClient {
     if (res.status === 401 || res.status === 403) {
       const creds = await this.#credentials().catch(() => null);
       const hint = creds === null
-        ? `; the repository may not exist or may need credentials (docker login ${this.registry}, read from ${
+        ? `; the repository may not exist or may need credentials (volar registry login ${this.registry}; or docker login, read from ${
           this.#options.dockerConfigDir ?? dockerConfigDir()
         }/config.json)`
         : `; the credentials from ${creds.source} were not accepted`;

@@ -38,8 +38,14 @@ export interface RegistryProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `docker-registry serve` with its storage in `dir`, waiting until `/v2/` answers. */
-export async function startRegistry(dir: string): Promise<RegistryProcess> {
+/**
+ * Starts `docker-registry serve` with its storage in `dir`, waiting until `/v2/` answers; with
+ * `htpasswd` (a file of bcrypt entries, see {@linkcode htpasswdLine}) it demands Basic auth.
+ */
+export async function startRegistry(
+  dir: string,
+  options: { htpasswd?: string } = {},
+): Promise<RegistryProcess> {
   const port = freePort();
   const host = `127.0.0.1:${port}`;
   await Deno.mkdir(`${dir}/data`, { recursive: true });
@@ -56,6 +62,9 @@ export async function startRegistry(dir: string): Promise<RegistryProcess> {
       `    rootdirectory: ${dir}/data`,
       "http:",
       `  addr: ${host}`,
+      ...(options.htpasswd === undefined
+        ? []
+        : ["auth:", "  htpasswd:", "    realm: volant-test", `    path: ${options.htpasswd}`]),
       "",
     ].join("\n"),
   );
@@ -78,7 +87,7 @@ export async function startRegistry(dir: string): Promise<RegistryProcess> {
     try {
       const res = await fetch(`http://${host}/v2/`);
       await res.body?.cancel();
-      if (res.ok) break;
+      if (res.ok || (options.htpasswd !== undefined && res.status === 401)) break;
     } catch {
       // Not listening yet.
     }
@@ -96,12 +105,36 @@ export function umoci(...args: string[]): Promise<string> {
   return run("umoci", args);
 }
 
+/**
+ * One htpasswd line for docker-registry (bcrypt, through libc's crypt(3) in perl, which every
+ * Debian has: docker-registry takes bcrypt only).
+ */
+export async function htpasswdLine(user: string, password: string): Promise<string> {
+  const alphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  const salt = Array.from(crypto.getRandomValues(new Uint8Array(22)), (b) => alphabet[b % 64])
+    .join("").slice(0, 21) + "u";
+  const hash = (await run("perl", [
+    "-e",
+    "print crypt($ARGV[0], $ARGV[1])",
+    password,
+    `$2b$10$${salt}`,
+  ])).trim();
+  if (!hash.startsWith("$2b$10$")) throw new Error(`perl crypt gave no bcrypt hash: ${hash}`);
+  return `${user}:${hash}`;
+}
+
 /** Copies `oci:<layout>:<tag>` to `docker://<dest>` over plain HTTP with skopeo. */
-export function push(layout: string, tag: string, dest: string): Promise<string> {
+export function push(
+  layout: string,
+  tag: string,
+  dest: string,
+  creds?: { username: string; password: string },
+): Promise<string> {
   return run("skopeo", [
     "copy",
     "--quiet",
     "--dest-tls-verify=false",
+    ...(creds ? ["--dest-creds", `${creds.username}:${creds.password}`] : []),
     `oci:${layout}:${tag}`,
     `docker://${dest}`,
   ]);

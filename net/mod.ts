@@ -60,6 +60,19 @@ export {
   setPortForwards,
 } from "./nft.ts";
 export {
+  deleteEndpointPolicies,
+  type EgressAllow,
+  type EndpointInPlace,
+  type EndpointPolicy,
+  endpointPolicyScript,
+  listEndpointPolicies,
+  NOT_INTERNET,
+  POLICY_TABLE,
+  type PolicyNetwork,
+  type PortRule,
+  setEndpointPolicies,
+} from "./nft_policy.ts";
+export {
   type HostNetworkOptions,
   type HostNetworkResult,
   netnsExists,

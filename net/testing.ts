@@ -81,15 +81,16 @@ export async function withTestNamespace(fn: (ns: string) => void | Promise<void>
 }
 
 /**
- * `busybox wget` inside namespace `ns` (killed after `timeoutMs`): the body, or throws with
- * wget's exit and message. No `-T`: Debian's static busybox 1.35 wget segfaults with it.
+ * `busybox wget` inside namespace `ns` (killed after `timeoutMs`), with extra `headers`
+ * (`name: value`): the body, or throws with wget's exit and message. No `-T`: Debian's static busybox 1.35 wget segfaults with it.
  */
 export async function wgetInNetns(
   ns: string,
   url: string,
-  options: { postData?: string; timeoutMs?: number } = {},
+  options: { postData?: string; timeoutMs?: number; headers?: readonly string[] } = {},
 ): Promise<string> {
   const args = ["netns", "exec", ns, "busybox", "wget", "-q", "-O", "-"];
+  for (const header of options.headers ?? []) args.push("--header", header);
   if (options.postData !== undefined) {
     args.push("--header", "content-type: application/json", "--post-data", options.postData);
   }

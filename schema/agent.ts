@@ -1,7 +1,9 @@
 /**
- * kestrel's HTTP API on port 8080 inside the guest (the daemon proxies to it and polls its
- * `/healthz` for readiness): the wire types both sides import. Written with `zod/mini` to keep
- * kestrel's bundle small (see error.ts).
+ * kestrel's HTTP API inside the guest, on the guest's eth0 address and port
+ * {@linkcode AGENT_PORT} (the daemon proxies to it and polls its `/healthz` for readiness): the
+ * wire types both sides import. Every request must carry the VM's secret
+ * (`Authorization: Bearer <secret>`, see {@linkcode AGENT_AUTH_SCHEME}); kestrel answers
+ * anything else with 401. Written with `zod/mini` to keep kestrel's bundle small (see error.ts).
  *
  * Routes:
  * - `GET /healthz` → {@linkcode AgentHealth}
@@ -12,8 +14,22 @@
  */
 import * as z from "zod/mini";
 
-/** The TCP port kestrel's HTTP API listens on in the guest. */
-export const AGENT_PORT = 8080;
+/**
+ * The TCP port kestrel's HTTP API listens on in the guest, unless the daemon config's
+ * `guest.agent_port` says otherwise (the boot config carries the port). Not a common
+ * application or development port (an OCI image's app keeps 80, 3000, 8000, 8080, 9090…) and
+ * below the kernel's ephemeral range, so the guest's own outgoing connections never take it.
+ */
+export const AGENT_PORT = 12751;
+
+/** The port kestrel listened on before it had a port of its own (VMs booted by older daemons). */
+export const LEGACY_AGENT_PORT = 8080;
+
+/** The `Authorization` scheme of kestrel's API: `Authorization: Bearer <the VM's secret>`. */
+export const AGENT_AUTH_SCHEME = "Bearer";
+
+/** The realm of kestrel's own 401 answers (`WWW-Authenticate: Bearer realm="kestrel"`). */
+export const AGENT_AUTH_REALM = "kestrel";
 
 /** `GET /healthz`: kestrel's view of the guest. */
 export const AgentHealth = z.object({

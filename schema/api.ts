@@ -17,11 +17,19 @@
  *   that state; `timeout` error when it is not in time; `invalid_state` when it reaches a state
  *   from which the wanted one cannot follow without a request (e.g. `crashed` while waiting for
  *   `running`)
+ * - `PUT  /api/v1/vms/:name/network-policy` body `NetworkPolicy` → 200 `VmRecord`: replaces a
+ *   running VM's network policy (nft and the store together, or neither); `invalid_state` for a
+ *   VM that does not run
  * - `GET  /api/v1/vms/:name/console` → WebSocket (Upgrade) to the serial console; without the
  *   upgrade → {@linkcode ConsoleInfo}
  * - `GET  /api/v1/vms/:name/logs?follow=1&tail=N`, `POST /api/v1/vms/:name/actions/:action`,
  *   `ANY /api/v1/vms/:name/agent/*` → through to kestrel in the VM
  * - `/api/v1/plugins…`, `/api/v1/keys…` → the plugin registry and trusted keys
+ * - `/api/v1/tokens…` → bearer tokens for `api.tcp` (unix socket only); `/api/v1/registries…` →
+ *   registry credentials for pulls (hosts and user names out, passwords only in)
+ *
+ * Every request: a loopback or configured `Host`, no cross-site `Origin`, JSON bodies; over TCP a
+ * bearer token (see `daemon/api/access.ts`).
  *
  * @module
  */

@@ -49,6 +49,21 @@ export const ImageRoot = z.strictObject({
 /** An OCI image's root for the workload. */
 export type ImageRoot = z.infer<typeof ImageRoot>;
 
+/**
+ * How kestrel serves its HTTP API: the port, and the VM's secret every request must carry
+ * (`Authorization: Bearer <secret>`). The secret travels only in the initramfs boot config
+ * ({@linkcode BOOT_CONFIG_PATH}, mode 0600), never on the kernel command line
+ * ({@linkcode encodeBootConfig} leaves it out); kestrel removes that file once it has read it.
+ */
+export const AgentAccess = z.strictObject({
+  /** TCP port on the guest's eth0 address. */
+  port: z.int().check(z.minimum(1), z.maximum(65_535)),
+  /** base64url of at least 32 random bytes; without it kestrel refuses every request. */
+  secret: z.optional(z.string().check(z.regex(/^[A-Za-z0-9_-]{43,512}$/))),
+});
+/** How kestrel serves its HTTP API. */
+export type AgentAccess = z.infer<typeof AgentAccess>;
+
 /** Boot configuration for kestrel (version 1). */
 export const BootConfig = z.strictObject({
   v: z.literal(1),
@@ -63,6 +78,8 @@ export const BootConfig = z.strictObject({
   image_root: z.optional(ImageRoot),
   /** Run a root shell on the serial console (what `volar vms console` reaches). */
   console_shell: z.optional(z.boolean()),
+  /** kestrel's API port and secret (default: port `AGENT_PORT`, no secret: every request refused). */
+  agent: z.optional(AgentAccess),
 });
 /** Boot configuration for kestrel (version 1). */
 export type BootConfig = z.infer<typeof BootConfig>;
@@ -83,17 +100,25 @@ export const ReadyReport = z.object({
 export type ReadyReport = z.infer<typeof ReadyReport>;
 
 /**
- * Encodes a boot config as a kernel command-line word `volant.boot=<base64url>`.
+ * Encodes a boot config as a kernel command-line word `volant.boot=<base64url>`. The agent's
+ * secret is left out: the command line is readable by every process in the guest
+ * (`/proc/cmdline`) and printed in logs.
  *
  * @example
  * ```ts
  * import { encodeBootConfig, decodeBootConfig } from "./boot_config.ts";
- * const word = encodeBootConfig({ v: 1, name: "web", hostname: "web" });
+ * const secret = "s".repeat(43);
+ * const word = encodeBootConfig({ v: 1, name: "web", hostname: "web", agent: { port: 9, secret } });
  * console.assert(decodeBootConfig(`quiet ${word}`)?.name === "web");
+ * console.assert(decodeBootConfig(`quiet ${word}`)?.agent?.secret === undefined);
  * ```
  */
 export function encodeBootConfig(config: BootConfig): string {
-  const json = new TextEncoder().encode(JSON.stringify(BootConfig.parse(config)));
+  const parsed = BootConfig.parse(config);
+  const shown = parsed.agent === undefined
+    ? parsed
+    : { ...parsed, agent: { port: parsed.agent.port } };
+  const json = new TextEncoder().encode(JSON.stringify(shown));
   let bin = "";
   for (const byte of json) bin += String.fromCharCode(byte);
   const b64 = btoa(bin).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");

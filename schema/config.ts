@@ -5,6 +5,8 @@
  * @module
  */
 import { z } from "zod";
+import { SecurityConfig } from "./security.ts";
+import { AGENT_PORT } from "./agent.ts";
 
 /** Hypervisor choice: `auto` picks cloud-hypervisor, then firecracker, then qemu. */
 export const HypervisorChoice = z.enum(["auto", "qemu", "cloud-hypervisor", "firecracker"]);
@@ -26,7 +28,23 @@ export const DaemonConfig = z.strictObject({
   api: z.strictObject({
     socket: z.string().optional().describe("Unix socket path; default <runtime_dir>/volantd.sock"),
     socket_mode: z.number().int().default(0o660),
-    tcp: z.string().nullable().default(null).describe("host:port for TCP, e.g. 127.0.0.1:7777"),
+    socket_group: z.string().nullable().default("volant").describe(
+      "Group the socket is given to when it exists (volar setup creates it); null: leave it",
+    ),
+    tcp: z.string().nullable().default(null).describe(
+      "host:port for TCP, e.g. 127.0.0.1:7777; every request needs a bearer token " +
+        "(volar tokens create)",
+    ),
+    tcp_insecure: z.boolean().default(false).describe(
+      "Accept TCP requests without a token (a loopback api.tcp only; warned at every start)",
+    ),
+    max_body_bytes: z.number().int().min(1024).default(1024 * 1024).describe(
+      "JSON request bodies larger than this are refused with 413",
+    ),
+    allowed_hosts: z.array(z.string().min(1)).default([]).describe(
+      "Host names requests may name besides loopback ones (localhost, 127.0.0.1, ::1), " +
+        "e.g. volant.example.internal",
+    ),
   }).prefault({}),
   hypervisor: z.strictObject({
     name: HypervisorChoice.default("auto"),
@@ -46,6 +64,10 @@ export const DaemonConfig = z.strictObject({
     default_kernel: DefaultKernelChoice.default("auto").describe(
       "auto: vmlinux-generic under Cloud Hypervisor and Firecracker, bzImage-volant under QEMU",
     ),
+    agent_port: z.number().int().min(1).max(65_535).default(AGENT_PORT).describe(
+      "The port kestrel's API listens on, on each guest's eth0 address (taken at each VM start; " +
+        "never publishable)",
+    ),
   }).prefault({}),
   network: z.strictObject({
     namespace: z.string().nullable().default(null).describe(
@@ -63,16 +85,32 @@ export const DaemonConfig = z.strictObject({
       "Last address leased to VMs; default the last usable address of the subnet",
     ),
     nat: z.boolean().default(true).describe("Masquerade guest traffic leaving the subnet"),
+    isolation: z.boolean().default(true).describe(
+      "Enforce each VM's network policy on its tap (nftables); false: the bridge forwards " +
+        "everything, as before network policies (warned at every start)",
+    ),
   }).prefault({}),
   images: z.strictObject({
     insecure_registries: z.array(z.string()).default([]).describe(
       "Registries (host[:port]) pulled from over plain HTTP, e.g. 127.0.0.1:5000",
     ),
-  }).default({ insecure_registries: [] }),
+    max_unpacked_bytes: z.number().int().min(1024 * 1024).default(32 * 1024 ** 3).describe(
+      "The most file bytes an image's layers may unpack to (a small layer can hold a huge file)",
+    ),
+  }).prefault({}),
+  security: SecurityConfig,
   timeouts: z.strictObject({
     ready_ms: z.number().int().positive().default(60_000),
     stop_graceful_ms: z.number().int().positive().default(10_000),
     stop_term_ms: z.number().int().positive().default(5_000),
+  }).prefault({}),
+  limits: z.strictObject({
+    serial_log_bytes: z.number().int().min(64 * 1024).default(8 * 1024 * 1024).describe(
+      "A VM's serial log is rotated when it grows past this many bytes",
+    ),
+    serial_log_files: z.number().int().min(1).max(10).default(2).describe(
+      "Serial log files kept per VM, the current one included (serial.log, serial.log.1, …)",
+    ),
   }).prefault({}),
 });
 /** The daemon configuration with defaults applied. */

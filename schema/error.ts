@@ -29,6 +29,10 @@ export const ErrorCode = z.enum([
   "agent_unreachable",
   "workload_unavailable",
   "unsupported",
+  "unauthenticated",
+  "forbidden",
+  "unsupported_media_type",
+  "payload_too_large",
   "internal",
 ]);
 /** One of {@linkcode ErrorCode}'s values. */
@@ -54,6 +58,10 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   agent_unreachable: 502,
   workload_unavailable: 502,
   unsupported: 501,
+  unauthenticated: 401,
+  forbidden: 403,
+  unsupported_media_type: 415,
+  payload_too_large: 413,
   internal: 500,
 };
 

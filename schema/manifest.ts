@@ -10,6 +10,7 @@
  * @module
  */
 import * as z from "zod/mini";
+import { NetworkPolicyFields } from "./network_policy.ts";
 
 /** A `sha256:<64 hex>` checksum. */
 export const Checksum = z.string().check(
@@ -181,6 +182,10 @@ export const Manifest = z.strictObject({
   health_check: z.optional(HealthCheck),
   network: z.optional(z.strictObject({
     mode: z._default(z.literal("bridged"), "bridged"),
+    // The VM's network policy unless the create request says otherwise (see network_policy.ts).
+    egress: NetworkPolicyFields.shape.egress,
+    allow_egress: NetworkPolicyFields.shape.allow_egress,
+    allow_host_ports: NetworkPolicyFields.shape.allow_host_ports,
   })),
   devices: z.optional(z.strictObject({
     pci_passthrough: z._default(z.array(z.string()), []),

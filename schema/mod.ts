@@ -19,6 +19,7 @@ export {
   VmState,
 } from "./vm.ts";
 export {
+  AgentAccess,
   BOOT_CONFIG_KEY,
   BOOT_CONFIG_PATH,
   BootConfig,
@@ -37,15 +38,32 @@ export {
   DefaultKernelChoice,
   HypervisorChoice,
 } from "./config.ts";
+export { JailSwitch, SecurityConfig, VmJailRecord } from "./security.ts";
+export {
+  cidrIsNetwork,
+  DEFAULT_NETWORK_POLICY,
+  EgressMode,
+  EgressRule,
+  HostPortRule,
+  Ipv4Cidr,
+  mergeNetworkPolicy,
+  NetworkPolicy,
+  NetworkPolicyFields,
+  type NetworkPolicyInput,
+  normalizeNetworkPolicy,
+} from "./network_policy.ts";
 export { Acceleration, ConsoleInfo, ERROR_STATUS, Health, WaitQuery } from "./api.ts";
 export { VERSION } from "./version.ts";
 export {
   ActionInfo,
   ActionList,
+  AGENT_AUTH_REALM,
+  AGENT_AUTH_SCHEME,
   AGENT_PORT,
   AgentHealth,
   AgentHealthWithWorkload,
   HealthVerdict,
+  LEGACY_AGENT_PORT,
   LogLine,
   LogStream,
   NetCheckRequest,
@@ -104,4 +122,29 @@ export {
   imageManifest,
   type ImageOverrides,
 } from "./image_manifest.ts";
-export { EventsQuery, VmDeletedEvent, VmEvent, VmStateEvent, VmWorkloadEvent } from "./event.ts";
+export {
+  EventsQuery,
+  StreamError,
+  VmDeletedEvent,
+  VmEvent,
+  VmStateEvent,
+  VmWorkloadEvent,
+} from "./event.ts";
+export {
+  TOKEN_PATTERN,
+  TokenCreated,
+  type TokenCreateInput,
+  TokenCreateRequest,
+  TokenId,
+  TokenList,
+  TokenListQuery,
+  TokenName,
+  TokenRecord,
+  TokenScope,
+} from "./token.ts";
+export {
+  RegistryCredential,
+  RegistryCredentialList,
+  RegistryHost,
+  RegistryLoginRequest,
+} from "./registry.ts";

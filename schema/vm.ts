@@ -6,6 +6,8 @@
  */
 import { z } from "zod";
 import { EnvAssignment, ImageRef } from "./image.ts";
+import { VmJailRecord } from "./security.ts";
+import { DEFAULT_NETWORK_POLICY, NetworkPolicy, NetworkPolicyFields } from "./network_policy.ts";
 
 /** Lifecycle states of a VM as the daemon reports them. */
 export const VmState = z.enum(["pending", "starting", "running", "stopping", "stopped", "crashed"]);
@@ -83,6 +85,10 @@ export const VmCreateRequest = z.strictObject({
     "Replaces the image's Entrypoint (and drops its Cmd, as docker run does)",
   ),
   cmd: z.array(z.string()).min(1).optional().describe("Replaces the image's Cmd"),
+  network_policy: z.optional(NetworkPolicyFields).describe(
+    "What the guest may reach and who may reach it; each field given replaces the plugin " +
+      "manifest's (default: internet egress through NAT, nothing else)",
+  ),
 }).superRefine((r, ctx) => {
   if (r.image !== undefined && r.plugin !== undefined) {
     ctx.addIssue({
@@ -131,6 +137,12 @@ export const VmRecord = z.object({
   mac: z.string().nullable().describe("The guest NIC's MAC address"),
   tap: z.string().nullable().describe("The host tap device while the VMM runs"),
   ports: z.array(PortMapping).describe("Host ports forwarded to the VM"),
+  network_policy: z.object(NetworkPolicy.shape).default(() =>
+    structuredClone(DEFAULT_NETWORK_POLICY)
+  ).describe(
+    "What the guest may reach and who may reach it, enforced on the host per tap (absent " +
+      "from daemons older than network policies: the default)",
+  ),
   workload: z.object({
     state: z.string().describe("kestrel's supervisor state: running, backoff, failed, …"),
     healthy: z.boolean(),
@@ -138,6 +150,10 @@ export const VmRecord = z.object({
     checked_at: z.string(),
     error: z.string().nullable(),
   }).nullable().describe("The plugin's workload as kestrel last reported it"),
+  jail: VmJailRecord.nullable().default(null).describe(
+    "The VMM's confinement while it runs: uid, cgroup and limits (null: not running, or " +
+      "security.jail is off)",
+  ),
 });
 /** A VM as the API returns it. */
 export type VmRecord = z.infer<typeof VmRecord>;

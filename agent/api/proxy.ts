@@ -15,8 +15,12 @@ import type { Route } from "./router.ts";
 /** What the workload routes need of the supervisor. */
 export type SupervisedWorkload = Pick<Supervisor, "plugin" | "logs" | "status" | "restart">;
 
-/** Headers that belong to one hop and are never forwarded (RFC 9110 §7.6.1). */
+/**
+ * Headers that belong to one hop and are never forwarded (RFC 9110 §7.6.1), and
+ * `authorization`: it carries the VM's secret for kestrel, never for the workload.
+ */
 const HOP_HEADERS = new Set([
+  "authorization",
   "connection",
   "keep-alive",
   "proxy-authenticate",
@@ -37,6 +41,7 @@ const HOP_HEADERS = new Set([
  * import { endToEndHeaders } from "./proxy.ts";
  * const h = endToEndHeaders(new Headers({ connection: "x-a", "x-a": "1", "x-b": "2", host: "h" }));
  * console.assert([...h.keys()].join() === "x-b");
+ * console.assert(!endToEndHeaders(new Headers({ authorization: "Bearer s" })).has("authorization"));
  * ```
  */
 export function endToEndHeaders(headers: Headers): Headers {

@@ -10,7 +10,7 @@ const skip = cannotRun();
 /** Why these tests are skipped here, for their names (empty when they run). */
 const SKIPPED = skip === false ? "" : ` (skipped: ${skip})`;
 
-Deno.test("endToEndHeaders() drops hop-by-hop headers and those Connection names", () => {
+Deno.test("endToEndHeaders() drops hop-by-hop headers, those Connection names, and the secret", () => {
   const h = endToEndHeaders(
     new Headers({
       connection: "keep-alive, x-hop",
@@ -18,6 +18,7 @@ Deno.test("endToEndHeaders() drops hop-by-hop headers and those Connection names
       "x-hop": "1",
       "transfer-encoding": "chunked",
       host: "kestrel",
+      authorization: "Bearer the-vm-secret",
       "content-type": "text/plain",
       "content-length": "5",
       "x-end": "2",

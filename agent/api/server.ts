@@ -1,5 +1,6 @@
 /**
- * kestrel's HTTP API server: `Deno.serve` on the guest's port {@linkcode AGENT_PORT}, bound
+ * kestrel's HTTP API server: `Deno.serve` on the address and port it is given (kestrel gives
+ * the guest's eth0 address and the boot config's port, default {@linkcode AGENT_PORT}), bound
  * before the ready line is printed, stopped (with a bounded grace) on power-off.
  *
  * @module
@@ -10,7 +11,7 @@ import { errorResponse } from "./respond.ts";
 
 /** Where the API listens. */
 export interface ApiAddress {
-  /** Address to bind; default `0.0.0.0` (every address of the guest). */
+  /** Address to bind; default `0.0.0.0` (kestrel itself always passes eth0's address). */
   hostname?: string;
   /** Port; default {@linkcode AGENT_PORT}. `0` picks a free one (tests). */
   port?: number;

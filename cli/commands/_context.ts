@@ -14,6 +14,7 @@ import type { Io } from "../io.ts";
 export const GlobalFlags = z.object({
   socket: z.string().optional(),
   api: z.string().optional(),
+  token: z.string().optional(),
   json: z.boolean().default(false),
 });
 /** The global flags, parsed. */
@@ -24,7 +25,29 @@ export function globalFlags(cmd: CommandUnknownOpts): GlobalFlags {
   return GlobalFlags.parse(cmd.optsWithGlobals());
 }
 
-function apiTarget(base: string, source: string): ApiTarget {
+/**
+ * The bearer token for a TCP target: `--token`, else `$VOLANT_TOKEN`, else the contents of the
+ * file `$VOLANT_TOKEN_FILE` names; none: undefined (the daemon answers 401 saying so).
+ */
+function tokenFor(flags: GlobalFlags, io: Io): string | undefined {
+  if (flags.token !== undefined) {
+    if (flags.token.trim() === "") throw new UsageError("--token: expected a token, got ''");
+    return flags.token.trim();
+  }
+  const env = io.env("VOLANT_TOKEN");
+  if (env) return env.trim();
+  const file = io.env("VOLANT_TOKEN_FILE");
+  if (!file) return undefined;
+  try {
+    return Deno.readTextFileSync(file).trim() || undefined;
+  } catch (err) {
+    throw new UsageError(
+      `VOLANT_TOKEN_FILE: cannot read ${file}: ${err instanceof Error ? err.message : err}`,
+    );
+  }
+}
+
+function apiTarget(base: string, source: string): ApiTarget & { kind: "tcp" } {
   let url: URL;
   try {
     url = new URL(base);
@@ -39,7 +62,9 @@ function apiTarget(base: string, source: string): ApiTarget {
 
 /**
  * Picks the API target: `--api`, else `--socket`, else `$VOLANT_API_BASE`, else
- * `$VOLANT_SOCKET`, else the default socket. Both flags at once is a usage error.
+ * `$VOLANT_SOCKET`, else the default socket. Both flags at once is a usage error. A TCP target
+ * carries the token of `--token`, `$VOLANT_TOKEN` or `$VOLANT_TOKEN_FILE`; the unix socket needs
+ * none.
  */
 export function resolveTarget(flags: GlobalFlags, io: Io): ApiTarget {
   if (flags.api !== undefined && flags.socket !== undefined) {
@@ -48,13 +73,18 @@ export function resolveTarget(flags: GlobalFlags, io: Io): ApiTarget {
         "--api <url> for TCP, not both",
     );
   }
-  if (flags.api !== undefined) return apiTarget(flags.api, "--api");
+  const tcp = (base: string, source: string): ApiTarget => {
+    const target = apiTarget(base, source);
+    const token = tokenFor(flags, io);
+    return token === undefined ? target : { ...target, token };
+  };
+  if (flags.api !== undefined) return tcp(flags.api, "--api");
   if (flags.socket !== undefined) {
     if (flags.socket === "") throw new UsageError("--socket: expected a socket path, got ''");
     return { kind: "unix", socket: flags.socket };
   }
   const envApi = io.env("VOLANT_API_BASE");
-  if (envApi) return apiTarget(envApi, "VOLANT_API_BASE");
+  if (envApi) return tcp(envApi, "VOLANT_API_BASE");
   return { kind: "unix", socket: io.env("VOLANT_SOCKET") || DEFAULT_SOCKET };
 }
 

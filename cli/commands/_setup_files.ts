@@ -25,6 +25,8 @@ export interface ConfigEdits {
   dirs: Partial<Record<DirKey, string>>;
   /** The network section (always written). */
   network: { bridge: string; subnet: string; gateway: string; nat: boolean; namespace?: string };
+  /** `api.socket_group`, when given (written unless equal to an absent default). */
+  socketGroup?: string;
 }
 
 const HEADER = " volantd configuration, written by `volar setup`; every key has a default";
@@ -107,6 +109,12 @@ export function renderConfig(
       if (value !== defaults[key as DirKey] || key in raw) raw[key] = value;
     }
     raw.network = { ...raw.network, ...network };
+    if (
+      edits.socketGroup !== undefined &&
+      (edits.socketGroup !== defaults.api.socket_group || raw.api?.socket_group !== undefined)
+    ) {
+      raw.api = { ...raw.api, socket_group: edits.socketGroup };
+    }
     return JSON.stringify(raw, null, 2) + "\n";
   }
   const doc = existing === undefined || existing.trim() === ""
@@ -118,6 +126,12 @@ export function renderConfig(
     if (value !== defaults[key as DirKey] || doc.hasIn([key])) doc.setIn([key], value);
   }
   for (const [key, value] of Object.entries(network)) doc.setIn(["network", key], value);
+  if (
+    edits.socketGroup !== undefined &&
+    (edits.socketGroup !== defaults.api.socket_group || doc.hasIn(["api", "socket_group"]))
+  ) {
+    doc.setIn(["api", "socket_group"], edits.socketGroup);
+  }
   return doc.toString({ lineWidth: 0 });
 }
 
@@ -131,7 +145,52 @@ export interface UnitSpec {
   logFile: string;
   /** `VOLANT_NETNS` for the daemon, when it runs in a namespace. */
   netns?: string;
+  /** The directories volantd writes (state, runtime, logs); default the standard ones. */
+  writable?: readonly string[];
 }
+
+/** What volantd writes besides its own three: named network namespaces (when present). */
+const SYSTEM_WRITABLE = ["-/run/netns"];
+
+/**
+ * The sandbox the unit puts volantd in. volantd itself must stay root with the capabilities its
+ * job takes — netlink, taps and nftables (NET_ADMIN), namespaces, bind mounts and VMM jails
+ * (SYS_ADMIN, SYS_CHROOT, SETUID/SETGID), image unpack (MKNOD, CHOWN, FOWNER, FSETID), adopting
+ * and ending VMMs of other uids (KILL, SYS_PTRACE for /proc/<pid>/exe) — and it forwards guest
+ * traffic, writes net.ipv4.ip_forward and spawns VMMs that JIT (Deno, QEMU TCG), so
+ * PrivateNetwork, ProtectKernelTunables, MemoryDenyWriteExecute and RestrictSUIDSGID (image
+ * setuid files) stay off. Everything else is closed: `systemd-analyze security` rates it 5.0
+ * (was 9.6), checked by a test.
+ */
+export const UNIT_SANDBOX: readonly string[] = [
+  "UMask=0027",
+  "NoNewPrivileges=yes",
+  "ProtectSystem=strict",
+  "ProtectHome=read-only",
+  "PrivateTmp=yes",
+  "ProtectClock=yes",
+  "ProtectHostname=yes",
+  "ProtectKernelLogs=yes",
+  "ProtectKernelModules=yes",
+  "RestrictRealtime=yes",
+  "LockPersonality=yes",
+  "SystemCallArchitectures=native",
+  "SystemCallFilter=~@clock @cpu-emulation @debug @obsolete @raw-io @reboot @swap @module",
+  "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK",
+  "RestrictNamespaces=net mnt",
+  "KeyringMode=private",
+  "RemoveIPC=yes",
+  "DevicePolicy=closed",
+  "DeviceAllow=/dev/kvm rw",
+  "DeviceAllow=/dev/net/tun rw",
+  "DeviceAllow=/dev/null rw",
+  "DeviceAllow=/dev/zero rw",
+  "DeviceAllow=/dev/urandom r",
+  "DeviceAllow=/dev/random r",
+  "CapabilityBoundingSet=CAP_NET_ADMIN CAP_SYS_ADMIN CAP_SETUID CAP_SETGID CAP_SETPCAP " +
+  "CAP_CHOWN CAP_FOWNER CAP_FSETID CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_KILL CAP_MKNOD " +
+  "CAP_SYS_CHROOT CAP_SYS_RESOURCE CAP_SYS_PTRACE",
+];
 
 /**
  * The volantd systemd unit: restarted always, `KillMode=process` so the VMMs (its children)
@@ -165,6 +224,14 @@ export function renderUnit(spec: UnitSpec): string {
     "KillMode=process",
     `StandardOutput=append:${spec.logFile}`,
     `StandardError=append:${spec.logFile}`,
+    ...UNIT_SANDBOX,
+    `ReadWritePaths=${
+      [
+        ...(spec.writable ?? ["/var/lib/volant", "/run/volant", "/var/log/volant"]),
+        ...SYSTEM_WRITABLE,
+      ]
+        .join(" ")
+    }`,
     "",
     "[Install]",
     "WantedBy=multi-user.target",

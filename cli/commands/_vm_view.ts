@@ -5,6 +5,7 @@
  * @module
  */
 import type { VmRecord, VmState } from "../../schema/mod.ts";
+import { policyPairs } from "./_policy_flags.ts";
 import {
   ageSince,
   formatBoot,
@@ -67,6 +68,24 @@ function timeWithAge(time: string | null, now: number): string {
   return time === null ? "-" : `${time} (${ageSince(time, now)} ago)`;
 }
 
+/** The VMM's confinement in force: uid, jail root, cgroup and its limits ("-" when none). */
+function jailPairs(vm: VmRecord): [string, string][] {
+  const jail = vm.jail;
+  if (!jail) return [["jail", vm.pid === null ? "-" : "none (security.jail: off)"]];
+  const cg = jail.cgroup;
+  const [quota, period] = cg.cpu_max.split(" ").map(Number);
+  const cpus = quota && period ? `${Math.round((quota / period) * 100) / 100} CPUs` : cg.cpu_max;
+  return [
+    ["jail", `uid ${jail.uid}, gid ${jail.gid}, root ${jail.root}`],
+    ["cgroup", `${cg.paths.join(", ")} (${cg.version})`],
+    [
+      "limits",
+      `memory ${Math.round(cg.memory_max_bytes / 1024 / 1024)} MiB, cpu ${cpus}, ` +
+      `pids ${cg.pids_max}`,
+    ],
+  ];
+}
+
 /** The `volar vms get` view: one `key: value` line per field, `last error` only when set. */
 export function vmDetails(vm: VmRecord, now: number, color: boolean): string {
   const pairs: [string, string][] = [
@@ -85,11 +104,13 @@ export function vmDetails(vm: VmRecord, now: number, color: boolean): string {
     ["mac", vm.mac ?? "-"],
     ["tap", vm.tap ?? "-"],
     ["ports", formatPorts(vm.ports)],
+    ...policyPairs(vm.network_policy),
     ["created", timeWithAge(vm.created_at, now)],
     ["started", timeWithAge(vm.started_at, now)],
     ["ready", timeWithAge(vm.ready_at, now)],
     ["boot", formatBoot(vm.boot_ms)],
   ];
+  pairs.push(...jailPairs(vm));
   if (vm.last_error !== null) pairs.push(["last error", paint("red", vm.last_error, color)]);
   return formatKeyValues(pairs);
 }

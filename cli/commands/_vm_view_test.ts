@@ -61,3 +61,27 @@ Deno.test("vmDetails() shows the image a VM runs with its digest, or a dash", ()
     /^image: +127\.0\.0\.1:5000\/demo\/web:1\.0 \(sha256:abababababab\)$/m,
   );
 });
+
+Deno.test("vmDetails() shows the VMM's jail: uid, cgroup and the limits in force", () => {
+  const jailed = VmRecord.parse({
+    ...base,
+    jail: {
+      uid: 900001,
+      gid: 900001,
+      root: "/run/volant/jails/web",
+      cgroup: {
+        version: "v2",
+        paths: ["/sys/fs/cgroup/volant/web"],
+        memory_max_bytes: 448 * 1024 * 1024,
+        cpu_max: "125000 100000",
+        pids_max: 256,
+      },
+      devices: ["tun"],
+    },
+  });
+  const text = vmDetails(jailed, now, false);
+  match(text, /^jail: +uid 900001, gid 900001, root \/run\/volant\/jails\/web$/m);
+  match(text, /^cgroup: +\/sys\/fs\/cgroup\/volant\/web \(v2\)$/m);
+  match(text, /^limits: +memory 448 MiB, cpu 1\.25 CPUs, pids 256$/m);
+  match(vmDetails(base, now, false), /^jail: +none \(security\.jail: off\)$/m);
+});

@@ -4,7 +4,7 @@
  * `/etc/volant/config.yaml`, then the `VOLANT_*` overrides) and prints a checklist — KVM, each
  * hypervisor (binary, version, KVM, usable or why not) and the one the config selects, the
  * guest kernel, initramfs and runtime disk, the bridge in its namespace, free space under the
- * state dir, the Debian tools, and whether volantd answers — each problem with its fix, or the
+ * state dir, the Debian tools, the cgroup controllers VMM jails use, and whether volantd answers — each problem with its fix, or the
  * same as JSON with `--json`. Exit code 0 when everything needed to boot a VM is present, 1
  * otherwise (warnings do not count).
  *
@@ -49,6 +49,7 @@ import {
   toolChecks,
   toolStates,
 } from "./_doctor_host.ts";
+import { jailCheck, jailState } from "./_doctor_jail.ts";
 
 const Check = z.strictObject({
   id: z.string(),
@@ -127,6 +128,15 @@ export const DoctorReport = z.strictObject({
     package: z.string(),
     path: z.string().nullable(),
   })),
+  /** What the host offers VMM jails: the cgroup version and the delegation of its controllers. */
+  jail: z.strictObject({
+    enabled: z.boolean(),
+    cgroup_version: z.enum(["v1", "v2"]).nullable(),
+    cgroup: z.string().nullable(),
+    delegated: z.array(z.string()).nullable(),
+    parent: z.array(z.string()).nullable(),
+    error: z.string().nullable(),
+  }),
   daemon: z.strictObject({
     target: z.string(),
     reachable: z.boolean(),
@@ -228,7 +238,7 @@ export async function runDoctor(
   const target = daemonTarget(globals, io, config);
   const configured = config.guest.default_kernel;
   const searchPath = [io.env("PATH"), SYSTEM_DIRS].filter(Boolean).join(":");
-  const [survey, disk, tools, daemon] = await Promise.all([
+  const [survey, disk, tools, daemon, jail] = await Promise.all([
     probeAllHypervisors(
       config.hypervisor,
       configured === "auto" ? {} : { kernelFormat: KERNEL_FILES[configured].format },
@@ -236,6 +246,7 @@ export async function runDoctor(
     diskState(config.state_dir),
     toolStates(searchPath),
     daemonState(target),
+    jailState(config),
   ]);
   // The kernel the selected hypervisor's VMs boot (`auto` follows the hypervisor).
   const kernel = defaultKernelFor(survey.selected ?? "qemu", configured);
@@ -253,6 +264,7 @@ export async function runDoctor(
     bridgeCheck(bridge),
     diskCheck(disk),
     ...toolChecks(tools),
+    jailCheck(jail),
     daemonCheck(daemon),
   ];
   return {
@@ -281,6 +293,7 @@ export async function runDoctor(
     bridge,
     disk,
     tools,
+    jail,
     daemon: {
       target: daemon.target,
       reachable: daemon.reachable,

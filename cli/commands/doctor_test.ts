@@ -195,6 +195,7 @@ Deno.test("volar doctor --json prints the report: facts and the checklist", asyn
       "bridge",
       "disk",
       ...TOOLS.map((x) => `tool.${x.name}`),
+      "jail",
       "daemon",
     ]);
     for (const c of report.checks) {

@@ -1,7 +1,8 @@
 /**
  * `volar setup`: prepares this host for volantd once, idempotently — the network namespace
  * (when used), the bridge with the gateway address, IPv4 forwarding and the NAT
- * (`prepareHostNetwork`), the directories, the config file (only the network section and the
+ * (`prepareHostNetwork`), the group `volant` (volantd gives it its socket, mode 0660, so its
+ * members need not be root), the directories, the config file (only the network section and the
  * flags given change; other keys and comments stay) and the systemd unit, enabled when
  * systemd runs here. Prints one line per change, or `nothing to change`; `--dry-run` prints
  * what it would change and changes nothing. Unlike the other commands it does not talk to
@@ -57,6 +58,7 @@ export interface SetupFlags {
   logDir?: string;
   serviceFile?: string;
   volantd?: string;
+  group?: string;
   dryRun?: boolean;
 }
 
@@ -70,6 +72,10 @@ export interface SetupSystem {
   unitDirs: readonly string[];
   /** Runs `systemctl args…`. */
   systemctl(args: string[]): Promise<{ ok: boolean; output: string }>;
+  /** Whether the group exists (`getent group <name>`). */
+  groupExists(name: string): Promise<boolean>;
+  /** Creates a system group (`groupadd --system <name>`). */
+  addGroup(name: string): Promise<{ ok: boolean; output: string }>;
 }
 
 /** What `volar setup --json` prints. */
@@ -100,6 +106,18 @@ const UNIT_DIRS = [
  * ```
  */
 export function hostSystem(): SetupSystem {
+  const command = async (cmd: string, args: string[]) => {
+    try {
+      const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+      const text = new TextDecoder();
+      return {
+        ok: out.success,
+        output: (text.decode(out.stdout) + text.decode(out.stderr)).trim(),
+      };
+    } catch (err) {
+      return { ok: false, output: err instanceof Error ? err.message : String(err) };
+    }
+  };
   return {
     uid: () => Deno.uid() ?? -1,
     systemdRunning: () => {
@@ -110,19 +128,9 @@ export function hostSystem(): SetupSystem {
       }
     },
     unitDirs: UNIT_DIRS,
-    systemctl: async (args) => {
-      try {
-        const out = await new Deno.Command("systemctl", { args, stdout: "piped", stderr: "piped" })
-          .output();
-        const text = new TextDecoder();
-        return {
-          ok: out.success,
-          output: (text.decode(out.stdout) + text.decode(out.stderr)).trim(),
-        };
-      } catch (err) {
-        return { ok: false, output: err instanceof Error ? err.message : String(err) };
-      }
-    },
+    systemctl: (args) => command("systemctl", args),
+    groupExists: async (name) => (await command("getent", ["group", name])).ok,
+    addGroup: (name) => command("groupadd", ["--system", name]),
   };
 }
 
@@ -210,6 +218,11 @@ export async function runSetup(
   system: SetupSystem = hostSystem(),
 ): Promise<SetupReport> {
   const dryRun = flags.dryRun ?? false;
+  if (flags.group !== undefined && !GROUP_NAME.test(flags.group)) {
+    throw new UsageError(
+      `--group: expected a group name (lower-case letters, digits, '_', '-'), got '${flags.group}'`,
+    );
+  }
   const configPath = pathFlag("--config", flags.config, DEFAULT_CONFIG_FILE, true);
   const serviceFile = pathFlag("--service-file", flags.serviceFile, DEFAULT_SERVICE_FILE);
   const volantd = pathFlag("--volantd", flags.volantd, DEFAULT_VOLANTD, true);
@@ -282,6 +295,9 @@ export async function runSetup(
   }
   changes.push(...(await prepareHostNetwork({ ...network, netns, dryRun })).changes);
 
+  const group = flags.group ?? current.api.socket_group;
+  if (group !== null) await socketGroup(system, group, { dryRun, change, notes });
+
   for (const dir of [dirs.state_dir, dirs.runtime_dir, dirs.log_dir]) {
     if (await exists(dir)) continue;
     change(`created directory ${dir}`, `create directory ${dir}`);
@@ -298,6 +314,7 @@ export async function runSetup(
     ["log_dir", flags.logDir],
   ];
   for (const [key, flag] of dirFlags) if (flag !== undefined) edits.dirs[key] = dirs[key];
+  if (flags.group !== undefined) edits.socketGroup = flags.group;
   const config = renderConfig(existing.text, configPath, edits);
   if (config !== existing.text) {
     change(`wrote ${configPath}`, `write ${configPath}`);
@@ -305,7 +322,13 @@ export async function runSetup(
   }
 
   const logFile = `${dirs.log_dir}/volantd.log`;
-  const unit = renderUnit({ volantd, config: configPath, logFile, netns });
+  const unit = renderUnit({
+    volantd,
+    config: configPath,
+    logFile,
+    netns,
+    writable: [dirs.state_dir, dirs.runtime_dir, dirs.log_dir],
+  });
   const unitChanged = !(await holds(serviceFile, unit));
   if (unitChanged) {
     change(`wrote ${serviceFile}`, `write ${serviceFile}`);
@@ -324,6 +347,38 @@ export async function runSetup(
     );
   }
   return { changes, notes, dry_run: dryRun };
+}
+
+const GROUP_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
+
+/** The group volantd gives its socket to (mode 0660): created when missing. */
+async function socketGroup(
+  system: SetupSystem,
+  group: string,
+  step: {
+    dryRun: boolean;
+    change: (done: string, planned: string) => void;
+    notes: string[];
+  },
+): Promise<void> {
+  if (await system.groupExists(group)) return;
+  step.change(
+    `created group ${group} (its members may use volantd's socket)`,
+    `create group ${group} (its members may use volantd's socket)`,
+  );
+  if (step.dryRun) return;
+  const result = await system.addGroup(group);
+  if (!result.ok) {
+    throw new VolantError(
+      "internal",
+      `groupadd --system ${group} failed: ${result.output || "no output"}`,
+      { group },
+    );
+  }
+  step.notes.push(
+    `let operators use volar without root: usermod -aG ${group} <user> (effective at their next ` +
+      "login)",
+  );
 }
 
 async function systemd(
@@ -396,6 +451,10 @@ export function registerSetup(program: Command, io: Io, system?: SetupSystem): v
     .option("--log-dir <path>", "volantd's and the VMs' logs (default /var/log/volant)")
     .option("--service-file <path>", `the systemd unit (default ${DEFAULT_SERVICE_FILE})`)
     .option("--volantd <path>", `the volantd launcher (default ${DEFAULT_VOLANTD})`)
+    .option(
+      "--group <name>",
+      "the group whose members may use volantd's socket (default volant; created if missing)",
+    )
     .option("--dry-run", "print what would change and change nothing")
     .action(async (flags, cmd) => {
       const report = await runSetup(flags, io, system);

@@ -7,6 +7,7 @@ import { netnsExists } from "../../net/mod.ts";
 import type { Io } from "../io.ts";
 import { main } from "../main.ts";
 import { runSetup, type SetupSystem } from "./setup.ts";
+import { renderUnit } from "./_setup_files.ts";
 
 const ROOT_BEFORE = CAN_NETNS ? rootSnapshot() : undefined;
 
@@ -75,6 +76,9 @@ async function withSetup(fn: (ctx: Ctx) => Promise<void>): Promise<void> {
       `${dir}/units/volantd.service`,
       "--volantd",
       `${dir}/bin/volantd`,
+      // A group every host has: these runs must not create one (the fake system tests that).
+      "--group",
+      "root",
     ],
   };
   try {
@@ -146,6 +150,7 @@ kernelTest(
           nat: true,
           namespace: ctx.ns,
         },
+        api: { socket_group: "root" },
       });
       assert.equal(DaemonConfig.parse(yaml).network.namespace, ctx.ns, "volantd accepts it");
       const unit = (await Deno.readTextFile(ctx.unit)).split("\n");
@@ -221,6 +226,7 @@ kernelTest("volar setup keeps an existing config's other keys and comments", asy
       state_dir: `${ctx.dir}/state`,
       runtime_dir: `${ctx.dir}/run`,
       log_dir: `${ctx.dir}/log`,
+      api: { socket_group: "root" },
     });
     assert.deepEqual(nsState(ctx.ns).addrs, ["lo:127.0.0.1/8", "vbr7:192.168.127.254/24"]);
 
@@ -303,7 +309,15 @@ kernelTest("volar setup: bad flags exit 2 naming the flag, and change nothing", 
 function fakeSystem(options: { uid?: number; unitDir: string; enabled?: boolean }) {
   const calls: string[] = [];
   let enabled = options.enabled ?? false;
+  const groups = new Set(["root"]);
+  const groupCalls: string[] = [];
   const system: SetupSystem = {
+    groupExists: (name) => Promise.resolve(groups.has(name)),
+    addGroup: (name) => {
+      groupCalls.push(`groupadd --system ${name}`);
+      groups.add(name);
+      return Promise.resolve({ ok: true, output: "" });
+    },
     uid: () => options.uid ?? 0,
     systemdRunning: () => true,
     unitDirs: [options.unitDir],
@@ -314,7 +328,7 @@ function fakeSystem(options: { uid?: number; unitDir: string; enabled?: boolean 
       return Promise.resolve({ ok, output: "" });
     },
   };
-  return { system, calls };
+  return { system, calls, groupCalls };
 }
 
 function flagsOf(ctx: Ctx) {
@@ -378,4 +392,78 @@ kernelTest("volar setup refuses to run without root (a dry run is fine)", async 
 kernelTest("the root namespace's links, nft ruleset and ip_forward are unchanged", () => {
   assert.deepEqual(rootSnapshot(), ROOT_BEFORE);
   return Promise.resolve();
+});
+
+kernelTest("volar setup creates the socket's group once, and says how to join it", async () => {
+  await withSetup(async (ctx) => {
+    const { system, groupCalls } = fakeSystem({ unitDir: `${ctx.dir}/units` });
+    const io = captureIo();
+    const planned = await runSetup({ ...flagsOf(ctx), dryRun: true }, io, system);
+    assert.ok(
+      planned.changes.includes("would create group volant (its members may use volantd's socket)"),
+    );
+    assert.deepEqual(groupCalls, [], "a dry run creates nothing");
+    const first = await runSetup(flagsOf(ctx), io, system);
+    assert.ok(
+      first.changes.includes("created group volant (its members may use volantd's socket)"),
+    );
+    assert.ok(first.notes.some((n) => n.includes("usermod -aG volant <user>")));
+    assert.deepEqual(groupCalls, ["groupadd --system volant"]);
+    const second = await runSetup(flagsOf(ctx), io, system);
+    assert.ok(!second.changes.some((c) => c.includes("group")));
+    assert.deepEqual(groupCalls, ["groupadd --system volant"]);
+    // The default group is not written to the config; another one is.
+    assert.equal(parseYaml(await Deno.readTextFile(ctx.config)).api, undefined);
+    await runSetup({ ...flagsOf(ctx), group: "ops" }, io, system);
+    assert.deepEqual(parseYaml(await Deno.readTextFile(ctx.config)).api, { socket_group: "ops" });
+    await assert.rejects(
+      runSetup({ ...flagsOf(ctx), group: "Bad Name" }, io, system),
+      /--group: expected a group name/,
+    );
+  });
+});
+
+const analyze = await new Deno.Command("systemd-analyze", { args: ["--version"], stdout: "null" })
+  .output().then((o) => o.success, () => false);
+
+Deno.test({
+  name:
+    "the volantd unit volar setup writes verifies and is rated 5.0 or better by systemd-analyze" +
+    (analyze ? "" : " (skipped: systemd-analyze is not installed)"),
+  ignore: !analyze,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "volant-unit-" });
+    try {
+      const unit = `${dir}/volantd.service`;
+      await Deno.writeTextFile(
+        unit,
+        renderUnit({
+          volantd: "/bin/true",
+          config: "/etc/volant/config.yaml",
+          logFile: "/var/log/volant/volantd.log",
+          netns: "volant",
+          writable: ["/var/lib/volant", "/run/volant", "/var/log/volant"],
+        }),
+      );
+      const verify = await new Deno.Command("systemd-analyze", {
+        args: ["verify", unit],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const complaints = new TextDecoder().decode(verify.stderr).split("\n")
+        .filter((l) => l.includes("volantd.service"));
+      assert.deepEqual(complaints, [], "systemd-analyze verify has nothing to say about the unit");
+      const security = await new Deno.Command("systemd-analyze", {
+        args: ["security", "--offline=true", unit],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(security.stdout);
+      const score = Number(/Overall exposure level for volantd\.service: ([\d.]+)/.exec(text)?.[1]);
+      assert.ok(Number.isFinite(score), text.slice(-500));
+      assert.ok(score <= 5.0, `exposure ${score} (was 9.6 before hardening)`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

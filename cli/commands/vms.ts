@@ -1,5 +1,5 @@
 /**
- * `volar vms …`: list, get, create, start, stop, restart, delete (alias `rm`). Flags are
+ * `volar vms …`: list, get, create, start, stop, restart, delete (alias `rm`), policy. Flags are
  * validated locally with the shared schemas before any request; create/start/restart wait
  * for `running` unless `--no-wait`.
  *
@@ -10,6 +10,7 @@ import {
   ImageRecord,
   KernelName,
   LIMITS,
+  NetworkPolicy,
   type PortMapping,
   VmCreateRequest,
   VmName,
@@ -19,13 +20,24 @@ import {
 import { absoluteImageSource, parseImageSource } from "../../images/reference.ts";
 import type { VolantClient } from "../client.ts";
 import { UsageError } from "../errors.ts";
-import { parseDuration } from "../format.ts";
+import { formatKeyValues, parseDuration } from "../format.ts";
 import { colorEnabled, type Io } from "../io.ts";
 import { startProgress } from "../progress.ts";
 import { pullImage } from "./images.ts";
 import { globalFlags, printJson, withClient } from "./_context.ts";
 import { bootAndWait, DEFAULT_WAIT_MS } from "./_wait.ts";
 import { vmDetails, vmSummary, vmTable } from "./_vm_view.ts";
+import {
+  collectEgressRules,
+  collectHostPorts,
+  collectPeers,
+  parseEgressMode,
+  POLICY_OPTIONS,
+  policyFields,
+  type PolicyFlags,
+  policyPairs,
+} from "./_policy_flags.ts";
+import { SetVmNetworkPolicy } from "../../schema/operation.ts";
 
 const NAME_HELP = "the VM's name: 1-63 lowercase letters, digits or '-' (e.g. web)";
 
@@ -139,10 +151,19 @@ const CREATE_FLAGS: Record<string, string> = {
   env: "--env",
   entrypoint: "--entrypoint",
   cmd: "--cmd",
+  network_policy: "--egress/--allow-*",
+};
+
+/** Which flag sets each field of the network policy. */
+const POLICY_FLAGS: Record<string, string> = {
+  egress: "--egress",
+  allow_egress: "--allow-egress",
+  allow_from: "--allow-from",
+  allow_host_ports: "--allow-host-port",
 };
 
 /** The create flags as commander parsed them. */
-export interface CreateFlags {
+export interface CreateFlags extends PolicyFlags {
   plugin?: string;
   cpu?: number;
   memory?: number;
@@ -221,12 +242,15 @@ export function createRequest(name: string, flags: CreateFlags): VmCreateRequest
     ...(flags.env !== undefined ? { env: flags.env } : {}),
     ...(flags.entrypoint !== undefined ? { entrypoint: flags.entrypoint } : {}),
     ...(flags.cmd !== undefined ? { cmd: flags.cmd } : {}),
+    ...(Object.keys(policyFields(flags)).length > 0 ? { network_policy: policyFields(flags) } : {}),
   };
   const result = VmCreateRequest.safeParse(input);
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => {
     const field = String(issue.path[0] ?? "");
-    const flag = CREATE_FLAGS[field] ?? field;
+    const policyField = field === "network_policy" ? String(issue.path[1] ?? "") : undefined;
+    const flag = (policyField === undefined ? undefined : POLICY_FLAGS[policyField]) ??
+      CREATE_FLAGS[field] ?? field;
     const value = (field === "publish" || field === "env") && typeof issue.path[1] === "number"
       ? (field === "publish" ? flags.publish : flags.env)?.[issue.path[1]]
       : (input as Record<string, unknown>)[field];
@@ -357,6 +381,10 @@ export function registerVms(program: Command, io: Io): void {
       parseArgv,
     )
     .option("--cmd <args>", "replace the image's Cmd (words or a JSON array)", parseArgv)
+    .addOption(new Option(...POLICY_OPTIONS.egress).argParser(parseEgressMode))
+    .option(...POLICY_OPTIONS.allowEgress, collectEgressRules)
+    .option(...POLICY_OPTIONS.allowFrom, collectPeers)
+    .option(...POLICY_OPTIONS.allowHostPort, collectHostPorts)
     .option("--no-wait", NO_WAIT_HELP)
     .option("--timeout <duration>", TIMEOUT_HELP, parseTimeout)
     .action(async (name, flags, cmd) => {
@@ -413,5 +441,28 @@ export function registerVms(program: Command, io: Io): void {
     .argument("<name>", NAME_HELP, parseName)
     .action(async (name, _opts, cmd) => {
       await simple(io, cmd, `Deleting ${name}`, "deleted", (client) => client.deleteVm(name));
+    });
+
+  vms.command("policy").description(
+    "show a VM's network policy, or replace it while the VM runs (flags not given take " +
+      "their defaults; applied at once, all or nothing)",
+  ).argument("<name>", NAME_HELP, parseName)
+    .addOption(new Option(...POLICY_OPTIONS.egress).argParser(parseEgressMode))
+    .option(...POLICY_OPTIONS.allowEgress, collectEgressRules)
+    .option(...POLICY_OPTIONS.allowFrom, collectPeers)
+    .option(...POLICY_OPTIONS.allowHostPort, collectHostPorts)
+    .action(async (name, flags, cmd) => {
+      const globals = globalFlags(cmd);
+      const fields = policyFields(flags);
+      const vm = await withClient(
+        globals,
+        io,
+        (client) =>
+          Object.keys(fields).length === 0
+            ? client.getVm(name)
+            : client.call(SetVmNetworkPolicy, { name }, NetworkPolicy.parse(fields)),
+      );
+      if (globals.json) printJson(io, vm.network_policy);
+      else io.out(formatKeyValues(policyPairs(vm.network_policy)));
     });
 }

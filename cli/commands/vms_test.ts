@@ -273,10 +273,15 @@ Deno.test("volar reaches volantd over TCP (--api, VOLANT_API_BASE) and by VOLANT
   const daemon = await startDaemon({ tcp: true });
   try {
     ok(daemon.api);
-    const created = await volar(["--api", daemon.api!, "vms", "create", "net", "--json"]);
+    const created = await volar([
+      ...["--api", daemon.api!, "--token", daemon.token!],
+      ...["vms", "create", "net", "--json"],
+    ]);
     equal(created.code, 0, created.stderr);
     equal(VmRecord.parse(JSON.parse(created.stdout)).state, "running");
-    const byEnv = await volar(["vms", "list", "--json"], { env: { VOLANT_API_BASE: daemon.api! } });
+    const byEnv = await volar(["vms", "list", "--json"], {
+      env: { VOLANT_API_BASE: daemon.api!, VOLANT_TOKEN: daemon.token! },
+    });
     equal(byEnv.code, 0, byEnv.stderr);
     deepEqual(VmList.parse(JSON.parse(byEnv.stdout)).vms.map((v) => v.name), ["net"]);
     const bySocketEnv = await volar(["vms", "get", "net", "--json"], {

@@ -1,62 +1,145 @@
 /**
  * Routes that reach kestrel inside a VM: manifest actions, the workload's logs, and a
- * passthrough of anything under `/agent/*` to kestrel's API. Bodies and answers stream through
- * unchanged; the VM must be starting or running and hold an address.
+ * passthrough of anything under `/agent/*` to kestrel's API. Every call goes through the
+ * daemon's kestrel client (`daemon/kestrel/`): the VM's secret added, only allow-listed headers
+ * either way (the caller's own credentials never reach a guest), redirects never followed,
+ * answers bounded in time and size (a followed log streams, rate-bounded). The VM must be
+ * starting or running and hold an address.
  *
  * @module
  */
 import { z } from "zod";
-import { AGENT_PORT, VolantError } from "../../schema/mod.ts";
+import { VolantError } from "../../schema/mod.ts";
+import {
+  isKestrelRefusal,
+  KESTREL_LIMITS,
+  type KestrelInit,
+  type KestrelLimits,
+  type KestrelOptions,
+  kestrelRequest,
+} from "../kestrel/mod.ts";
 import { type ApiDeps, defineRoute, type Route } from "./route.ts";
 
-const HOP_BY_HOP = ["connection", "keep-alive", "transfer-encoding", "upgrade", "host"];
+/** Largest request body passed on to kestrel, bytes. */
+export const MAX_FORWARD_BYTES = 16 * 1024 * 1024;
 
-function defaultAgentFetch(ip: string, path: string, init: RequestInit): Promise<Response> {
-  return fetch(`http://${ip}:${AGENT_PORT}${path}`, init);
+/**
+ * The limits of a call to `path`: a followed log streams, anything else is one bounded call.
+ *
+ * @example
+ * ```ts
+ * import { limitsFor } from "./agent.ts";
+ * console.assert(limitsFor("/v1/logs?follow=1").totalMs === null);
+ * console.assert(limitsFor("/v1/logs?tail=5").maxBytes !== null);
+ * ```
+ */
+export function limitsFor(path: string): KestrelLimits {
+  const url = new URL(path, "http://kestrel");
+  const follow = url.searchParams.get("follow");
+  return url.pathname === "/v1/logs" && (follow === "1" || follow === "true")
+    ? KESTREL_LIMITS.stream
+    : KESTREL_LIMITS.call;
 }
 
-/** Sends `init` to kestrel's `path` in VM `name`; maps connection failures to `agent_unreachable`. */
+/**
+ * Sends `init` to kestrel's `path` in VM `name` and resolves to its answer as the API client
+ * may see it. `invalid_state` when the VM is not running or holds no address;
+ * `agent_unreachable` naming the VM when kestrel does not answer within the bounds, answers
+ * badly, or refuses the VM's secret.
+ *
+ * @example
+ * ```ts ignore
+ * import { toAgent } from "./agent.ts";
+ * const res = await toAgent(deps, "web", "/v1/workload", { method: "GET" });
+ * ```
+ */
 export async function toAgent(
   deps: ApiDeps,
   name: string,
   path: string,
-  init: RequestInit,
+  init: KestrelInit,
+  limits: KestrelLimits = callLimits(deps, name, path),
 ): Promise<Response> {
-  const vm = deps.service.get(name);
-  if (vm.state !== "running" && vm.state !== "starting") {
-    throw new VolantError(
-      "invalid_state",
-      `VM ${name} is ${vm.state}; start it first (volar vms start ${name})`,
-      { name, state: vm.state },
-    );
-  }
-  if (vm.ip === null) {
-    throw new VolantError("invalid_state", `VM ${name} has no address to reach kestrel on`, {
-      name,
-    });
-  }
-  const headers = new Headers(init.headers);
-  for (const h of HOP_BY_HOP) headers.delete(h);
+  const target = deps.service.kestrelTarget(name);
+  const options: KestrelOptions = deps.kestrelConnect ? { connect: deps.kestrelConnect } : {};
   let res: Response;
   try {
-    res = await (deps.agentFetch ?? defaultAgentFetch)(vm.ip, path, { ...init, headers });
+    res = await kestrelRequest(target, path, init, limits, options);
   } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new VolantError("agent_unreachable", `VM ${name}: ${why}`, {
+      name,
+      ip: target.ip,
+      port: target.port,
+    });
+  }
+  if (isKestrelRefusal(res)) {
+    await res.body?.cancel().catch(() => {});
     throw new VolantError(
       "agent_unreachable",
-      `kestrel in VM ${name} (${vm.ip}:${AGENT_PORT}) did not answer: ` +
-        `${err instanceof Error ? err.message : err}`,
-      { name, ip: vm.ip },
+      `VM ${name}: kestrel at ${target.ip}:${target.port} refused the daemon's credentials ` +
+        `(HTTP 401); restart the VM to give it a new secret (volar vms restart ${name})`,
+      { name, ip: target.ip, port: target.port },
     );
   }
-  const out = new Headers(res.headers);
-  for (const h of HOP_BY_HOP) out.delete(h);
-  return new Response(res.body, { status: res.status, statusText: res.statusText, headers: out });
+  return res;
 }
 
-async function bodyOf(req: Request): Promise<BodyInit | undefined> {
-  if (req.method === "GET" || req.method === "HEAD") return undefined;
-  const bytes = new Uint8Array(await req.arrayBuffer());
-  return bytes.length === 0 ? undefined : bytes;
+/** The request's body for kestrel (at most {@linkcode MAX_FORWARD_BYTES}), if it has one. */
+async function bodyOf(req: Request): Promise<Uint8Array | undefined> {
+  if (req.method === "GET" || req.method === "HEAD" || req.body === null) return undefined;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of req.body) {
+    size += chunk.length;
+    if (size > MAX_FORWARD_BYTES) {
+      throw new VolantError(
+        "invalid_argument",
+        `body: larger than ${MAX_FORWARD_BYTES} bytes, the most passed on to a VM`,
+        { field: "body", max: MAX_FORWARD_BYTES },
+      );
+    }
+    chunks.push(chunk);
+  }
+  if (size === 0) return undefined;
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  return bytes;
+}
+
+/**
+ * The bounds of a call to `path` of VM `name`'s kestrel: {@linkcode limitsFor}, but an action
+ * gets its own timeout from the manifest, and more.
+ */
+function callLimits(deps: ApiDeps, name: string, path: string): KestrelLimits {
+  const prefix = "/v1/actions/";
+  const pathname = new URL(path, "http://kestrel").pathname;
+  if (!pathname.startsWith(prefix)) return limitsFor(path);
+  let action = pathname.slice(prefix.length);
+  try {
+    action = decodeURIComponent(action);
+  } catch {
+    return limitsFor(path);
+  }
+  let timeout: number | undefined;
+  try {
+    const plugin = deps.service.get(name).plugin;
+    const actions = plugin === null ? {} : deps.plugins.parsedManifest(plugin).actions;
+    timeout = Object.hasOwn(actions, action) ? actions[action]!.timeout_ms : undefined;
+  } catch {
+    timeout = undefined;
+  }
+  if (timeout === undefined) return KESTREL_LIMITS.call;
+  const headMs = timeout + 10_000;
+  return {
+    ...KESTREL_LIMITS.call,
+    headMs: Math.max(KESTREL_LIMITS.call.headMs, headMs),
+    totalMs: Math.max(KESTREL_LIMITS.call.totalMs, headMs + 60_000),
+  };
 }
 
 /** `POST /api/v1/vms/:name/actions/:action` */
@@ -66,15 +149,18 @@ export const callAction: Route = defineRoute({
   operationId: "callAction",
   summary: "Run a manifest action: kestrel calls the workload with the action's method and path",
   rawBody: true,
+  accepts: ["*/*"],
   status: 200,
   response: z.unknown().describe("The workload's answer, passed through"),
-  handle: async ({ params, deps, request }) =>
-    toAgent(deps, params.name!, `/v1/actions/${encodeURIComponent(params.action!)}`, {
+  handle: async ({ params, deps, request }) => {
+    const body = await bodyOf(request);
+    return toAgent(deps, params.name!, `/v1/actions/${encodeURIComponent(params.action!)}`, {
       method: "POST",
       headers: request.headers,
-      body: await bodyOf(request),
+      ...(body ? { body } : {}),
       signal: request.signal,
-    }),
+    });
+  },
 });
 
 const LogsQuery = z.object({
@@ -108,16 +194,18 @@ export const agentProxy: Route = defineRoute({
   operationId: "agentProxy",
   summary: "Pass a request through to kestrel's API in the VM (e.g. agent/healthz, agent/v1/...)",
   rawBody: true,
+  accepts: ["*/*"],
   status: 200,
   response: z.unknown(),
   handle: async ({ params, deps, request }) => {
     const url = new URL(request.url);
     const marker = `/api/v1/vms/${params.name}/agent`;
     const rest = url.pathname.slice(url.pathname.indexOf(marker) + marker.length) || "/";
+    const body = await bodyOf(request);
     return toAgent(deps, params.name!, `${rest}${url.search}`, {
       method: request.method,
       headers: request.headers,
-      body: await bodyOf(request),
+      ...(body ? { body } : {}),
       signal: request.signal,
     });
   },

@@ -6,13 +6,66 @@
 import { Hono } from "hono";
 import { fromZodError, VolantError } from "../../schema/mod.ts";
 import { errorResponse } from "./errors.ts";
+import {
+  type AccessPolicy,
+  authenticate,
+  type Caller,
+  checkContentType,
+  checkHost,
+  checkOrigin,
+  checkScope,
+  JSON_ONLY,
+  listenerOf,
+} from "./access.ts";
 import type { ApiDeps, Route } from "./route.ts";
 import { ALL_ROUTES } from "./routes.ts";
 import { MCP_PATH, mcpHandler } from "../mcp/mod.ts";
 
-async function readBody(route: Route, req: Request): Promise<unknown> {
+/** A JSON request body's size limit unless the route or `api.max_body_bytes` says otherwise. */
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * The request's body as text, refused with 413 once it is larger than `max` bytes: at once when
+ * `Content-Length` says so, else as soon as that many bytes have arrived (never buffering more).
+ */
+export async function readBounded(req: Request, max: number, what: string): Promise<string> {
+  const tooLarge = () =>
+    new VolantError(
+      "payload_too_large",
+      `${what}: the request body is larger than ${max} bytes, the most this route accepts`,
+      { max_bytes: max },
+    );
+  const declared = Number(req.headers.get("content-length") ?? NaN);
+  if (Number.isFinite(declared) && declared > max) {
+    await req.body?.cancel().catch(() => {});
+    throw tooLarge();
+  }
+  if (!req.body) return "";
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return new TextDecoder().decode(all);
+}
+
+async function readBody(route: Route, req: Request, max: number, what: string): Promise<unknown> {
   if (!route.body || route.rawBody) return undefined;
-  const text = await req.text();
+  const text = await readBounded(req, route.maxBodyBytes ?? max, what);
   let raw: unknown;
   if (text.trim() === "") {
     raw = undefined;
@@ -51,22 +104,45 @@ function readQuery(route: Route, query: Record<string, string>): unknown {
  */
 export function createApp(deps: ApiDeps, routes: readonly Route[] = ALL_ROUTES): Hono {
   const app = new Hono();
+  const policy: AccessPolicy = deps.access ?? { allowedHosts: [], tcpInsecure: false };
+  /** Each request's caller, as the access check found it. */
+  const callers = new WeakMap<Request, Caller>();
   app.use(async (c, next) => {
     const started = performance.now();
     await next();
+    const caller = callers.get(c.req.raw);
     deps.logger.info("http", {
       method: c.req.method,
       path: c.req.path,
       status: c.res.status,
       ms: Math.round((performance.now() - started) * 10) / 10,
+      via: caller?.listener ?? listenerOf(c.env),
+      ...(caller?.token ? { token: caller.token.id } : {}),
     });
+  });
+  // Host, Origin and (on TCP) the bearer token, before any route: see access.ts.
+  app.use(async (c, next) => {
+    const listener = listenerOf(c.env);
+    const host = checkHost(c.req.raw, listener, policy);
+    checkOrigin(c.req.raw, host);
+    callers.set(c.req.raw, authenticate(c.req.raw, listener, policy));
+    await next();
   });
   for (const route of routes) {
     const methods = route.method === "ALL"
       ? ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
       : [route.method];
     app.on(methods, route.path, async (c) => {
-      const body = await readBody(route, c.req.raw);
+      const caller = callers.get(c.req.raw)!;
+      const what = `${c.req.method} ${c.req.path}`;
+      checkScope(caller, route, c.req.method, what);
+      checkContentType(c.req.raw, route.accepts ?? JSON_ONLY, what, caller.listener);
+      const body = await readBody(
+        route,
+        c.req.raw,
+        deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+        what,
+      );
       const query = readQuery(route, c.req.query());
       const result = await route.handle({
         params: c.req.param(),
@@ -74,6 +150,7 @@ export function createApp(deps: ApiDeps, routes: readonly Route[] = ALL_ROUTES):
         query,
         deps,
         request: c.req.raw,
+        caller,
       });
       if (result instanceof Response) return result;
       return c.json(result as object, route.status);
@@ -81,7 +158,11 @@ export function createApp(deps: ApiDeps, routes: readonly Route[] = ALL_ROUTES):
   }
   // MCP (Streamable HTTP): the same operations as tools, for agents.
   const mcp = mcpHandler(deps);
-  app.on(["GET", "POST", "DELETE"], MCP_PATH, (c) => mcp(c.req.raw));
+  app.on(["GET", "POST", "DELETE"], MCP_PATH, (c) => {
+    const caller = callers.get(c.req.raw)!;
+    checkContentType(c.req.raw, JSON_ONLY, `${c.req.method} ${MCP_PATH}`, caller.listener);
+    return mcp(c.req.raw, caller);
+  });
   app.notFound((c) => {
     const error = new VolantError(
       "not_found",
@@ -100,6 +181,7 @@ export function createApp(deps: ApiDeps, routes: readonly Route[] = ALL_ROUTES):
         stack: err instanceof Error ? err.stack : undefined,
       });
     }
+    if (body.code === "unauthenticated") c.header("WWW-Authenticate", 'Bearer realm="volantd"');
     return c.json(body, status as 400);
   });
   return app;

@@ -70,6 +70,8 @@ export const vmConsole: Route = defineRoute({
   summary: "Attach to the VM's serial console: a WebSocket carrying raw bytes both ways " +
     "(one client at a time)",
   rawBody: true,
+  // A root shell in the guest: admin tokens only, even to ask whether it is attachable.
+  scope: "admin",
   status: 200,
   response: ConsoleInfo.describe(
     "Without `Upgrade: websocket`: whether the console can be attached now (the same checks " +

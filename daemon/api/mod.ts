@@ -9,3 +9,10 @@ export { ALL_ROUTES, getOpenApi, ROUTES } from "./routes.ts";
 export { type ApiDeps, defineRoute, type Method, type Route, type RouteInput } from "./route.ts";
 export { buildOpenApi } from "./openapi.ts";
 export { errorResponse, toVolantError } from "./errors.ts";
+export {
+  type AccessPolicy,
+  type Caller,
+  checkTcpListener,
+  isLoopbackHost,
+  type Listener,
+} from "./access.ts";

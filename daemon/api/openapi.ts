@@ -42,6 +42,8 @@ const PATH_PARAMS: Readonly<Record<string, z.core.$ZodType>> = {
   plugin: VmName,
   key_id: z.string().regex(/^[0-9a-f]{16}$/),
   action: z.string(),
+  token: z.string().describe("A token's name or id"),
+  host: z.string().describe("A registry host[:port]"),
 };
 
 type JsonSchema = Record<string, unknown>;
@@ -130,9 +132,13 @@ export function buildOpenApi(
       ? ["get", "post", "put", "patch", "delete"]
       : [route.method.toLowerCase()];
     for (const [i, method] of methods.entries()) {
-      const op = i === 0
-        ? operation
+      const op: Record<string, unknown> = i === 0
+        ? { ...operation }
         : { ...operation, operationId: `${route.operationId}_${method}` };
+      // Over TCP: the token scope it needs (GET: read), or the unix socket only.
+      op["x-volant-scope"] = route.unixOnly
+        ? "unix-socket-only"
+        : route.scope ?? (method === "get" ? "read" : "admin");
       paths[path] = { ...paths[path], [method]: op };
     }
   }
@@ -151,7 +157,18 @@ export function buildOpenApi(
       description: "Volant microVM daemon REST API (unix socket, optionally TCP).",
     },
     servers: [{ url: "http://volant", description: "unix socket /run/volant/volantd.sock" }],
+    // The unix socket needs no token; a TCP listener (api.tcp) needs a bearer token.
+    security: [{}, { bearer: [] }],
     paths,
-    components: { schemas },
+    components: {
+      schemas,
+      securitySchemes: {
+        bearer: {
+          type: "http",
+          scheme: "bearer",
+          description: "volant_<id>_<secret>, from volar tokens create (TCP listeners only)",
+        },
+      },
+    },
   };
 }

@@ -7,7 +7,15 @@
 import type { z } from "zod";
 import type { Acceleration } from "../../schema/mod.ts";
 import type { Logger } from "../log.ts";
-import type { ImageService, PluginService, VmService } from "../services/mod.ts";
+import type {
+  ImageService,
+  PluginService,
+  RegistryCredentialService,
+  TokenService,
+  VmService,
+} from "../services/mod.ts";
+import type { AccessPolicy, Caller } from "./access.ts";
+import type { Connect } from "../kestrel/mod.ts";
 
 /** What handlers may use. */
 export interface ApiDeps {
@@ -17,8 +25,8 @@ export interface ApiDeps {
   plugins: PluginService;
   /** OCI images (absent: the image routes answer `unsupported`). */
   images?: ImageService;
-  /** Sends a request to kestrel in a VM (`http://<ip>:8080<path>`); default `fetch`. */
-  agentFetch?: (ip: string, path: string, init: RequestInit) => Promise<Response>;
+  /** How the kestrel client connects to a VM's kestrel (tests); default TCP to its address. */
+  kestrelConnect?: Connect;
   /** Daemon version for `/healthz`. */
   version: string;
   /** The hypervisor as probed at start-up. */
@@ -30,6 +38,17 @@ export interface ApiDeps {
   };
   /** Access and error log. */
   logger: Logger;
+  /** JSON request bodies larger than this are refused with 413 (`api.max_body_bytes`). */
+  maxBodyBytes?: number;
+  /**
+   * Who may call (Host names, TCP tokens); absent: loopback and unix-socket names only, and TCP
+   * requests are refused.
+   */
+  access?: AccessPolicy;
+  /** API tokens (absent: the token routes answer `unsupported`). */
+  tokens?: TokenService;
+  /** Registry credentials for image pulls (absent: the registry routes answer `unsupported`). */
+  registries?: RegistryCredentialService;
 }
 
 /** A handler's input: path params and the parsed body and query. */
@@ -44,6 +63,8 @@ export interface RouteInput<B, Q> {
   deps: ApiDeps;
   /** The raw request (its body unread when the route sets `rawBody`). */
   request: Request;
+  /** Who is calling (listener, token, scope), as checked before the handler runs. */
+  caller: Caller;
 }
 
 /** HTTP methods the API uses. */
@@ -69,6 +90,25 @@ export interface Route<B = unknown, Q = unknown> {
   response: z.ZodType;
   /** The body is not parsed: the handler reads `request` itself (proxies). */
   rawBody?: boolean;
+  /** This route's JSON body limit in bytes, when it differs from `api.max_body_bytes`. */
+  maxBodyBytes?: number;
+  /**
+   * Media types the request body may have; default `application/json` only. `*∕*` takes any
+   * declared type but `text/plain` and the two form types (name those to take them).
+   */
+  accepts?: readonly string[];
+  /**
+   * The token scope a TCP caller needs: default `read` for GET (and HEAD), `admin` for every
+   * other method.
+   */
+  scope?: "read" | "admin";
+  /** Served on the unix socket only, whatever the token (token management). */
+  unixOnly?: boolean;
+  /**
+   * Also an MCP tool (see `daemon/mcp/tools.ts`): its name and title; its description is
+   * `summary`, its input the path parameters plus the body's fields, and it runs `handle`.
+   */
+  mcp?: { tool: string; title: string };
   /** Does the work; the result is sent as JSON with `status` (a `Response` is sent as is). Throw VolantError for errors. */
   handle(input: RouteInput<B, Q>): unknown;
 }

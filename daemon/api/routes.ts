@@ -8,7 +8,17 @@ import { z } from "zod";
 import { buildOpenApi } from "./openapi.ts";
 import { defineRoute, type Route } from "./route.ts";
 import { getHealth } from "./health.ts";
-import { createVm, deleteVm, getVm, listVms, restartVm, startVm, stopVm, waitVm } from "./vms.ts";
+import {
+  createVm,
+  deleteVm,
+  getVm,
+  listVms,
+  restartVm,
+  setVmNetworkPolicy,
+  startVm,
+  stopVm,
+  waitVm,
+} from "./vms.ts";
 import {
   getPlugin,
   getPluginManifest,
@@ -22,6 +32,8 @@ import { agentProxy, callAction, vmLogs } from "./agent.ts";
 import { vmConsole } from "./console.ts";
 import { vmEvents } from "./events.ts";
 import { getImage, listImages, pullImage, removeImage } from "./images.ts";
+import { createToken, listTokens, revokeToken } from "./tokens.ts";
+import { listRegistries, loginRegistry, logoutRegistry } from "./registries.ts";
 
 /** Every API route except `/openapi.json`. */
 export const ROUTES: readonly Route[] = [
@@ -34,6 +46,7 @@ export const ROUTES: readonly Route[] = [
   stopVm,
   restartVm,
   waitVm,
+  setVmNetworkPolicy,
   callAction,
   vmLogs,
   vmConsole,
@@ -52,6 +65,12 @@ export const ROUTES: readonly Route[] = [
   listKeys,
   trustKey,
   untrustKey,
+  listTokens,
+  createToken,
+  revokeToken,
+  listRegistries,
+  loginRegistry,
+  logoutRegistry,
 ];
 
 /** `GET /openapi.json`: the document for {@linkcode ROUTES} and itself. */

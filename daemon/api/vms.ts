@@ -1,5 +1,6 @@
-/** VM routes: list, create, get, delete, start, stop, restart, wait. @module */
+/** VM routes: list, create, get, delete, start, stop, restart, wait, network policy. @module */
 import { VmCreateRequest, VmList, VmRecord, WaitQuery } from "../../schema/mod.ts";
+import { SetVmNetworkPolicy } from "../../schema/operation.ts";
 import { defineRoute, type Route } from "./route.ts";
 
 /** `GET /api/v1/vms` */
@@ -92,4 +93,10 @@ export const waitVm: Route = defineRoute({
   response: VmRecord,
   handle: ({ params, query, deps }) =>
     deps.service.wait(params.name!, query.state, query.timeout_ms),
+});
+
+/** `PUT /api/v1/vms/:name/network-policy` (also the MCP tool `vm_network_policy`). */
+export const setVmNetworkPolicy: Route = defineRoute({
+  ...SetVmNetworkPolicy,
+  handle: ({ params, body, deps }) => deps.service.setNetworkPolicy(params.name!, body),
 });

@@ -8,6 +8,7 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { VolantError } from "../../schema/mod.ts";
+import type { Caller } from "../api/access.ts";
 import type { ApiDeps } from "../api/route.ts";
 import { MCP_TOOLS, type McpTool } from "./tools.ts";
 
@@ -35,7 +36,17 @@ function toolError(err: unknown) {
   };
 }
 
-function register(server: McpServer, t: McpTool, deps: ApiDeps): void {
+/** A tool that changes state, called with a read-only token: refused like the REST routes. */
+function readOnlyRefusal(t: McpTool, caller: Caller): VolantError {
+  const token = caller.token ? ` ${caller.token.name} (${caller.token.id})` : "";
+  return new VolantError(
+    "forbidden",
+    `The token${token} is read-only: the tool ${t.name} changes state and needs an admin token`,
+    { tool: t.name },
+  );
+}
+
+function register(server: McpServer, t: McpTool, deps: ApiDeps, caller: Caller): void {
   server.registerTool(t.name, {
     title: t.title,
     description: t.description,
@@ -43,6 +54,7 @@ function register(server: McpServer, t: McpTool, deps: ApiDeps): void {
     annotations: { readOnlyHint: t.readOnly, destructiveHint: t.name === "vm_delete" },
   }, async (args: Record<string, unknown>) => {
     try {
+      if (!t.readOnly && caller.scope !== "admin") throw readOnlyRefusal(t, caller);
       return toolResult(await t.run(args, deps));
     } catch (err) {
       deps.logger.info("mcp tool failed", {
@@ -55,22 +67,29 @@ function register(server: McpServer, t: McpTool, deps: ApiDeps): void {
 }
 
 /**
- * The handler of `/mcp`: answers one MCP request over Streamable HTTP.
+ * The handler of `/mcp`: answers one MCP request over Streamable HTTP. The app checks Host,
+ * Origin, Content-Type and the token in front of it (daemon/api/access.ts), as for every route;
+ * the SDK's own DNS-rebinding check is on too, fed the Host the app accepted. Tools that change
+ * state are refused to a read-only `caller`. Tokens and registry credentials have no tools.
  *
  * @example
  * ```ts ignore
  * import { mcpHandler } from "./server.ts";
  * const handle = mcpHandler(deps);
- * app.all("/mcp", (c) => handle(c.req.raw));
+ * app.all("/mcp", (c) => handle(c.req.raw, caller));
  * ```
  */
-export function mcpHandler(deps: ApiDeps): (req: Request) => Promise<Response> {
-  return async (req) => {
+export function mcpHandler(deps: ApiDeps): (req: Request, caller: Caller) => Promise<Response> {
+  return async (req, caller) => {
     const server = new McpServer({ name: "volantd", version: deps.version });
-    for (const t of MCP_TOOLS) register(server, t, deps);
+    for (const t of MCP_TOOLS) register(server, t, deps, caller);
+    const host = req.headers.get("host");
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
       enableJsonResponse: true,
+      // In process there is no Host header (and no network): nothing to rebind.
+      enableDnsRebindingProtection: host !== null,
+      ...(host === null ? {} : { allowedHosts: [host] }),
     });
     await server.connect(transport);
     try {

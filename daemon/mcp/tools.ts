@@ -7,9 +7,10 @@
  */
 import { z } from "zod";
 import { ImagePullRequest } from "../../schema/image.ts";
-import { VmCreateRequest, VmName, VmState } from "../../schema/mod.ts";
+import { fromZodError, VmCreateRequest, VmName, VmState } from "../../schema/mod.ts";
 import { toAgent } from "../api/agent.ts";
-import type { ApiDeps } from "../api/route.ts";
+import type { ApiDeps, Route } from "../api/route.ts";
+import { ROUTES } from "../api/routes.ts";
 
 /** One MCP tool: its name, what it does, its input schema, and what it runs. */
 export interface McpTool {
@@ -39,6 +40,52 @@ function tool<S extends z.ZodObject>(
     input,
     readOnly,
     run: async (args, deps) => await run(args as z.infer<S>, deps),
+  };
+}
+
+/**
+ * The MCP tool of a route that declares one (`route.mcp`): its input is the route's path
+ * parameters (`name` is a VM name) plus its body's fields, validated by the route's own
+ * schemas; it runs the route's handler, as REST does. The MCP server has already refused a
+ * tool that changes state to a read-only caller.
+ */
+export function routeTool(route: Route): McpTool {
+  if (route.mcp === undefined) throw new Error(`route ${route.operationId} declares no tool`);
+  const params = [...route.path.matchAll(/:([a-z_]+)/g)].map((m) => m[1]!);
+  const body = route.body as z.ZodObject | undefined;
+  const input = z.strictObject({
+    ...Object.fromEntries(params.map((p) => [p, p === "name" ? VmName : z.string().min(1)])),
+    ...(body?.shape ?? {}),
+  });
+  return {
+    name: route.mcp.tool,
+    title: route.mcp.title,
+    description: route.summary,
+    input,
+    readOnly: route.method === "GET",
+    async run(args, deps) {
+      const rest: Record<string, unknown> = { ...args };
+      const values: Record<string, string> = {};
+      for (const p of params) {
+        values[p] = String(rest[p]);
+        delete rest[p];
+      }
+      let parsed: unknown = undefined;
+      if (body !== undefined) {
+        const result = body.safeParse(rest);
+        if (!result.success) throw fromZodError(result.error);
+        parsed = result.data;
+      }
+      const path = route.path.replace(/:([a-z_]+)/g, (_, p: string) => values[p]!);
+      return await route.handle({
+        params: values,
+        body: parsed,
+        query: undefined,
+        deps,
+        request: new Request(`http://volantd${path}`, { method: route.method }),
+        caller: { listener: "local", token: null, scope: "admin" },
+      });
+    },
   };
 }
 
@@ -143,7 +190,10 @@ export const MCP_TOOLS: readonly McpTool[] = [
       await text(
         await toAgent(deps, name, `/v1/actions/${encodeURIComponent(action)}`, {
           method: "POST",
-          ...(body === undefined ? {} : { body, headers: { "content-type": "application/json" } }),
+          ...(body === undefined ? {} : {
+            body: new TextEncoder().encode(body),
+            headers: { "content-type": "application/json" },
+          }),
         }),
       ),
   ),
@@ -174,4 +224,6 @@ export const MCP_TOOLS: readonly McpTool[] = [
       return deps.images.pull(args);
     },
   ),
+  // Operations declared once in the route table with their tool (`mcp`).
+  ...ROUTES.flatMap((route) => route.mcp === undefined ? [] : [routeTool(route)]),
 ];

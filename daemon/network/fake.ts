@@ -8,6 +8,9 @@
 import { type AgentHealth, decodeBootConfig, READY_MARKER, VolantError } from "../../schema/mod.ts";
 import type { FakeRegistry } from "../../hypervisor/fake/mod.ts";
 import type { AgentProbe, Forward, HostNetwork, ProbeOptions, TcpProbe } from "./host_network.ts";
+import type { KestrelTarget } from "../kestrel/target.ts";
+import { type EndpointPolicy, endpointPolicyScript } from "../../net/mod.ts";
+import { policyAllows } from "./_policy_model.ts";
 
 /** Answers a probe of kestrel at `ip`: its health, or `null` while nothing answers there. */
 export type FakeAgent = (ip: string) => AgentHealth | null;
@@ -18,6 +21,7 @@ export interface FakeNetworkFailures {
   createTap?: Error;
   deleteTap?: Error;
   setForwards?: Error;
+  setPolicies?: Error;
 }
 
 /** Options of {@linkcode FakeHostNetwork}. */
@@ -28,10 +32,19 @@ export interface FakeHostNetworkOptions {
   listening?: Iterable<string>;
   /** Taps present from the start (e.g. orphans of an earlier daemon). */
   taps?: Iterable<string>;
+  /**
+   * The VMs' subnet and gateway, for {@linkcode FakeHostNetwork.allows} and for checking
+   * policies as the real network does; default `192.168.127.0/24` and `.1` (policies are then
+   * checked without the subnet).
+   */
+  subnet?: string;
+  gateway?: string;
 }
 
 /**
- * The fake host network: a set of taps, the forwards last set, host listeners, call counts.
+ * The fake host network: a set of taps, the forwards and guest policies last set (with a model
+ * of what the policies let through, {@linkcode FakeHostNetwork.allows}), host listeners, call
+ * counts.
  *
  * @example
  * ```ts
@@ -46,26 +59,38 @@ export class FakeHostNetwork implements HostNetwork {
   readonly description = "fake host network";
   /** Taps that exist. */
   readonly taps: Set<string>;
+  /** The owner (uid, gid) each tap was created for, when one was given. */
+  readonly tapOwners = new Map<string, { uid: number; gid: number }>();
   /** Host listeners, as `8080/tcp`. */
   readonly listening: Set<string>;
   /** The forwards last set. */
   forwards: Forward[] = [];
+  /** The guests' network policies last set. */
+  policies: EndpointPolicy[] = [];
   /** How often each method ran. */
   readonly calls: Record<keyof FakeNetworkFailures | "listTaps" | "probeAgent", number> = {
     prepare: 0,
     createTap: 0,
     deleteTap: 0,
     setForwards: 0,
+    setPolicies: 0,
     listTaps: 0,
     probeAgent: 0,
   };
   /** One-shot failures; set a field to make the next call of that method throw it. */
   readonly fail: FakeNetworkFailures = {};
   #agent: FakeAgent;
+  #network: { subnet: string; gateway: string };
+  #checkSubnet: boolean;
 
   /** Creates an empty fake network. */
   constructor(options: FakeHostNetworkOptions = {}) {
     this.#agent = options.agent ?? (() => null);
+    this.#network = {
+      subnet: options.subnet ?? "192.168.127.0/24",
+      gateway: options.gateway ?? "192.168.127.1",
+    };
+    this.#checkSubnet = options.subnet !== undefined;
     this.listening = new Set(options.listening ?? []);
     this.taps = new Set(options.taps ?? []);
   }
@@ -88,13 +113,14 @@ export class FakeHostNetwork implements HostNetwork {
     }
   }
 
-  createTap(name: string): Promise<void> {
+  createTap(name: string, owner?: { uid: number; gid: number }): Promise<void> {
     try {
       this.#maybeFail("createTap");
       if (this.taps.has(name)) {
         throw new VolantError("network_error", `create tap ${name}: link ${name} already exists`);
       }
       this.taps.add(name);
+      if (owner) this.tapOwners.set(name, { ...owner });
       return Promise.resolve();
     } catch (err) {
       return Promise.reject(err);
@@ -125,6 +151,42 @@ export class FakeHostNetwork implements HostNetwork {
     }
   }
 
+  setPolicies(endpoints: readonly EndpointPolicy[]): Promise<void> {
+    try {
+      this.#maybeFail("setPolicies");
+      // Refused exactly as the real network refuses (same validation, no kernel).
+      endpointPolicyScript(
+        endpoints,
+        this.#checkSubnet
+          ? { bridge: "vbr0", ...this.#network }
+          : { bridge: "vbr0", subnet: "0.0.0.0/0", gateway: "255.255.255.255" },
+      );
+      this.policies = structuredClone([...endpoints]);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Whether the policies last set let `from` open a connection to `to`:`port` (the model of the
+   * real rules; the host, at the gateway address, reaches every guest).
+   *
+   * @example
+   * ```ts
+   * import { FakeHostNetwork } from "./fake.ts";
+   * const net = new FakeHostNetwork();
+   * await net.setPolicies([{
+   *   owner: "a", link: "vt-a", mac: "02:00:00:00:00:02", address: "192.168.127.2",
+   *   egress: "deny", allowEgress: [], allowFrom: [], closedPorts: [], hostPorts: [],
+   * }]);
+   * console.assert(!net.allows("192.168.127.2", "198.51.100.1", 443));
+   * ```
+   */
+  allows(from: string, to: string, port: number, protocol: "tcp" | "udp" = "tcp"): boolean {
+    return policyAllows(this.policies, this.#network, { from, to, port, protocol });
+  }
+
   portInUse(port: number, protocol: "tcp" | "udp"): Promise<boolean> {
     return Promise.resolve(this.listening.has(`${port}/${protocol}`));
   }
@@ -136,10 +198,10 @@ export class FakeHostNetwork implements HostNetwork {
     );
   }
 
-  probeAgent(ip: string, options: ProbeOptions): Promise<AgentProbe> {
+  probeAgent(target: KestrelTarget, options: ProbeOptions): Promise<AgentProbe> {
     this.calls.probeAgent++;
     if (options.signal?.aborted) return Promise.resolve({ ok: false, reason: "aborted" });
-    const health = this.#agent(ip);
+    const health = this.#agent(target.ip);
     return Promise.resolve(
       health ? { ok: true, health } : { ok: false, reason: "connection refused (fake)" },
     );

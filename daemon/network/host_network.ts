@@ -7,6 +7,10 @@
  * @module
  */
 import type { AgentHealth } from "../../schema/mod.ts";
+import type { EndpointPolicy } from "../../net/mod.ts";
+import type { KestrelTarget } from "../kestrel/target.ts";
+
+export type { EndpointPolicy };
 
 /** One forwarded host port (the shape `net/nft.ts` takes). */
 export interface Forward {
@@ -44,18 +48,29 @@ export interface HostNetwork {
    * configured. Idempotent; returns one line per change.
    */
   prepare(): Promise<{ changes: string[] }>;
-  /** Creates persistent tap `name`, attaches it to the bridge and sets it up. */
-  createTap(name: string): Promise<void>;
+  /**
+   * Creates persistent tap `name`, attaches it to the bridge and sets it up; `owner` (a jailed
+   * VMM's uid and gid) may then open it without privileges.
+   */
+  createTap(name: string, owner?: { uid: number; gid: number }): Promise<void>;
   /** Deletes tap `name`; `false` when there was none. */
   deleteTap(name: string): Promise<boolean>;
   /** Names of the taps whose name starts with `prefix`. */
   listTaps(prefix: string): Promise<string[]>;
   /** Makes the host's port forwards exactly `forwards` (atomically). */
   setForwards(forwards: readonly Forward[]): Promise<void>;
+  /**
+   * Makes the guests' network policies exactly `endpoints` (one per tap that runs), atomically:
+   * on failure nothing changed. Taps with the project's prefix that have none send nothing.
+   */
+  setPolicies(endpoints: readonly EndpointPolicy[]): Promise<void>;
   /** Whether a host socket listens on `port` (TCP) or is bound to it (UDP). */
   portInUse(port: number, protocol: "tcp" | "udp"): Promise<boolean>;
-  /** One `GET http://<ip>:8080/healthz` to the guest's kestrel. */
-  probeAgent(ip: string, options: ProbeOptions): Promise<AgentProbe>;
+  /**
+   * One `GET /healthz` to the guest's kestrel at `target` (address, port, secret), through the
+   * daemon's kestrel client.
+   */
+  probeAgent(target: KestrelTarget, options: ProbeOptions): Promise<AgentProbe>;
   /** Whether a TCP connection to `ip:port` succeeds (workloads that run without kestrel). */
   probeTcp(ip: string, port: number, options: ProbeOptions): Promise<TcpProbe>;
 }

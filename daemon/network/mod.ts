@@ -1,6 +1,7 @@
 /**
  * volantd's view of the host network: the {@linkcode HostNetwork} seam (real over `net/`,
- * fake in memory), kestrel's `/healthz` probe, and the address pool from the config.
+ * fake in memory; its kestrel probe goes through `daemon/kestrel/`), the TCP probe of guests
+ * without kestrel, and the address pool from the config.
  *
  * @module
  */
@@ -13,5 +14,5 @@ export {
   type FakeHostNetworkOptions,
   type FakeNetworkFailures,
 } from "./fake.ts";
-export { parseHttpResponse, probeAgent } from "./agent_probe.ts";
+export { probeTcp } from "./tcp_probe.ts";
 export { type NetworkConfig, poolFromConfig } from "./pool.ts";

@@ -45,7 +45,7 @@ function rangeBound(
  * import { poolFromConfig } from "./pool.ts";
  * const pool = poolFromConfig({
  *   namespace: null, bridge: "vbr0", subnet: "10.9.0.0/24", gateway: "10.9.0.1",
- *   range_start: "10.9.0.100", range_end: null, nat: true,
+ *   range_start: "10.9.0.100", range_end: null, nat: true, isolation: true,
  * });
  * console.assert(pool.subnet.prefix === 24);
  * ```

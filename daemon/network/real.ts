@@ -1,7 +1,7 @@
 /**
  * The real {@linkcode HostNetwork}: bridge, forwarding and NAT through `net/host_network.ts`,
  * taps through netlink and `/dev/net/tun` (`net/`), port forwards and listening sockets through
- * `net/nft.ts`. volantd runs inside its own namespace already, so it leaves `netns` unset;
+ * `net/nft.ts`, the guests' network policies through `net/nft_policy.ts`. volantd runs inside its own namespace already, so it leaves `netns` unset;
  * tests pass the namespace they created.
  *
  * @module
@@ -9,8 +9,12 @@
 import { createTap, deleteTap, listLinks, setLinkUp, setMaster, withNetns } from "../../net/mod.ts";
 import { prepareHostNetwork } from "../../net/host_network.ts";
 import { portInUse, setPortForwards } from "../../net/nft.ts";
+import { deleteEndpointPolicies, setEndpointPolicies } from "../../net/nft_policy.ts";
+import { TAP_PREFIX } from "../../net/names.ts";
+import { VolantError } from "../../schema/mod.ts";
 import { setSysctl } from "../../net/sysctl.ts";
-import { probeAgent, probeTcp } from "./agent_probe.ts";
+import { kestrelHealth } from "../kestrel/client.ts";
+import { probeTcp } from "./tcp_probe.ts";
 import type { Forward, HostNetwork } from "./host_network.ts";
 
 /** How often the host repeats an unanswered ARP request on the bridge (kernel default 1000). */
@@ -26,6 +30,11 @@ export interface NetHostNetworkOptions {
   gateway: string;
   /** Masquerade guest traffic leaving the subnet. */
   nat: boolean;
+  /**
+   * Enforce the guests' network policies (`network.isolation`); default true. Off: `prepare`
+   * removes the policy tables and `setPolicies` does nothing.
+   */
+  isolation?: boolean;
   /** A named namespace to act in (tests); default the current one. */
   netns?: string;
 }
@@ -43,7 +52,8 @@ export interface NetHostNetworkOptions {
  * ```
  */
 export function netHostNetwork(options: NetHostNetworkOptions): HostNetwork {
-  const { bridge, subnet, netns } = options;
+  const { bridge, subnet, gateway, netns } = options;
+  const isolation = options.isolation ?? true;
   const inNs = <T>(fn: () => T): T =>
     netns === undefined ? fn() : withNetns(netns, fn as () => never) as T;
   return {
@@ -58,12 +68,14 @@ export function netHostNetwork(options: NetHostNetworkOptions): HostNetwork {
       if (setSysctl(key, String(ARP_RETRANS_MS), { netns })) {
         result.changes.push(`set ${key} to ${ARP_RETRANS_MS}`);
       }
+      // With isolation the VM service installs the policies (reconciliation); without, none stay.
+      if (!isolation) await deleteEndpointPolicies({ bridge, netns });
       return result;
     },
     // deno-lint-ignore require-await
-    async createTap(name) {
+    async createTap(name, owner) {
       inNs(() => {
-        createTap(name);
+        createTap(name, owner === undefined ? {} : { owner: owner.uid, group: owner.gid });
         try {
           setMaster(name, bridge);
           setLinkUp(name);
@@ -83,8 +95,30 @@ export function netHostNetwork(options: NetHostNetworkOptions): HostNetwork {
       ),
     setForwards: (forwards: readonly Forward[]) =>
       setPortForwards(forwards, { bridge, subnet, netns }),
+    setPolicies: async (endpoints) => {
+      if (!isolation) return;
+      try {
+        await setEndpointPolicies(endpoints, {
+          bridge,
+          subnet,
+          gateway,
+          guardPrefix: TAP_PREFIX,
+          netns,
+        });
+      } catch (err) {
+        if (!(err instanceof VolantError) || err.code !== "network_error") throw err;
+        throw new VolantError(
+          "network_error",
+          `${err.message} (volantd enforces the VMs' network policies with nftables tables of ` +
+            "the families bridge and ip; network.isolation: false in the daemon config turns " +
+            "them off)",
+          err.details,
+          { cause: err },
+        );
+      }
+    },
     portInUse: (port, protocol) => portInUse(port, protocol, { netns }),
-    probeAgent: (ip, probe) => probeAgent(ip, probe),
+    probeAgent: (target, probe) => kestrelHealth(target, probe),
     probeTcp: (ip, port, probe) => probeTcp(ip, port, probe),
   };
 }

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { type BootConfig, type Manifest, VolantError } from "../../schema/mod.ts";
+import { type AgentAccess, type BootConfig, type Manifest, VolantError } from "../../schema/mod.ts";
 import type { DiskSpec } from "../../hypervisor/driver.ts";
 import { createOverlay } from "../artifacts/mod.ts";
 import type { GuestImage } from "../guest.ts";
@@ -48,7 +48,8 @@ function stageZeroEnv(manifest: Manifest | undefined): BootEnv {
 }
 
 /**
- * Writes the VM's initramfs and prepares its disks. A root filesystem (an image's, or a plugin's
+ * Writes the VM's initramfs (with `agent`, kestrel's port and the VM's secret, in its boot
+ * config) and prepares its disks. A root filesystem (an image's, or a plugin's
  * rootfs artifact) is attached read-only straight from its cache, with the VM's own sparse ext4
  * disk for the writes (created once, kept across restarts); extra read-only disks come straight
  * from the cache, writable ones as qcow2 overlays on it. Nothing is copied.
@@ -60,6 +61,7 @@ export async function prepareBootMedia(
   nic: GuestNic | undefined,
   plugin: PluginBootFiles | undefined,
   fromImage?: ImageBootFiles,
+  agent?: AgentAccess,
 ): Promise<BootExtras> {
   const manifest = fromImage?.manifest ?? plugin?.manifest;
   const env = stageZeroEnv(manifest);
@@ -80,6 +82,9 @@ export async function prepareBootMedia(
   }
   const config: BootConfig = {
     ...bootConfigFor(name, nic, manifest),
+    // kestrel's port and secret: in this archive only (never on the command line), and only
+    // for kestrel (a custom init or a `none` workload as PID 1 has no use for them).
+    ...(agent && env.init === "kestrel" ? { agent } : {}),
     ...(lower
       ? {
         image_root: {

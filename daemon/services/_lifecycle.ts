@@ -7,6 +7,9 @@
  */
 import { VolantError } from "../../schema/mod.ts";
 import type { VmmHandle } from "../../hypervisor/driver.ts";
+import type { VmmJail } from "../../hypervisor/jail/mod.ts";
+import { faultPoint } from "../fault.ts";
+import { ensureJailUid, lockRuntimeDir, prepareJail } from "./_jail.ts";
 import { tapNameFor } from "../../net/mod.ts";
 import type { GuestImage } from "../guest.ts";
 import type { VmRow } from "../store/mod.ts";
@@ -14,10 +17,12 @@ import { canTransition } from "../vm_state.ts";
 import { buildSpec, vmPaths } from "./spec.ts";
 import { type ImageBootFiles, pluginFiles, prepareBootMedia } from "./_boot_media.ts";
 import { imageManifest } from "../../schema/image_manifest.ts";
-import { tailLines } from "./_serial.ts";
+import { capLog, tailLines } from "./_serial.ts";
 import { fileSize } from "../../hypervisor/process/mod.ts";
 import { ensureLease, guestNic, syncForwards } from "./_network.ts";
 import { watchReady } from "./_readiness.ts";
+import { syncPolicies } from "./_policy.ts";
+import { agentPort, issueAgentAccess, refuseAgentPort } from "./_agent.ts";
 import {
   killHandle,
   killLadder,
@@ -43,14 +48,17 @@ async function imageFiles(rt: VmRuntime, row: VmRow): Promise<ImageBootFiles> {
   return { manifest, rootfs: image.rootfs.path };
 }
 
-/** Creates the VM's tap on the bridge (deleting a stale one first) and records it on the row. */
-async function createTap(rt: VmRuntime, row: VmRow): Promise<string> {
+/**
+ * Creates the VM's tap on the bridge (deleting a stale one first) and records it on the row; a
+ * jailed VMM's uid may open it.
+ */
+async function createTap(rt: VmRuntime, row: VmRow, uid?: number): Promise<string> {
   const tap = tapNameFor(row.name);
   if (row.tap !== null) {
     await rt.network.deleteTap(row.tap);
     rt.store.update(row.name, { tap: null });
   }
-  await rt.network.createTap(tap);
+  await rt.network.createTap(tap, uid === undefined ? undefined : { uid, gid: uid });
   rt.store.update(row.name, { tap });
   rt.logger.debug("tap created", { vm: row.name, tap });
   return tap;
@@ -58,10 +66,11 @@ async function createTap(rt: VmRuntime, row: VmRow): Promise<string> {
 
 /**
  * Launches the VMM for `row` (pending, stopped or crashed) and boots it: lease (kept when it
- * holds one), tap on the bridge, VMM with the NIC, boot config with the address. The VM is left
- * `starting` with its watchers attached. On failure the process is ended and the tap deleted
- * before the error is thrown (the lease stays with the VM); the row's state is the caller's to
- * settle.
+ * holds one), tap on the bridge, jail (uid, cgroup, root; see `_jail.ts`), VMM with the NIC —
+ * its handle recorded as soon as it is spawned — and boot config with the address. The VM is
+ * left `starting` with its watchers attached. On failure the process is ended and the tap and
+ * jail removed before the error is thrown (the lease stays with the VM); the row's state is the
+ * caller's to settle.
  */
 export async function launch(rt: VmRuntime, row: VmRow, image?: GuestImage): Promise<VmRow> {
   const name = row.name;
@@ -74,6 +83,8 @@ export async function launch(rt: VmRuntime, row: VmRow, image?: GuestImage): Pro
       { kernel: row.kernel },
     );
   }
+  // The config's agent port may have moved onto a port this VM publishes.
+  refuseAgentPort(row.ports, agentPort(rt));
   const paths = vmPaths(rt.config, name);
   // Checked before every boot: the plugin exists, is enabled, its signature still verifies,
   // and its cached artifacts were not modified on disk.
@@ -87,16 +98,29 @@ export async function launch(rt: VmRuntime, row: VmRow, image?: GuestImage): Pro
   if (leased.leased && leased.row.ports.length > 0) await syncForwards(rt);
   let handle: VmmHandle;
   let startedAt: Date;
+  let jail: VmmJail | undefined;
   try {
-    const tap = await createTap(rt, leased.row);
+    const tap = await createTap(rt, leased.row, ensureJailUid(rt, name));
     const current = rt.store.get(name)!;
     const nic = guestNic(rt, current, tap);
-    const media = await prepareBootMedia(paths, resolved, name, nic, plugin, fromImage);
+    const agent = issueAgentAccess(rt, name);
+    // The tap's rules before the guest can send anything (kestrel's port as issued now).
+    await syncPolicies(rt);
+    const media = await prepareBootMedia(paths, resolved, name, nic, plugin, fromImage, agent);
     const spec = buildSpec(current, resolved, paths, rt.config.hostCmdline, nic, media);
+    // Its own uid, cgroup and root (security.jail); the files it opens made its own.
+    jail = await prepareJail(rt, name, spec);
     startedAt = rt.now();
-    handle = await rt.driver.create(spec);
+    handle = await rt.driver.create(jail ? { ...spec, jail } : spec, {
+      // Recorded before the VMM's API is waited for: a daemon killed meanwhile still knows it.
+      onSpawn: (spawned) => {
+        rt.store.update(name, { handle: spawned });
+        faultPoint("vmm_spawned");
+      },
+    });
   } catch (err) {
-    await releaseResources(rt, name, null);
+    if (jail) await lockRuntimeDir(paths.runtimeDir).catch(() => {});
+    await releaseResources(rt, name, null, jail);
     throw err;
   }
   const run: Run = {
@@ -107,6 +131,7 @@ export async function launch(rt: VmRuntime, row: VmRow, image?: GuestImage): Pro
     abort: new AbortController(),
   };
   try {
+    if (jail) await lockRuntimeDir(paths.runtimeDir);
     const starting = setState(rt, name, "starting", {
       handle,
       // What this run uses, which may differ from the last (e.g. KVM then, TCG now).
@@ -122,6 +147,7 @@ export async function launch(rt: VmRuntime, row: VmRow, image?: GuestImage): Pro
     watchExit(rt, run);
     await rt.driver.boot(handle);
     watchReady(rt, run, paths.serialLog, offset);
+    capSerialLog(rt, run, paths.serialLog);
     return rt.store.get(name) ?? starting;
   } catch (err) {
     rt.runs.set(name, run);
@@ -144,9 +170,9 @@ export function attachRun(rt: VmRuntime, row: VmRow & { handle: VmmHandle }): vo
   };
   rt.runs.set(row.name, run);
   watchExit(rt, run);
-  if (row.state === "starting") {
-    watchReady(rt, run, vmPaths(rt.config, row.name).serialLog, row.serial_offset);
-  }
+  const serialLog = vmPaths(rt.config, row.name).serialLog;
+  if (row.state === "starting") watchReady(rt, run, serialLog, row.serial_offset);
+  capSerialLog(rt, run, serialLog);
 }
 
 /**
@@ -184,6 +210,16 @@ async function exitDetail(handle: VmmHandle, serialLog: string): Promise<string>
   if (vmm) parts.push(`VMM log (${handle.vmmLog}):\n${vmm}`);
   if (serial) parts.push(`serial console (${serialLog}):\n${serial}`);
   return parts.length > 0 ? `\n${parts.join("\n")}` : "";
+}
+
+/** Keeps the run's serial log within `limits.serial_log_bytes` while the VMM runs. */
+function capSerialLog(rt: VmRuntime, run: Run, serialLog: string): void {
+  capLog(serialLog, {
+    maxBytes: rt.config.serialLogBytes ?? 8 * 1024 * 1024,
+    files: rt.config.serialLogFiles ?? 2,
+    everyMs: rt.config.serialCheckMs ?? 1_000,
+    signal: run.abort.signal,
+  });
 }
 
 /** When the VMM exits without the daemon asking: `crashed`, resources released. */

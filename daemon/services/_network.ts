@@ -22,6 +22,7 @@ import { formatIpv4, parseIpv4 } from "../../net/ipv4.ts";
 import type { VmRow } from "../store/mod.ts";
 import type { Forward } from "../network/mod.ts";
 import type { VmRuntime } from "./_runtime.ts";
+import { agentPort, refuseAgentPort } from "./_agent.ts";
 
 /** The mutex key that serialises rewrites of the port forwards (never a VM name). */
 const FORWARDS_KEY = "#forwards";
@@ -138,6 +139,7 @@ export function guestNic(rt: VmRuntime, row: VmRow, tap: string): GuestNic {
  * `publish[i].host_port`.
  */
 export async function checkPublish(rt: VmRuntime, publish: readonly PortMapping[]): Promise<void> {
+  refuseAgentPort(publish, agentPort(rt)); // kestrel's port: invalid_argument naming guest_port
   for (const [i, port] of publish.entries()) {
     const field = `publish[${i}].host_port`;
     const where = `${port.host_port}/${port.protocol}`;

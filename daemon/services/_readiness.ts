@@ -1,6 +1,7 @@
 /**
- * Readiness: a VM is `running` once kestrel answers `GET http://<ip>:8080/healthz` with a 200
- * and a valid AgentHealth naming the VM (polled every ~100 ms, each probe with a short
+ * Readiness: a VM is `running` once kestrel answers `GET http://<ip>:<agent port>/healthz`
+ * (through the daemon's kestrel client, with the VM's secret) with a 200 and a valid
+ * AgentHealth naming the VM (polled every ~100 ms, each probe with a short
  * deadline); `boot_ms` counts from the start request to that answer. The serial console's
  * `KESTREL_READY {json}` line is still watched: it carries kestrel's memory report (logged),
  * tells a guest network problem from a guest that never started, and is the readiness signal
@@ -8,7 +9,8 @@
  *
  * @module
  */
-import { AGENT_PORT, type AgentHealth, READY_MARKER } from "../../schema/mod.ts";
+import { type AgentHealth, READY_MARKER } from "../../schema/mod.ts";
+import { type KestrelTarget, kestrelTarget } from "../kestrel/target.ts";
 import { type ReadyResult, tailLines, waitForReadyLine } from "./_serial.ts";
 import { killHandle, killLadder, type Run, setState, type VmRuntime } from "./_runtime.ts";
 import { type HealthWithWorkload, notReadyReason, summarize, watchWorkload } from "./_workload.ts";
@@ -33,12 +35,12 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /**
- * Polls kestrel at `ip` until it answers as VM `name`, `timeoutMs` passes or `signal` aborts.
- * At least one probe is made.
+ * Polls kestrel at `target` until it answers as VM `name`, `timeoutMs` passes or `signal`
+ * aborts. At least one probe is made.
  */
 export async function pollHealth(
   rt: VmRuntime,
-  ip: string,
+  target: KestrelTarget,
   name: string,
   options: { timeoutMs: number; signal: AbortSignal; hasPlugin?: boolean },
 ): Promise<HealthResult> {
@@ -54,7 +56,7 @@ export async function pollHealth(
     const left = deadline - began;
     if (left <= 0 && attempts > 0) return { kind: "timeout", reason, attempts };
     attempts++;
-    const probe = await rt.network.probeAgent(ip, {
+    const probe = await rt.network.probeAgent(target, {
       timeoutMs: Math.max(1, Math.min(perProbe, left)),
       signal: options.signal,
     });
@@ -140,8 +142,9 @@ function current(rt: VmRuntime, run: Run): boolean {
 export function watchReady(rt: VmRuntime, run: Run, serialLog: string, offset: number): void {
   const timeoutMs = run.startedAtMs + rt.config.readyMs - rt.now().getTime();
   const signal = AbortSignal.any([run.abort.signal, rt.closing.signal]);
-  const ip = rt.store.get(run.name)?.ip ?? null;
   const row = rt.store.get(run.name);
+  const ip = row?.ip ?? null;
+  const target = row === undefined ? undefined : kestrelTarget(row);
   const plugin = row?.plugin ?? null;
   const direct = directPort(rt, plugin);
   // A plugin or an image gives kestrel a workload: the VM is ready when it is healthy.
@@ -158,11 +161,11 @@ export function watchReady(rt: VmRuntime, run: Run, serialLog: string, offset: n
     }
     return result;
   });
-  const ready: Promise<HealthResult | ReadyResult> = ip === null
+  const ready: Promise<HealthResult | ReadyResult> = ip === null || target === undefined
     ? serialDone
     : direct !== undefined
     ? pollTcp(rt, ip, direct, { timeoutMs, signal })
-    : pollHealth(rt, ip, run.name, { timeoutMs, signal, hasPlugin });
+    : pollHealth(rt, target, run.name, { timeoutMs, signal, hasPlugin });
   ready.then((result) => {
     if (result.kind === "aborted" || !current(rt, run)) return;
     return rt.mutex.run(run.name, async () => {
@@ -180,7 +183,7 @@ export function watchReady(rt: VmRuntime, run: Run, serialLog: string, offset: n
           ...(workload ? { workload: summarize(workload, readyAt.toISOString()) } : {}),
         });
         rt.logger.info("vm ready", { vm: run.name, ip: ip ?? undefined });
-        if (hasPlugin && ip !== null) watchWorkload(rt, run, ip);
+        if (hasPlugin && target !== undefined) watchWorkload(rt, run, target);
         return;
       }
       const tail = await tailLines(serialLog, 5);
@@ -190,7 +193,7 @@ export function watchReady(rt: VmRuntime, run: Run, serialLog: string, offset: n
           ? `VM ${run.name} never became ready: its workload (run without kestrel) did not ` +
             `accept connections on ${ip}:${direct} within ${rt.config.readyMs} ms` +
             ("reason" in result ? ` (last probe: ${result.reason})` : "")
-          : neverReady(rt, run.name, ip, result, serial?.kind === "ready")) +
+          : neverReady(rt, run.name, target, result, serial?.kind === "ready")) +
           (tail ? `; last serial output (${serialLog}):\n${tail}` : " (no serial output)"),
       });
     });
@@ -200,18 +203,18 @@ export function watchReady(rt: VmRuntime, run: Run, serialLog: string, offset: n
 function neverReady(
   rt: VmRuntime,
   name: string,
-  ip: string | null,
+  target: KestrelTarget | undefined,
   result: HealthResult | ReadyResult,
   sawLine: boolean,
 ): string {
   const within = `within ${rt.config.readyMs} ms`;
-  if (ip === null) {
+  if (target === undefined) {
     return `VM ${name} never became ready: no ${READY_MARKER} line on its serial console ${within}`;
   }
   const last = result.kind === "timeout" && "reason" in result
     ? ` (last probe: ${result.reason})`
     : "";
-  const url = `http://${ip}:${AGENT_PORT}/healthz`;
+  const url = `http://${target.ip}:${target.port}/healthz`;
   return `VM ${name} never became ready: kestrel did not answer ${url} ${within}${last}` +
     (sawLine
       ? `, although it printed ${READY_MARKER} on the serial console: check the guest network ` +

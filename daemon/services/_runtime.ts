@@ -1,7 +1,7 @@
 /**
  * The VM service's shared context and its primitive steps: state changes (checked against
  * the lifecycle table, persisted, emitted), ending a VMM, and the one place the resources of a
- * VMM run (driver files, tap) are released.
+ * VMM run (driver files, tap and its network policy rules) are released.
  *
  * @module
  */
@@ -11,13 +11,17 @@ import type { Pool } from "../../net/mod.ts";
 import type { GuestArtifacts } from "../guest.ts";
 import type { Logger } from "../log.ts";
 import type { HostNetwork } from "../network/mod.ts";
-import type { LeaseStore, PortStore, VmPatch, VmRow, VmStore } from "../store/mod.ts";
+import type { LeaseStore, PolicyStore, PortStore, VmPatch, VmRow, VmStore } from "../store/mod.ts";
 import { assertTransition } from "../vm_state.ts";
 import type { VmEvents } from "./events.ts";
 import type { PluginService } from "./plugins.ts";
 import type { ImageService } from "./images.ts";
 import type { KeyedMutex } from "./_mutex.ts";
 import { vmPaths } from "./spec.ts";
+import type { VmmJail } from "../../hypervisor/jail/mod.ts";
+import type { JailSettings } from "../jail.ts";
+import { jailRecord, releaseJail } from "./_jail.ts";
+import { syncPoliciesQuietly } from "./_policy.ts";
 
 /** The settings the VM service needs (see `serviceConfigFrom` in vms.ts). */
 export interface VmServiceConfig {
@@ -45,6 +49,16 @@ export interface VmServiceConfig {
   probeTimeoutMs?: number;
   /** How often a running plugin VM's workload is polled; default 2000 ms. */
   workloadPollMs?: number;
+  /** kestrel's port in guests started from now on (`guest.agent_port`); default `AGENT_PORT`. */
+  agentPort?: number;
+  /** A VM's serial log is rotated past this size; default 8 MiB. */
+  serialLogBytes?: number;
+  /** Serial log files kept per VM, the current one included; default 2. */
+  serialLogFiles?: number;
+  /** How often a running VM's serial log size is checked; default 1000 ms. */
+  serialCheckMs?: number;
+  /** VMM jails (`security.jail: on`; see `daemon/jail.ts`); absent: VMMs run unconfined. */
+  jail?: JailSettings;
 }
 
 /** One VMM process the service watches. */
@@ -64,7 +78,9 @@ export interface VmRuntime {
   store: VmStore;
   leases: LeaseStore;
   ports: PortStore;
-  /** One transaction across VMs, leases and ports. */
+  /** Network policies. */
+  policies: PolicyStore;
+  /** One transaction across VMs, leases, ports and policies. */
   transaction: <T>(fn: () => T) => T;
   driver: Driver;
   guest: GuestArtifacts;
@@ -110,6 +126,8 @@ export function toRecord(row: VmRow): VmRecord {
     mac: row.mac,
     tap: row.tap,
     ports: row.ports.map((p) => ({ ...p })),
+    network_policy: structuredClone(row.network_policy),
+    jail: jailRecord(row.handle?.jail),
     workload: row.workload === null ? null : { ...row.workload },
   };
 }
@@ -146,6 +164,7 @@ export async function releaseResources(
   rt: VmRuntime,
   name: string,
   handle: VmmHandle | null,
+  jail?: VmmJail,
 ): Promise<void> {
   if (handle) {
     try {
@@ -157,6 +176,10 @@ export async function releaseResources(
   // The per-VM initramfs is rebuilt at every launch.
   await Deno.remove(vmPaths(rt.config, name).initramfs).catch(() => {});
   const row = rt.store.get(name);
+  // Its jail: cgroup (with anything left in it) and root directory.
+  const jails = new Map<string, VmmJail>();
+  for (const j of [jail, handle?.jail, row?.handle?.jail]) if (j) jails.set(j.root, j);
+  for (const j of jails.values()) await releaseJail(rt, name, j);
   if (!row) return;
   const patch: VmPatch = {};
   if (row.tap) {
@@ -169,7 +192,11 @@ export async function releaseResources(
     }
   }
   if (row.handle) patch.handle = null;
+  // The secret lives as long as the run: the next start makes a new one.
+  if (row.agent_secret) patch.agent_secret = null;
   if (Object.keys(patch).length > 0) rt.store.update(name, patch);
+  // Its tap is gone: so are its network policy rules (and the peers' rules naming it).
+  if (patch.tap === null) await syncPoliciesQuietly(rt, name);
 }
 
 /** The normal stop ladder from the config. */

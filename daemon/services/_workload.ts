@@ -9,6 +9,7 @@
 import type { AgentHealth, WorkloadStatus } from "../../schema/agent.ts";
 import type { WorkloadSummary } from "../store/mod.ts";
 import type { Run, VmRuntime } from "./_runtime.ts";
+import type { KestrelTarget } from "../kestrel/target.ts";
 
 /** kestrel's health with its workload (absent in kestrels older than plugins). */
 export type HealthWithWorkload = AgentHealth & { workload?: WorkloadStatus | null };
@@ -76,15 +77,15 @@ export function recordWorkload(rt: VmRuntime, name: string, status: WorkloadStat
   }
 }
 
-/** Polls kestrel while the run lasts (plugin VMs, after `running`). */
-export function watchWorkload(rt: VmRuntime, run: Run, ip: string): void {
+/** Polls kestrel at `target` while the run lasts (plugin VMs, after `running`). */
+export function watchWorkload(rt: VmRuntime, run: Run, target: KestrelTarget): void {
   const every = rt.config.workloadPollMs ?? 2_000;
   const signal = AbortSignal.any([run.abort.signal, rt.closing.signal]);
   (async () => {
     while (!signal.aborted) {
       await sleep(every, signal);
       if (signal.aborted) return;
-      const probe = await rt.network.probeAgent(ip, {
+      const probe = await rt.network.probeAgent(target, {
         timeoutMs: rt.config.probeTimeoutMs ?? 1000,
         signal,
       });

@@ -12,6 +12,7 @@ import {
   type ImageRecord as StoredImage,
   type ImageStore,
   parseImageSource,
+  type RegistryCredentials,
 } from "../../images/mod.ts";
 import type { Logger } from "../log.ts";
 import type { VmStore } from "../store/mod.ts";
@@ -32,6 +33,11 @@ export interface ImageServiceOptions {
   vms: VmStore;
   /** Registries (host[:port]) that are always talked to over plain HTTP. */
   insecureRegistries: readonly string[];
+  /**
+   * Registry credentials kept by the daemon (`volar registry login`), asked before the daemon's
+   * own `~/.docker/config.json`.
+   */
+  credentials?: (registry: string) => Promise<RegistryCredentials | null>;
   logger: Logger;
 }
 
@@ -40,6 +46,7 @@ export class ImageService {
   #store: ImageStore;
   #vms: VmStore;
   #insecure: Set<string>;
+  #credentials: ((registry: string) => Promise<RegistryCredentials | null>) | undefined;
   #logger: Logger;
   /** Rootfs checksums computed in this process, by path and size. */
   #checksums = new Map<string, { size: number; checksum: string }>();
@@ -49,6 +56,7 @@ export class ImageService {
     this.#store = options.store;
     this.#vms = options.vms;
     this.#insecure = new Set(options.insecureRegistries);
+    this.#credentials = options.credentials;
     this.#logger = options.logger;
   }
 
@@ -121,7 +129,8 @@ export class ImageService {
     if (source.kind === "registry") {
       // Plain HTTP when asked for, or configured for this registry.
       const plain = insecure || this.#insecure.has(source.ref.registry);
-      return this.#store.pull(ref, { insecure: plain, ...progress });
+      const credentials = this.#credentials ? { credentials: this.#credentials } : {};
+      return this.#store.pull(ref, { insecure: plain, ...progress, ...credentials });
     }
     const options = { ...(source.tag === undefined ? {} : { tag: source.tag }), ...progress };
     return source.kind === "oci-layout"

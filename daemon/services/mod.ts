@@ -26,3 +26,9 @@ export {
   type PluginServiceOptions,
 } from "./plugins.ts";
 export { ImageService, type ImageServiceOptions, type PullProgress } from "./images.ts";
+export { TOKEN_HINT, TokenService, type TokenServiceOptions } from "./tokens.ts";
+export {
+  REGISTRY_CREDENTIALS_FILE,
+  RegistryCredentialService,
+  type RegistryCredentialServiceOptions,
+} from "./registries.ts";

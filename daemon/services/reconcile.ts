@@ -9,11 +9,18 @@
  * | stopping            | finish the stop ladder; stopped| stopped, release              |
  * | stopped, crashed    | stop it (should not happen)    | release leftovers             |
  *
+ * "Alive" means adopted: same pid and start time, and its API answers. A recorded VMM whose
+ * process runs but cannot be adopted (volantd was killed between spawning it — its pid is
+ * recorded at once — and its API answering) is ended first, whatever the state. Then the
+ * jails of VMs without a watched VMM are removed: cgroup (killing what runs in it: a VMM
+ * spawned just before a kill, not yet recorded) and root directory.
+ *
  * "Release" is the VMM run's resources (driver files, tap). A VM marked crashed here also frees
  * its address lease (its `last_ip` is kept: the next start gets it back when it is free). Then
  * the host side: every tap with the project's prefix that no adopted VMM owns is deleted
  * (left by a daemon killed between creating a tap and recording or launching its VMM), leases
- * whose VM row is gone are freed, and the port forwards are rewritten from the store.
+ * whose VM row is gone are freed, and the port forwards and network policy rules are rewritten
+ * from the store (the rules of taps no VM owns go with them).
  *
  * @module
  */
@@ -22,6 +29,7 @@ import { TAP_PREFIX } from "../../net/mod.ts";
 import type { VmService } from "./mod.ts";
 import { attachRun } from "./_lifecycle.ts";
 import { freeLease, syncForwards } from "./_network.ts";
+import { syncPolicies } from "./_policy.ts";
 import {
   killHandle,
   killLadder,
@@ -32,6 +40,7 @@ import {
   type VmRuntime,
 } from "./_runtime.ts";
 import type { VmRow } from "../store/mod.ts";
+import { sweepJails } from "./_jail.ts";
 
 /** What {@linkcode reconcile} did, by VM name (and tap name and address). */
 export interface ReconcileReport {
@@ -45,6 +54,13 @@ export interface ReconcileReport {
   orphan_taps: string[];
   /** Addresses freed: leases of VMs marked crashed, and leases without a VM. */
   freed_leases: string[];
+  /**
+   * VMs whose recorded VMM could not be adopted (its API does not answer: e.g. volantd was
+   * killed while it started) and was ended, with everything it held.
+   */
+  killed: string[];
+  /** VMs whose leftover jail (cgroup, with what ran in it, and root dir) was removed. */
+  swept_jails: string[];
 }
 
 async function isAlive(rt: VmRuntime, row: VmRow): Promise<boolean> {
@@ -76,9 +92,34 @@ function freed(report: ReconcileReport, ip: string | null): void {
   if (ip !== null) report.freed_leases.push(ip);
 }
 
+/**
+ * Ends the recorded VMM of a row that was not adopted, if its process still runs (same pid and
+ * start time), and releases what it held: a VMM nobody watches must not keep running.
+ */
+async function endUnadopted(rt: VmRuntime, row: VmRow, report: ReconcileReport): Promise<void> {
+  if (!row.handle) return;
+  try {
+    const { via } = await rt.driver.shutdown(row.handle, killLadder(rt));
+    if (via === "already-exited") return;
+    report.killed.push(row.name);
+    rt.logger.warn("ended a VMM that could not be adopted", {
+      vm: row.name,
+      pid: row.handle.pid,
+      via,
+    });
+  } catch (err) {
+    rt.logger.error("ending a VMM that could not be adopted failed", {
+      vm: row.name,
+      pid: row.handle.pid,
+      error: err,
+    });
+  }
+}
+
 async function reconcileOne(rt: VmRuntime, row: VmRow, report: ReconcileReport): Promise<void> {
   const alive = await isAlive(rt, row);
   const name = row.name;
+  if (!alive) await endUnadopted(rt, row, report);
   switch (row.state) {
     case "starting":
     case "running":
@@ -145,6 +186,8 @@ export async function reconcile(service: VmService): Promise<ReconcileReport> {
     stopped: [],
     orphan_taps: [],
     freed_leases: [],
+    killed: [],
+    swept_jails: [],
   };
   for (const row of rt.store.list()) {
     await rt.mutex.run(row.name, async () => {
@@ -157,12 +200,17 @@ export async function reconcile(service: VmService): Promise<ReconcileReport> {
       }
     });
   }
+  try {
+    report.swept_jails.push(...await sweepJails(rt));
+  } catch (err) {
+    rt.logger.error("removing leftover jails failed", { error: err });
+  }
   await reconcileNetwork(rt, report);
   rt.logger.info("reconciled", { ...report });
   return report;
 }
 
-/** Deletes orphan taps, frees leases without a VM, rewrites the port forwards. */
+/** Deletes orphan taps, frees leases without a VM, rewrites the port forwards and policies. */
 async function reconcileNetwork(rt: VmRuntime, report: ReconcileReport): Promise<void> {
   const owned = new Set<string>();
   for (const run of rt.runs.values()) {
@@ -190,5 +238,11 @@ async function reconcileNetwork(rt: VmRuntime, report: ReconcileReport): Promise
     await syncForwards(rt);
   } catch (err) {
     rt.logger.error("restoring port forwards failed", { error: err });
+  }
+  // The policies of the VMs that run; rules of taps no VM owns go.
+  try {
+    await syncPolicies(rt);
+  } catch (err) {
+    rt.logger.error("restoring network policies failed", { error: err });
   }
 }

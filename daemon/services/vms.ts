@@ -8,6 +8,9 @@
 import {
   fromZodError,
   HypervisorName,
+  mergeNetworkPolicy,
+  NetworkPolicy,
+  normalizeNetworkPolicy,
   VmCreateRequest,
   type VmRecord,
   type VmState,
@@ -30,6 +33,9 @@ import type { PluginService } from "./plugins.ts";
 import type { ImageService } from "./images.ts";
 import { waitForState } from "./_wait_state.ts";
 import { checkPublish, leaseAddress, macOf, syncForwards } from "./_network.ts";
+import { assertPolicyChangeable, replacePolicy, syncPoliciesQuietly } from "./_policy.ts";
+import { runningTarget } from "./_agent.ts";
+import type { KestrelTarget } from "../kestrel/target.ts";
 import {
   killHandle,
   killLadder,
@@ -45,7 +51,7 @@ export type { VmServiceConfig } from "./_runtime.ts";
 /** What {@linkcode VmService} is built from. */
 export interface VmServiceOptions {
   /** Where VM rows, leases and published ports live. */
-  store: Pick<Store, "vms" | "leases" | "ports" | "transaction">;
+  store: Pick<Store, "vms" | "leases" | "ports" | "policies" | "transaction">;
   /** The hypervisor driver. */
   driver: Driver;
   /** Where kernels and images come from. */
@@ -88,6 +94,9 @@ export function serviceConfigFrom(config: ResolvedConfig, hostCmdline = ""): VmS
     readyMs: config.timeouts.ready_ms,
     stopGracefulMs: config.timeouts.stop_graceful_ms,
     stopTermMs: config.timeouts.stop_term_ms,
+    agentPort: config.guest.agent_port,
+    serialLogBytes: config.limits.serial_log_bytes,
+    serialLogFiles: config.limits.serial_log_files,
     hostCmdline,
   };
 }
@@ -131,6 +140,7 @@ export class VmService {
       store: options.store.vms,
       leases: options.store.leases,
       ports: options.store.ports,
+      policies: options.store.policies,
       transaction: options.store.transaction,
       driver: options.driver,
       guest: options.guest,
@@ -173,6 +183,15 @@ export class VmService {
   /** One VM; `not_found` when absent. */
   get(name: string): VmRecord {
     return toRecord(this.#row(name));
+  }
+
+  /**
+   * Where VM `name`'s kestrel answers (address, port, secret) for the daemon's kestrel client;
+   * `invalid_state` unless it is starting or running with an address. Daemon-internal: the
+   * secret is never part of a record.
+   */
+  kestrelTarget(name: string): KestrelTarget {
+    return runningTarget(this.#row(name));
   }
 
   /**
@@ -296,6 +315,11 @@ export class VmService {
         });
         leaseAddress(rt, inserted.id, req.ip);
         rt.ports.add(inserted.id, req.publish);
+        rt.policies.set(
+          inserted.id,
+          mergeNetworkPolicy(req.network_policy, manifest?.network),
+          "network_policy",
+        );
         return rt.store.get(req.name)!;
       });
       rt.logger.info("vm created", { vm: row.name, ip: row.ip ?? undefined });
@@ -321,8 +345,8 @@ export class VmService {
   }
 
   /**
-   * Removes every trace of a VM (dirs, row and with it its lease and ports, their forwards)
-   * and emits `vm.deleted`. No process or tap may remain.
+   * Removes every trace of a VM (dirs, row and with it its lease, ports and policy, their
+   * forwards and rules) and emits `vm.deleted`. No process or tap may remain.
    */
   async #forget(name: string): Promise<VmRecord | undefined> {
     const rt = this.runtime;
@@ -343,6 +367,8 @@ export class VmService {
         rt.logger.error("removing port forwards failed", { vm: name, error: err });
       }
     }
+    // Peers that named it lost it (their rows went with it).
+    await syncPoliciesQuietly(rt, name);
     return record;
   }
 
@@ -408,6 +434,28 @@ export class VmService {
       const last = await this.#forget(name);
       rt.logger.info("vm deleted", { vm: name });
       return last ?? toRecord(row);
+    });
+  }
+
+  /**
+   * Replaces the network policy of a starting or running VM from an unvalidated body; the new
+   * rules apply at once (connections the old policy allowed and the new one does not stop).
+   * All or nothing: nft and the store both change, or neither. Errors: `invalid_argument`
+   * naming the field (a malformed CIDR or port, `allow_from[i]` naming no VM or the VM itself),
+   * `invalid_state` for a VM that does not run (its policy is set at create time or while it
+   * runs), `not_found`, network errors.
+   */
+  async setNetworkPolicy(name: string, input: unknown): Promise<VmRecord> {
+    this.#open();
+    const parsed = NetworkPolicy.safeParse(input);
+    if (!parsed.success) throw fromZodError(parsed.error);
+    const policy = normalizeNetworkPolicy(parsed.data);
+    const rt = this.runtime;
+    return await rt.mutex.run(name, async () => {
+      const row = this.#row(name);
+      assertPolicyChangeable(row);
+      await replacePolicy(rt, row, policy);
+      return toRecord(this.#row(name));
     });
   }
 

@@ -232,7 +232,7 @@ Deno.test("readiness is kestrel's /healthz: boot_ms counts to the first healthy 
       equal(err.code, "invalid_state");
       const vm = d.service.get("web");
       equal(vm.state, "crashed");
-      match(vm.last_error ?? "", /did not answer http:\/\/192\.168\.127\.2:8080\/healthz/);
+      match(vm.last_error ?? "", /did not answer http:\/\/192\.168\.127\.2:12751\/healthz/);
       match(vm.last_error ?? "", /although it printed KESTREL_READY/);
       match(vm.last_error ?? "", /last probe: connection refused/);
       ok(silent.calls.probeAgent >= 2, `probed ${silent.calls.probeAgent} times`);

@@ -145,7 +145,7 @@ Deno.test("a guest that never becomes ready is stopped and crashed after ready_m
     equal(vm.pid, null);
     match(
       vm.last_error ?? "",
-      /never became ready: kestrel did not answer http:\/\/192\.168\.127\.2:8080\/healthz within 150 ms/,
+      /never became ready: kestrel did not answer http:\/\/192\.168\.127\.2:12751\/healthz within 150 ms/,
     );
     match(vm.last_error ?? "", /printed no KESTREL_READY line/);
     match(vm.last_error ?? "", /Linux version/);

@@ -1,8 +1,16 @@
 /** The {@linkcode VmStore} over the `vms` table (with the lease and ports joined in). @module */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
-import { type PortMapping, VolantError } from "../../schema/mod.ts";
+import {
+  DEFAULT_NETWORK_POLICY,
+  type NetworkPolicy,
+  type PortMapping,
+  VolantError,
+} from "../../schema/mod.ts";
 import type { VmmHandle } from "../../hypervisor/driver.ts";
+import type { VmmJail } from "../../hypervisor/jail/types.ts";
 import type { ImageOverrides, NewVm, VmPatch, VmRow, VmStore, WorkloadSummary } from "./types.ts";
+import { createPolicyReader } from "./_policy_store.ts";
+import { AgentSecret } from "../kestrel/secret.ts";
 
 /** A row as `node:sqlite` returns it. */
 export type SqlRow = Record<string, SQLInputValue>;
@@ -25,6 +33,8 @@ const PLAIN_COLUMNS = [
   "plugin",
   "image",
   "image_digest",
+  "agent_port",
+  "jail_uid",
 ] as const;
 
 function handleColumns(handle: VmmHandle | null): Record<string, SQLInputValue> {
@@ -35,6 +45,7 @@ function handleColumns(handle: VmmHandle | null): Record<string, SQLInputValue> 
     vmm_api_socket: handle?.apiSocket ?? null,
     vmm_runtime_dir: handle?.runtimeDir ?? null,
     vmm_log: handle?.vmmLog ?? null,
+    vmm_jail: handle?.jail ? JSON.stringify(handle.jail) : null,
   };
 }
 
@@ -42,7 +53,7 @@ function text(value: SQLInputValue | undefined): string | null {
   return value === null || value === undefined ? null : String(value);
 }
 
-function toRow(r: SqlRow, ports: PortMapping[]): VmRow {
+function toRow(r: SqlRow, ports: PortMapping[], network_policy: NetworkPolicy): VmRow {
   const handle: VmmHandle | null = r.vmm_pid === null ? null : {
     driver: String(r.vmm_driver),
     pid: Number(r.vmm_pid),
@@ -50,6 +61,9 @@ function toRow(r: SqlRow, ports: PortMapping[]): VmRow {
     apiSocket: String(r.vmm_api_socket),
     runtimeDir: String(r.vmm_runtime_dir),
     vmmLog: String(r.vmm_log),
+    ...(r.vmm_jail === null || r.vmm_jail === undefined
+      ? {}
+      : { jail: JSON.parse(String(r.vmm_jail)) as VmmJail }),
   };
   return {
     id: Number(r.id),
@@ -83,6 +97,10 @@ function toRow(r: SqlRow, ports: PortMapping[]): VmRow {
       : JSON.parse(String(r.image_overrides)) as ImageOverrides,
     ip: text(r.ip),
     ports,
+    network_policy,
+    agent_port: r.agent_port === null || r.agent_port === undefined ? null : Number(r.agent_port),
+    agent_secret: AgentSecret.from(text(r.agent_secret)),
+    jail_uid: r.jail_uid === null || r.jail_uid === undefined ? null : Number(r.jail_uid),
   };
 }
 
@@ -110,11 +128,13 @@ export function createVmStore(
   const allPorts = db.prepare(`${PORTS} ${PORT_ORDER}`);
   const countAll = db.prepare("SELECT COUNT(*) AS n FROM vms");
   const deleteOne = db.prepare("DELETE FROM vms WHERE name = ?");
+  const policies = createPolicyReader(db);
 
   function get(name: string): VmRow | undefined {
     const r = selectOne.get(name) as SqlRow | undefined;
     if (r === undefined) return undefined;
-    return toRow(r, (portsOf.all(Number(r.id)) as SqlRow[]).map(toPort));
+    const id = Number(r.id);
+    return toRow(r, (portsOf.all(id) as SqlRow[]).map(toPort), policies.of(id));
   }
 
   function list(): VmRow[] {
@@ -123,7 +143,15 @@ export function createVmStore(
       const id = Number(p.vm_id);
       byVm.set(id, [...(byVm.get(id) ?? []), toPort(p)]);
     }
-    return (selectAll.all() as SqlRow[]).map((r) => toRow(r, byVm.get(Number(r.id)) ?? []));
+    const policy = policies.all();
+    return (selectAll.all() as SqlRow[]).map((r) => {
+      const id = Number(r.id);
+      return toRow(
+        r,
+        byVm.get(id) ?? [],
+        policy.get(id) ?? structuredClone(DEFAULT_NETWORK_POLICY),
+      );
+    });
   }
 
   function insert(vm: NewVm): VmRow {
@@ -135,7 +163,8 @@ export function createVmStore(
       updated_at: ts,
       ...handleColumns(vm.handle),
     };
-    for (const column of PLAIN_COLUMNS) values[column] = vm[column];
+    for (const column of PLAIN_COLUMNS) values[column] = vm[column] ?? null;
+    values.agent_secret = vm.agent_secret?.reveal() ?? null;
     values.workload = vm.workload === null ? null : JSON.stringify(vm.workload);
     values.image_overrides = vm.image_overrides === null
       ? null
@@ -163,6 +192,9 @@ export function createVmStore(
       if (value !== undefined) values[column] = value;
     }
     if (patch.kvm !== undefined) values.kvm = patch.kvm ? 1 : 0;
+    if (patch.agent_secret !== undefined) {
+      values.agent_secret = patch.agent_secret === null ? null : patch.agent_secret.reveal();
+    }
     if (patch.workload !== undefined) {
       values.workload = patch.workload === null ? null : JSON.stringify(patch.workload);
     }

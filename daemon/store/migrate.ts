@@ -58,9 +58,15 @@ export function migrate(
       { current, latest },
     );
   }
+  // Versions are numbers handed out ahead of time, so one may land before a lower one: every
+  // migration not recorded yet is applied, not only those above the highest recorded.
+  const done = new Set(
+    (db.prepare("SELECT version FROM schema_version").all() as { version: number }[])
+      .map((r) => Number(r.version)),
+  );
   const applied: number[] = [];
   for (const m of migrations) {
-    if (m.version <= current) continue;
+    if (done.has(m.version)) continue;
     db.exec("BEGIN IMMEDIATE");
     try {
       if (typeof m.up === "string") db.exec(m.up);

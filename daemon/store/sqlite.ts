@@ -10,7 +10,9 @@ import { migrate, type Migration } from "./migrate.ts";
 import { MIGRATIONS } from "./migrations/mod.ts";
 import { createVmStore, type SqlRow } from "./_vm_store.ts";
 import { createLeaseStore, createPortStore } from "./_network_store.ts";
+import { createPolicyStore } from "./_policy_store.ts";
 import { createKeyStore, createPluginStore } from "./_plugin_store.ts";
+import { createTokenStore } from "./_token_store.ts";
 import type { Store } from "./types.ts";
 
 /** Options of {@linkcode openStore}. */
@@ -46,7 +48,23 @@ function transactionRunner(db: DatabaseSync): <T>(fn: () => T) => T {
 }
 
 /**
- * Opens (creating when missing) the database at `path`, configures it and applies migrations.
+ * Makes the database file (created empty when missing) and its WAL files readable by their owner
+ * only: it holds the VMs' kestrel secrets. SQLite gives the WAL files the database's mode.
+ */
+function ownerOnly(path: string): void {
+  if (path === ":memory:" || path.startsWith("file:")) return;
+  Deno.openSync(path, { create: true, write: true, mode: 0o600 }).close();
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      Deno.chmodSync(file, 0o600);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+  }
+}
+
+/**
+ * Opens (creating when missing, mode 0600) the database at `path`, configures it and applies migrations.
  * Use `<state_dir>/volant.db` in the daemon.
  *
  * @example
@@ -61,6 +79,7 @@ function transactionRunner(db: DatabaseSync): <T>(fn: () => T) => T {
  */
 export function openStore(path: string, options: OpenStoreOptions = {}): Store {
   const now = options.now ?? (() => new Date());
+  ownerOnly(path);
   const db = new DatabaseSync(path);
   try {
     db.exec("PRAGMA journal_mode = WAL");
@@ -88,8 +107,10 @@ export function openStore(path: string, options: OpenStoreOptions = {}): Store {
     vms,
     leases,
     ports,
+    policies: createPolicyStore(db),
     plugins: createPluginStore(db, now),
     keys: createKeyStore(db, now),
+    tokens: createTokenStore(db, now),
     transaction,
     schemaVersion() {
       const r = db.prepare("SELECT MAX(version) AS v FROM schema_version").get() as SqlRow;

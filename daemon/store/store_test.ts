@@ -1,6 +1,7 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import type { VolantError } from "../../schema/mod.ts";
+import { AgentSecret } from "../kestrel/secret.ts";
 import { newVm } from "./testing.ts";
 import { migrate, MIGRATIONS, openStore } from "./mod.ts";
 
@@ -110,5 +111,26 @@ Deno.test("transactions roll back on error and nest with savepoints", () =>
       );
     });
     deepEqual(store.vms.list().map((v) => v.name), ["b"]);
+    store.close();
+  }));
+
+Deno.test("the database and its WAL files are the owner's only; a VM's kestrel secret round-trips", () =>
+  withDir((dir) => {
+    const path = `${dir}/volant.db`;
+    Deno.writeFileSync(path, new Uint8Array(), { mode: 0o644 });
+    Deno.chmodSync(path, 0o644);
+    const store = openStore(path);
+    const secret = AgentSecret.generate();
+    store.vms.insert(newVm("web"));
+    equal(store.vms.get("web")?.agent_secret, null);
+    equal(store.vms.get("web")?.agent_port, null);
+    store.vms.update("web", { agent_port: 12751, agent_secret: secret });
+    equal(store.vms.get("web")?.agent_secret?.reveal(), secret.reveal());
+    equal(store.vms.get("web")?.agent_port, 12751);
+    for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+      equal(Deno.statSync(file).mode! & 0o777, 0o600, file);
+    }
+    store.vms.update("web", { agent_secret: null });
+    equal(store.vms.get("web")?.agent_secret, null);
     store.close();
   }));

@@ -4,9 +4,16 @@
  *
  * @module
  */
-import type { HypervisorName, KernelName, PortMapping, VmState } from "../../schema/mod.ts";
+import type {
+  HypervisorName,
+  KernelName,
+  NetworkPolicy,
+  PortMapping,
+  VmState,
+} from "../../schema/mod.ts";
 import type { VmmHandle } from "../../hypervisor/driver.ts";
 import type { ImageOverrides } from "../../schema/image_manifest.ts";
+import type { AgentSecret } from "../kestrel/secret.ts";
 
 export type { ImageOverrides };
 
@@ -66,6 +73,17 @@ export interface VmRow {
   ip: string | null;
   /** Published ports (from `port_forwards`; change them through {@linkcode PortStore}). */
   ports: PortMapping[];
+  /** Its network policy (from `vm_network_policies`; change it through {@linkcode PolicyStore}). */
+  network_policy: NetworkPolicy;
+  /** kestrel's port in the guest at the last start, or `null` (booted before it was recorded). */
+  agent_port: number | null;
+  /**
+   * The secret kestrel requires, from the last start, while the VMM runs; `null` otherwise.
+   * Redacted wherever it is rendered (JSON, logs); never part of the API's records.
+   */
+  agent_secret: AgentSecret | null;
+  /** The uid (and gid) its VMM runs as, from `security.uid_range`; `null` until a jailed start. */
+  jail_uid: number | null;
 }
 
 /** What the daemon keeps of kestrel's workload status. */
@@ -80,10 +98,15 @@ export interface WorkloadSummary {
 }
 
 /** Fields of a row that live in other tables (read-only through {@linkcode VmStore}). */
-type Derived = "ip" | "ports";
+type Derived = "ip" | "ports" | "network_policy";
+
+/** Fields a new VM may leave out (set at its first start). */
+type LaterFields = "agent_port" | "agent_secret" | "jail_uid";
 
 /** What {@linkcode VmStore.insert} takes (the store sets `id`, `created_at`, `updated_at`). */
-export type NewVm = Omit<VmRow, "id" | "created_at" | "updated_at" | Derived>;
+export type NewVm =
+  & Omit<VmRow, "id" | "created_at" | "updated_at" | Derived | LaterFields>
+  & Partial<Pick<VmRow, LaterFields>>;
 
 /** Fields {@linkcode VmStore.update} may change (`updated_at` is always set). */
 export type VmPatch = Partial<Omit<VmRow, "id" | "name" | "created_at" | "updated_at" | Derived>>;
@@ -176,6 +199,20 @@ export interface PortStore {
   list(): ForwardRow[];
 }
 
+/** VMs' network policies; a VM without one stored has the default policy. */
+export interface PolicyStore {
+  /** VM `vmId`'s policy, its peers by their current names. */
+  get(vmId: number): NetworkPolicy;
+  /** Every stored policy by row id (VMs missing from the map have the default). */
+  all(): Map<number, NetworkPolicy>;
+  /**
+   * Replaces VM `vmId`'s policy (call inside a transaction). `invalid_argument` naming
+   * `<field>.allow_from[i]` (`field` default `network_policy`; `""`: `allow_from[i]`) when a
+   * peer does not exist or is the VM itself; nothing is written then.
+   */
+  set(vmId: number, policy: NetworkPolicy, field?: string): void;
+}
+
 /** One artifact of an installed plugin (a blob in the artifact cache). */
 export interface PluginArtifactRow {
   /** `initramfs`, `rootfs` or `disk:<name>`. */
@@ -239,6 +276,40 @@ export interface KeyStore {
   remove(keyId: string): boolean;
 }
 
+/** An API bearer token as stored: its sha256, never the token. */
+export interface TokenRow {
+  /** Public id (12 hex digits), part of the token. */
+  id: string;
+  name: string;
+  scope: "read" | "admin";
+  /** sha256 of the whole token, hex. */
+  hash: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+/** What {@linkcode TokenStore.insert} takes. */
+export type NewToken = Pick<TokenRow, "id" | "name" | "scope" | "hash">;
+
+/** API bearer tokens. */
+export interface TokenStore {
+  /** The token with this id, revoked or not. */
+  get(id: string): TokenRow | undefined;
+  /** The token named `name` that is not revoked. */
+  activeByName(name: string): TokenRow | undefined;
+  /** Tokens oldest first; revoked ones only when asked. */
+  list(includeRevoked: boolean): TokenRow[];
+  /** `already_exists` when a token that is not revoked has the name. */
+  insert(token: NewToken): TokenRow;
+  /** Marks it revoked (once); the row as it is now, undefined when there is none. */
+  revoke(id: string): TokenRow | undefined;
+  /** Records a use. */
+  touch(id: string, at: string): void;
+  /** Tokens that are not revoked. */
+  activeCount(): number;
+}
+
 /** The daemon's store: its tables and their lifetime. */
 export interface Store {
   /** Database file. */
@@ -249,10 +320,14 @@ export interface Store {
   readonly leases: LeaseStore;
   /** Published ports. */
   readonly ports: PortStore;
+  /** Network policies. */
+  readonly policies: PolicyStore;
   /** Installed plugins. */
   readonly plugins: PluginStore;
   /** Keys plugin manifests may be signed with. */
   readonly keys: KeyStore;
+  /** API bearer tokens (hashed). */
+  readonly tokens: TokenStore;
   /** Highest applied migration. */
   schemaVersion(): number;
   /** Runs `fn` in one transaction across every table; rolls back when it throws. */

@@ -20,6 +20,7 @@
  */
 import { VolantError } from "../../schema/mod.ts";
 import type {
+  CreateHooks,
   Driver,
   DriverProbe,
   KernelFormat,
@@ -31,6 +32,8 @@ import type {
 } from "../driver.ts";
 import type { KvmStatus } from "../kvm.ts";
 import { stopLadder } from "../ladder.ts";
+import type { VmmJail } from "../jail/types.ts";
+import { prepareVmmJail, type VmmJailFiles } from "../jail/prepare.ts";
 import { isAlive, killAndWait, waitGone } from "../process/mod.ts";
 import { ChApi, type ChCounters, type ChVmState } from "./api.ts";
 import { CH_KERNEL_FORMATS, chArgs, chPaths, chSpecRules, chVmConfig } from "./config.ts";
@@ -110,6 +113,7 @@ export class CloudHypervisorDriver implements Driver {
   readonly name = "cloud-hypervisor";
   /** Cloud Hypervisor always runs on hardware KVM. */
   readonly kvm = true;
+  readonly confines = true;
   readonly kernelFormats: readonly KernelFormat[] = CH_KERNEL_FORMATS;
   readonly #options: CloudHypervisorDriverOptions;
   #exe: Promise<string> | undefined;
@@ -133,6 +137,20 @@ export class CloudHypervisorDriver implements Driver {
     });
   }
 
+  /**
+   * The launch of a jailed VMM: its own seccomp filter stays on (no `--seccomp false`), it runs
+   * as the jail's uid in the jail's cgroup and mount namespace.
+   */
+  async #jail(spec: VmSpec & { jail: VmmJail }): Promise<VmmJailFiles & { binary: string }> {
+    const binary = await Deno.realPath(this.#options.binary);
+    const launch = await prepareVmmJail(spec, binary);
+    return {
+      ...launch,
+      exe: `${spec.jail.root.replace(/\/+$/, "")}${await this.#processExe()}`,
+      binary,
+    };
+  }
+
   /** What `/proc/<pid>/exe` must show for the VMM. */
   #processExe(): Promise<string> {
     const { binary, processExe } = this.#options;
@@ -148,7 +166,7 @@ export class CloudHypervisorDriver implements Driver {
     return this.#exe;
   }
 
-  async create(spec: VmSpec): Promise<VmmHandle> {
+  async create(spec: VmSpec, hooks: CreateHooks = {}): Promise<VmmHandle> {
     checkRestSpec(spec, chSpecRules(spec));
     await checkSpecFiles(spec);
     const paths = chPaths(spec.runtimeDir);
@@ -160,9 +178,19 @@ export class CloudHypervisorDriver implements Driver {
       files: [paths.lockFile, paths.pidFile],
       answers: () => api.ping(1_000).then(() => true),
     });
+    const jail = spec.jail ? await this.#jail({ ...spec, jail: spec.jail }) : undefined;
+    const handleOf = (pid: number, startTime: number): VmmHandle => ({
+      driver: this.name,
+      pid,
+      startTime,
+      apiSocket: paths.apiSocket,
+      runtimeDir: spec.runtimeDir,
+      vmmLog: spec.vmmLog,
+      ...(spec.jail ? { jail: spec.jail } : {}),
+    });
     const vmm = await launchRestVmm({
       label: LABEL,
-      argv: [this.#options.binary, ...chArgs(spec.runtimeDir)],
+      argv: [jail ? jail.binary : this.#options.binary, ...chArgs(spec.runtimeDir)],
       ...(this.#options.launchPrefix ? { prefix: this.#options.launchPrefix } : {}),
       exe: await this.#processExe(),
       log: spec.vmmLog,
@@ -172,15 +200,10 @@ export class CloudHypervisorDriver implements Driver {
       ready: async (timeoutMs) => void await api.ping(timeoutMs),
       startTimeoutMs: this.#options.startTimeoutMs ?? 10_000,
       apiTimeoutMs: this.#options.apiTimeoutMs ?? 5_000,
+      ...(jail ? { jail } : {}),
+      ...(hooks.onSpawn ? { onSpawn: (pid, start) => hooks.onSpawn!(handleOf(pid, start)) } : {}),
     });
-    const handle: VmmHandle = {
-      driver: this.name,
-      pid: vmm.pid,
-      startTime: vmm.startTime,
-      apiSocket: paths.apiSocket,
-      runtimeDir: spec.runtimeDir,
-      vmmLog: spec.vmmLog,
-    };
+    const handle = handleOf(vmm.pid, vmm.startTime);
     try {
       await api.create(chVmConfig(spec));
       return handle;

@@ -10,6 +10,7 @@ import { VolantError } from "../../schema/mod.ts";
 import type { KernelFormat, VmSpec } from "../driver.ts";
 import { type DetachedProcess, killAndWait, logTail, spawnDetached } from "../process/mod.ts";
 import { removeIfPresent } from "../spec_files.ts";
+import type { VmmJailFiles } from "../jail/prepare.ts";
 
 export { checkSpecFiles, removeIfPresent } from "../spec_files.ts";
 
@@ -184,6 +185,10 @@ export interface LaunchRestVmmOptions {
   startTimeoutMs: number;
   /** Limit for one `ready` attempt. */
   apiTimeoutMs: number;
+  /** Launch the VMM in its jail (see `prepareVmmJail`): prefix, exe and cgroup to join. */
+  jail?: VmmJailFiles;
+  /** Called with the pid and start time as soon as the process exists (see `spawnDetached`). */
+  onSpawn?: (pid: number, startTime: number) => void | Promise<void>;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -216,12 +221,15 @@ export async function launchRestVmm(options: LaunchRestVmmOptions): Promise<Deta
       await removeIfPresent(file);
     }
   };
+  const jail = options.jail;
   const vmm = await spawnDetached({
     argv: options.argv,
     log: options.log,
-    prefix: options.prefix,
-    exe: options.exe,
+    prefix: [...(options.prefix ?? []), ...(jail?.prefix ?? [])],
+    exe: jail?.exe ?? options.exe,
     label: options.label,
+    ...(jail ? { cgroupProcs: jail.cgroupProcs, clearEnv: true } : {}),
+    ...(options.onSpawn ? { onSpawn: options.onSpawn } : {}),
   }).catch(async (err) => {
     await removeFiles();
     throw err;

@@ -14,6 +14,7 @@
  */
 import { decodeBootConfig, READY_MARKER, type ReadyReport, VolantError } from "../../schema/mod.ts";
 import type {
+  CreateHooks,
   Driver,
   DriverProbe,
   KernelFormat,
@@ -42,6 +43,8 @@ export interface FakeBehavior {
   ignorePowerButton: boolean;
   /** The VMM ignores SIGTERM: the stop ladder falls through to SIGKILL. */
   ignoreSigterm: boolean;
+  /** Its API never answers: the process lives, but `adopt` fails (a VMM still starting). */
+  unresponsive: boolean;
   /** Milliseconds the guest takes to power off after the power button. */
   powerOffDelayMs: number;
 }
@@ -56,6 +59,7 @@ export const DEFAULT_FAKE_BEHAVIOR: Readonly<FakeBehavior> = {
   crashAfterMs: null,
   ignorePowerButton: false,
   ignoreSigterm: false,
+  unresponsive: false,
   powerOffDelayMs: 5,
 };
 
@@ -120,6 +124,7 @@ export class FakeRegistry {
       apiSocket: `${spec.runtimeDir}/fake-vmm.sock`,
       runtimeDir: spec.runtimeDir,
       vmmLog: spec.vmmLog,
+      ...(spec.jail ? { jail: spec.jail } : {}),
     };
     const process: FakeProcess = {
       pid,
@@ -294,7 +299,7 @@ export class FakeDriver implements Driver {
     );
   }
 
-  async create(spec: VmSpec): Promise<VmmHandle> {
+  async create(spec: VmSpec, hooks: CreateHooks = {}): Promise<VmmHandle> {
     const extra = typeof this.#behavior === "function" ? this.#behavior(spec) : this.#behavior;
     const behavior: FakeBehavior = { ...DEFAULT_FAKE_BEHAVIOR, ...extra };
     if (behavior.createError) throw behavior.createError;
@@ -342,6 +347,7 @@ export class FakeDriver implements Driver {
     }
     const p = this.registry.spawn(this.name, spec, behavior);
     try {
+      await hooks.onSpawn?.({ ...p.handle });
       await Deno.writeTextFile(p.handle.apiSocket, "");
       await Deno.writeTextFile(`${spec.runtimeDir}/fake-vmm.pid`, `${p.pid}\n`);
       await Deno.writeTextFile(spec.vmmLog, `fake-vmm[${p.pid}]: created ${spec.id}\n`, {
@@ -469,7 +475,8 @@ export class FakeDriver implements Driver {
   adopt(handle: VmmHandle): Promise<boolean> {
     const p = this.registry.find(handle);
     return Promise.resolve(
-      p !== undefined && p.driver === this.name && handle.driver === this.name,
+      p !== undefined && p.driver === this.name && handle.driver === this.name &&
+        !p.behavior.unresponsive,
     );
   }
 

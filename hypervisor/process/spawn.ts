@@ -111,6 +111,21 @@ export interface SpawnDetachedOptions {
   label?: string;
   /** Environment variables added to the VMM's environment. */
   env?: Record<string, string>;
+  /**
+   * Start the VMM with only `env` and a plain `PATH` (as a jail does), not the daemon's
+   * environment. Default false.
+   */
+  clearEnv?: boolean;
+  /**
+   * `cgroup.procs` files the launch wrapper writes its own pid to before it execs anything:
+   * the VMM starts inside its cgroup (the daemon itself never joins it).
+   */
+  cgroupProcs?: readonly string[];
+  /**
+   * Called with the pid and start time as soon as the process exists, before the wrappers
+   * have exec'd the VMM (the pid and start time stay the same): callers record them here.
+   */
+  onSpawn?: (pid: number, startTime: number) => void | Promise<void>;
 }
 
 /** A VMM spawned by {@linkcode spawnDetached}. */
@@ -128,8 +143,16 @@ export interface DetachedProcess {
   logOffset: number;
 }
 
-/** The shell wrapper: `$1` is the log; the rest is the command, exec'd in a new session. */
-const WRAPPER = 'log=$1; shift; exec setsid "$@" >>"$log" 2>&1 </dev/null';
+/**
+ * The shell wrapper: `$1` is the log, `$2` the number of `cgroup.procs` files that follow (it
+ * joins each); the rest is the command, exec'd in a new session.
+ */
+const WRAPPER = 'log=$1 n=$2; shift 2; exec >>"$log" 2>&1 </dev/null; ' +
+  'while [ "$n" -gt 0 ]; do echo $$ >"$1" || exit 126; shift; n=$((n - 1)); done; ' +
+  'exec setsid "$@"';
+
+/** `PATH` of a VMM started with `clearEnv`. */
+const PLAIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 function describeStatus(status: Deno.CommandStatus): string {
   return status.signal ? `was killed by ${status.signal}` : `exited with code ${status.code}`;
@@ -173,11 +196,21 @@ export async function spawnDetached(options: SpawnDetachedOptions): Promise<Deta
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command("/bin/sh", {
-      args: ["-c", WRAPPER, "volant-spawn", options.log, ...argv],
+      args: [
+        "-c",
+        WRAPPER,
+        "volant-spawn",
+        options.log,
+        String(options.cgroupProcs?.length ?? 0),
+        ...(options.cgroupProcs ?? []),
+        ...argv,
+      ],
       stdin: "null",
       stdout: "null",
       stderr: "null",
-      env: options.env,
+      ...(options.clearEnv
+        ? { clearEnv: true, env: { PATH: PLAIN_PATH, ...options.env } }
+        : { env: options.env }),
     }).spawn();
   } catch (err) {
     throw new VolantError(
@@ -208,6 +241,14 @@ export async function spawnDetached(options: SpawnDetachedOptions): Promise<Deta
     );
   }
   if (seen.exited === null) trackChild(pid, startTime, status);
+  if (options.onSpawn) {
+    try {
+      await options.onSpawn(pid, startTime);
+    } catch (err) {
+      await killAndWait(pid, startTime);
+      throw err;
+    }
+  }
 
   const deadline = Date.now() + (options.execTimeoutMs ?? 5_000);
   while (exe !== undefined) {

@@ -28,8 +28,11 @@ function values(args: string[], flag: string): string[] {
 Deno.test("qemuArgs() builds a paused TCG microvm with QMP, serial file, disks and NICs", () => {
   const args = qemuArgs(spec, { accel: "tcg" });
   deepEqual(values(args, "-M"), ["microvm,x-option-roms=off,acpi=on,rtc=on"]);
-  deepEqual(values(args, "-accel"), ["tcg"]);
+  deepEqual(values(args, "-accel"), ["tcg,tb-size=64"], "a bounded translation cache");
   deepEqual(values(args, "-cpu"), ["max"]);
+  deepEqual(values(args, "-sandbox"), [
+    "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+  ]);
   deepEqual(values(args, "-m"), ["384M"]);
   deepEqual(values(args, "-smp"), ["2"]);
   deepEqual(values(args, "-name"), ["web"]);

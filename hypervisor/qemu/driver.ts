@@ -4,6 +4,10 @@
  * - `create`: checks the spec and its files, spawns QEMU detached (it outlives the daemon),
  *   waits until QMP answers `query-status` with `prelaunch`. On any failure the process is
  *   killed and reaped and its socket and pid file removed; the error carries QEMU's message.
+ *   QEMU always runs with its seccomp sandbox (`-sandbox on,…=deny`); with a `spec.jail` it
+ *   runs as the jail's uid, in its cgroup and mount namespace (binary, libraries and firmware
+ *   bound read-only next to the VM's files), and its pid is handed to `hooks.onSpawn` before
+ *   QMP is waited for.
  * - `boot`/`pause`/`resume`: QMP `cont`/`stop`/`cont`.
  * - `shutdown`: ACPI power button (`system_powerdown`), then SIGTERM, then SIGKILL.
  * - `adopt`: same pid and start time, and QMP answers.
@@ -12,6 +16,7 @@
  */
 import { VolantError } from "../../schema/mod.ts";
 import type {
+  CreateHooks,
   Driver,
   DriverProbe,
   KernelFormat,
@@ -32,6 +37,8 @@ import {
   waitGone,
 } from "../process/mod.ts";
 import { checkSpecFiles, removeIfPresent } from "../spec_files.ts";
+import { prepareVmmJail } from "../jail/prepare.ts";
+import { qemuDataPaths } from "./data_files.ts";
 import { qemuArgs, qemuPaths, validateSpec } from "./cmdline.ts";
 import { probeQemu } from "./probe.ts";
 import { QmpClient, qmpExecute } from "./qmp.ts";
@@ -105,6 +112,7 @@ export class QemuDriver implements Driver {
   readonly name = "qemu";
   readonly kvm: boolean;
   readonly kernelFormats: readonly KernelFormat[] = QEMU_KERNEL_FORMATS;
+  readonly confines = true;
   #options: QemuDriverOptions;
   #exe: Promise<string> | undefined;
 
@@ -170,31 +178,39 @@ export class QemuDriver implements Driver {
     await removeIfPresent(paths.consoleSocket);
   }
 
-  async create(spec: VmSpec): Promise<VmmHandle> {
+  async create(spec: VmSpec, hooks: CreateHooks = {}): Promise<VmmHandle> {
     validateSpec(spec, this.kernelFormats);
     await checkSpecFiles(spec);
     await this.#claimRuntimeDir(spec);
     const paths = qemuPaths(spec.runtimeDir);
-    const exe = await this.#realBinary();
-    const argv = [this.#options.binary, ...qemuArgs(spec, this.#options)];
+    const real = await this.#realBinary();
+    const jail = spec.jail
+      ? await prepareVmmJail({ ...spec, jail: spec.jail }, real, await qemuDataPaths(real))
+      : undefined;
+    // Jailed, the binary is bound at its real path: name it so.
+    const argv = [jail ? real : this.#options.binary, ...qemuArgs(spec, this.#options)];
+    const handleOf = (pid: number, startTime: number): VmmHandle => ({
+      driver: this.name,
+      pid,
+      startTime,
+      apiSocket: paths.qmpSocket,
+      runtimeDir: spec.runtimeDir,
+      vmmLog: spec.vmmLog,
+      ...(spec.jail ? { jail: spec.jail } : {}),
+    });
     const vmm = await spawnDetached({
       argv,
       log: spec.vmmLog,
-      prefix: this.#options.launchPrefix,
-      exe,
+      prefix: [...(this.#options.launchPrefix ?? []), ...(jail?.prefix ?? [])],
+      exe: jail?.exe ?? real,
       label: "QEMU",
+      ...(jail ? { cgroupProcs: jail.cgroupProcs, clearEnv: true } : {}),
+      ...(hooks.onSpawn ? { onSpawn: (pid, start) => hooks.onSpawn!(handleOf(pid, start)) } : {}),
     }).catch(async (err) => {
       await this.#removeFiles(spec.runtimeDir);
       throw err;
     });
-    const handle: VmmHandle = {
-      driver: this.name,
-      pid: vmm.pid,
-      startTime: vmm.startTime,
-      apiSocket: paths.qmpSocket,
-      runtimeDir: spec.runtimeDir,
-      vmmLog: spec.vmmLog,
-    };
+    const handle = handleOf(vmm.pid, vmm.startTime);
     try {
       await this.#waitReady(vmm, spec);
       return handle;

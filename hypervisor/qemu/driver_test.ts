@@ -6,7 +6,17 @@ import { detectKvm } from "../kvm.ts";
 import { isAlive, readProcStat } from "../process/mod.ts";
 import { buildBusyboxGuest, findTestKernel, testKernelDir } from "../testing/busybox_guest.ts";
 import { createNetns, createTap, deleteNetns, netnsUnavailable } from "../testing/netns.ts";
-import { qemuArgs, qemuPaths } from "./cmdline.ts";
+import { QEMU_SANDBOX, qemuArgs, qemuPaths } from "./cmdline.ts";
+import { qmpExecute } from "./qmp.ts";
+import {
+  cgroupParentDirs,
+  createVmmCgroup,
+  detectCgroupHost,
+  prepareCgroupParent,
+  removeVmmCgroup,
+  type VmmJail,
+  vmmLimits,
+} from "../jail/mod.ts";
 import { openQemuDriver } from "./open.ts";
 import { probeQemu } from "./probe.ts";
 import { testAccel } from "../../daemon/boot_probe/testing.ts";
@@ -19,6 +29,9 @@ const ignore = !probe.available
   ? kernel.reason
   : (await netnsUnavailable()) ?? undefined;
 if (ignore) console.log(`skipping the QEMU driver tests: ${ignore}`);
+const jailHost = ignore ? null : await detectCgroupHost("auto").catch((e: Error) => e);
+const jailIgnore = ignore ??
+  (jailHost instanceof Error ? `no cgroup controllers for a jail: ${jailHost.message}` : undefined);
 // KVM only when a probe boot proved it here (an open /dev/kvm may still hang the guest).
 const accel = ignore ? "tcg" : await testAccel();
 
@@ -166,6 +179,114 @@ Deno.test({
         match(serial, new RegExp(`^VOLANT_TEST_NIC eth0 ${mac}$`, "m"));
       } finally {
         await stopVm(vm, handle);
+      }
+    }),
+});
+
+Deno.test({
+  name: "qemu: a jailed QEMU runs as its uid in its cgroup, sees only its VM's files, and is " +
+    "adopted; its pid is handed over before QMP answers" +
+    (jailIgnore === undefined ? "" : ` (skipped: ${jailIgnore})`),
+  ignore: jailIgnore !== undefined,
+  fn: () =>
+    withVm(async (vm) => {
+      const host = await detectCgroupHost("auto");
+      const parent = cgroupParentDirs(host, `volant-qemu-test-${crypto.randomUUID().slice(0, 8)}`);
+      const uid = 990_000 + (crypto.getRandomValues(new Uint16Array(1))[0]! % 9000);
+      let jail: VmmJail | undefined;
+      try {
+        await prepareCgroupParent(host, parent);
+        const cgroup = await createVmmCgroup(
+          host,
+          parent,
+          "qemu-test",
+          vmmLimits({ cpus: 1, memoryMib: 256, accel }),
+        );
+        jail = { uid, gid: uid, root: `${vm.dir}/jail`, cgroup, devices: ["tun"] };
+        await Deno.mkdir(jail.root);
+        await Deno.chown(vm.spec.runtimeDir, uid, uid);
+        await Deno.writeTextFile(vm.spec.serialLog, "");
+        await Deno.chown(vm.spec.serialLog, uid, null);
+        await createTap(vm.ns, "vtap0", uid);
+        const mac = "52:54:00:12:34:57";
+        // A read-only disk and a writable qcow2 overlay whose base stays root's, read-only.
+        await Deno.writeTextFile(`${vm.dir}/ro.img`, "volant-disk:ro\n");
+        await Deno.truncate(`${vm.dir}/ro.img`, 1024 * 1024);
+        await Deno.writeTextFile(`${vm.dir}/base.img`, "volant-disk:base\n");
+        await Deno.truncate(`${vm.dir}/base.img`, 1024 * 1024);
+        const img = await new Deno.Command("qemu-img", {
+          args: [
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-F",
+            "raw",
+            "-b",
+            `${vm.dir}/base.img`,
+            `${vm.dir}/rw.qcow2`,
+          ],
+        }).output();
+        ok(img.success, new TextDecoder().decode(img.stderr));
+        await Deno.chown(`${vm.dir}/rw.qcow2`, uid, uid);
+        const spec: VmSpec = {
+          ...vm.spec,
+          nics: [{ id: "eth", tap: "vtap0", mac }],
+          disks: [
+            { id: "ro", path: `${vm.dir}/ro.img`, readOnly: true, format: "raw" },
+            { id: "rw", path: `${vm.dir}/rw.qcow2`, readOnly: false, format: "qcow2" },
+          ],
+          jail,
+        };
+        const spawned: Array<{ pid: number; qmp: boolean }> = [];
+        const handle = await vm.driver.create(spec, {
+          onSpawn: async (h) => {
+            const qmp = await qmpExecute(h.apiSocket, "query-status", undefined, {
+              timeoutMs: 100,
+            }).then(() => true, () => false);
+            spawned.push({ pid: h.pid, qmp });
+          },
+        });
+        try {
+          deepEqual(spawned, [{ pid: handle.pid, qmp: false }], "recorded before QMP answered");
+          deepEqual(handle.jail, jail);
+          const status = await Deno.readTextFile(`/proc/${handle.pid}/status`);
+          match(status, new RegExp(`^Uid:\t${uid}\t${uid}\t${uid}\t${uid}$`, "m"));
+          match(status, /^NoNewPrivs:\t1$/m);
+          match(status, /^Seccomp:\t2$/m);
+          const argv = (await Deno.readTextFile(`/proc/${handle.pid}/cmdline`)).split("\0");
+          equal(argv[argv.indexOf("-sandbox") + 1], QEMU_SANDBOX);
+          for (const dir of new Set(Object.values(cgroup.dirs))) {
+            const procs = await Deno.readTextFile(`${dir}/cgroup.procs`);
+            ok(procs.split("\n").includes(String(handle.pid)), `in ${dir}`);
+          }
+          const root = `/proc/${handle.pid}/root`;
+          const top = (await Array.fromAsync(Deno.readDir(root))).map((e) => e.name);
+          for (const absent of ["etc", "root", "home", "proc", "sys", "var"]) {
+            ok(!top.includes(absent), `no /${absent} in the jail: ${top.join(" ")}`);
+          }
+          ok((await Deno.lstat(`${root}${handle.apiSocket}`)).isSocket, "its QMP socket");
+          equal((await Deno.stat(`${root}/dev/net/tun`)).uid, uid);
+          await vm.driver.boot(handle);
+          await serialLine(vm, handle, READY_MARKER);
+          const serial = await Deno.readTextFile(vm.spec.serialLog);
+          match(serial, /^VOLANT_TEST_NIC eth0 /m);
+          match(serial, /^VOLANT_TEST_DISK vda volant-disk:ro$/m);
+          match(serial, /^VOLANT_TEST_DISK vdb volant-disk:base$/m, "the overlay reads its base");
+          equal(await Deno.stat(`${root}${vm.dir}/base.img`).then((s) => s.isFile), true);
+          // Its own log is written outside (by the launch wrapper): not in the jail.
+          equal(await Deno.stat(`${root}${vm.spec.vmmLog}`).then(() => true, () => false), false);
+          ok(await (await newDriver()).adopt(handle), "another driver instance adopts it");
+        } finally {
+          await stopVm(vm, handle);
+        }
+        await removeVmmCgroup(cgroup);
+        for (const dir of new Set(Object.values(cgroup.dirs))) {
+          equal(await Deno.stat(dir).then(() => true, () => false), false);
+        }
+      } finally {
+        if (jail) await removeVmmCgroup(jail.cgroup).catch(() => {});
+        for (const d of new Set(Object.values(parent))) await Deno.remove(d).catch(() => {});
       }
     }),
 });

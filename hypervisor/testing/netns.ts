@@ -55,7 +55,8 @@ export async function deleteNetns(name: string): Promise<void> {
 }
 
 /**
- * Creates a tap device `tap` (up) inside namespace `ns`.
+ * Creates a tap device `tap` (up) inside namespace `ns`; `owner` (a uid, and the gid of the same
+ * number) may open it without privileges.
  *
  * @example
  * ```ts ignore
@@ -63,8 +64,9 @@ export async function deleteNetns(name: string): Promise<void> {
  * await createTap(await createNetns(), "vtap0");
  * ```
  */
-export async function createTap(ns: string, tap: string): Promise<void> {
-  await ip(["-n", ns, "tuntap", "add", "dev", tap, "mode", "tap"]);
+export async function createTap(ns: string, tap: string, owner?: number): Promise<void> {
+  const user = owner === undefined ? [] : ["user", String(owner), "group", String(owner)];
+  await ip(["-n", ns, "tuntap", "add", "dev", tap, "mode", "tap", ...user]);
   await ip(["-n", ns, "link", "set", tap, "up"]);
 }
 

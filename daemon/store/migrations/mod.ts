@@ -4,6 +4,19 @@ import { migration as m0001 } from "./0001_vms.ts";
 import { migration as m0002 } from "./0002_network.ts";
 import { migration as m0003 } from "./0003_plugins.ts";
 import { migration as m0004 } from "./0004_images.ts";
+import { migration as m0005 } from "./0005_network_policy.ts";
+import { migration as m0006 } from "./0006_agent_secret.ts";
+import { migration as m0007 } from "./0007_api_tokens.ts";
+import { migration as m0008 } from "./0008_vmm_jail.ts";
 
 /** All migrations, oldest first. */
-export const MIGRATIONS: readonly Migration[] = [m0001, m0002, m0003, m0004];
+export const MIGRATIONS: readonly Migration[] = [
+  m0001,
+  m0002,
+  m0003,
+  m0004,
+  m0005,
+  m0006,
+  m0007,
+  m0008,
+];
