@@ -3,7 +3,7 @@
  * baseline measured in the same run and the ratio. Timing targets live here, never in tests.
  *
  * Usage: `deno run -A bench/main.ts [--runs N]
- * [--only boot|net|appliance|image|probe|policy|jail]
+ * [--only boot|net|appliance|image|probe|policy|jail|events]
  * [--json]`
  *
  * @module
@@ -16,6 +16,7 @@ import { type ImageBenchResult, runImageBench } from "./image_bench.ts";
 import { type ProbeBenchResult, runProbeBench } from "./probe_bench.ts";
 import { type PolicyBenchResult, runPolicyBench } from "./policy_bench.ts";
 import { type JailBenchResult, runJailBench } from "./jail_bench.ts";
+import { type EventsBenchResult, runEventsBench } from "./events_bench.ts";
 
 function fmtMs(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(ms < 10 ? 2 : 0)} ms`;
@@ -260,6 +261,45 @@ function printJail(j: JailBenchResult, runs: number): void {
   console.log(`      overhead ${j.overheadKb.map(mib).join(", ")}`);
 }
 
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+}
+
+function printEvents(e: EventsBenchResult): void {
+  const us = (v: number) => `${v.toFixed(1)} µs`;
+  console.log(
+    `\nEvent fan-out to ${e.subscribers} subscribers (fake driver; one vm.state event with the ` +
+      `VM's record, ${e.eventBytes} bytes; ${e.sseDurableMs.length} events per side, interleaved)\n`,
+  );
+  console.log(table(["measure", "volant", "baseline", "ratio"], [
+    [
+      `recorded in the SQLite log → all ${e.subscribers} SSE clients (unix socket) have it vs ` +
+      "the in-memory emitter alone → the same clients (median)",
+      fmtMs(median(e.sseDurableMs)),
+      fmtMs(median(e.sseMemoryMs)),
+      (median(e.sseDurableMs) / median(e.sseMemoryMs)).toFixed(3),
+    ],
+    [
+      "the same, p99",
+      fmtMs(percentile(e.sseDurableMs, 0.99)),
+      fmtMs(percentile(e.sseMemoryMs, 0.99)),
+      (percentile(e.sseDurableMs, 0.99) / percentile(e.sseMemoryMs, 0.99)).toFixed(3),
+    ],
+    [
+      `in process: recorded (transaction + commit) → ${e.subscribers} listeners heard it vs ` +
+      "the in-memory emitter → the same listeners",
+      us(median(e.durableUs)),
+      us(median(e.memoryUs)),
+      (median(e.durableUs) / median(e.memoryUs)).toFixed(1),
+    ],
+  ]));
+  console.log(
+    `\nReplay: a client resuming from id 0 with 10 000 events in the log receives ` +
+      `${Math.round(e.replayPerSec).toLocaleString("en")} events/s (read in pages of 100).`,
+  );
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
@@ -274,7 +314,7 @@ if (import.meta.main) {
     console.error(`bench: --runs must be a positive integer, got ${values.runs}`);
     Deno.exit(2);
   }
-  const names = ["boot", "net", "appliance", "image", "probe", "policy", "jail"];
+  const names = ["boot", "net", "appliance", "image", "probe", "policy", "jail", "events"];
   if (values.only !== undefined && !names.includes(values.only)) {
     console.error(`bench: --only must be one of ${names.join(", ")}, got ${values.only}`);
     Deno.exit(2);
@@ -287,8 +327,11 @@ if (import.meta.main) {
   const probe = want("probe") ? await runProbeBench(Math.min(runs, 3)) : undefined;
   const policy = want("policy") ? await runPolicyBench(Math.min(runs, 3)) : undefined;
   const jail = want("jail") ? await runJailBench(Math.min(runs, 3)) : undefined;
+  const events = want("events") ? await runEventsBench(Math.max(runs * 20, 50)) : undefined;
   if (values.json) {
-    console.log(JSON.stringify({ boot, net, appliance, image, probe, policy, jail }, null, 2));
+    console.log(
+      JSON.stringify({ boot, net, appliance, image, probe, policy, jail, events }, null, 2),
+    );
   } else {
     if (net) printNet(net, Math.max(runs, 20));
     if (boot) printBoot(boot, runs);
@@ -297,5 +340,6 @@ if (import.meta.main) {
     if (probe) printProbe(probe, Math.min(runs, 3));
     if (policy) printPolicy(policy, Math.min(runs, 3));
     if (jail) printJail(jail, Math.min(runs, 3));
+    if (events) printEvents(events);
   }
 }

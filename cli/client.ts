@@ -1,22 +1,41 @@
 /**
- * A typed client for volantd's REST API over its unix socket or TCP. Every response is
- * parsed with the shared zod schemas; error bodies become {@linkcode VolantError}s with the
- * daemon's code and message; a daemon that cannot be reached is `daemon_unreachable` with
- * the address and the fix.
+ * A typed client for volantd's API over its unix socket or TCP, derived from the table of
+ * operations: `client.call(op, params, body)` for every operation, its answer parsed with the
+ * operation's schema. Error bodies become {@linkcode VolantError}s with the daemon's code and
+ * message; a daemon that cannot be reached is `daemon_unreachable` with the address and the
+ * fix.
  *
  * @module
  */
-import type { z } from "zod";
+import { z } from "zod";
 import {
   ErrorBody,
-  Health,
+  type Health,
   type VmCreateInput,
-  VmList,
-  VmRecord,
+  type VmList,
+  type VmRecord,
   type VmState,
   VolantError,
 } from "../schema/mod.ts";
-import { type Operation, operationPath } from "../schema/operation.ts";
+import {
+  type Operation,
+  type OperationBody,
+  type OperationOutput,
+  type OperationParams,
+  operationUrl,
+} from "../schema/operation.ts";
+import {
+  CreateVm,
+  DeleteVm,
+  GetHealth,
+  GetVm,
+  ListVms,
+  MCP_PATH,
+  RestartVm,
+  StartVm,
+  StopVm,
+  WaitVm,
+} from "../schema/operations/mod.ts";
 
 /** Default unix socket of volantd. */
 export const DEFAULT_SOCKET = "/run/volant/volantd.sock";
@@ -80,17 +99,31 @@ function badResponse(what: string, status: number, detail: string): VolantError 
   );
 }
 
+/** Per-call options of {@linkcode VolantClient}. */
+export interface CallOptions {
+  /** Ends the call (and a streamed answer) when aborted. */
+  signal?: AbortSignal;
+  /** The method, for an operation that takes any (the agent proxy); default GET. */
+  method?: string;
+  /** Extra request headers (e.g. the `Content-Type` of a raw body). */
+  headers?: HeadersInit;
+}
+
 /**
- * The REST API of volantd, typed. Close it when done (it owns an HTTP client for the unix
+ * volantd's API, typed from the table of operations (`schema/operations/`): `call` sends an
+ * operation's parameters and body and parses its answer with the operation's own schema; `open`
+ * gives a streamed or passed-through answer as it comes; `websocket` opens one. No caller
+ * writes a path or a method. Close the client when done (it owns an HTTP client for the unix
  * socket).
  *
  * @example
  * ```ts ignore
  * import { VolantClient } from "./client.ts";
+ * import { CreateVm, WaitVm } from "../schema/operations/mod.ts";
  * const client = new VolantClient({ kind: "unix", socket: "/run/volant/volantd.sock" });
  * try {
- *   await client.createVm({ name: "web", memory_mb: 256 });
- *   const vm = await client.waitVm("web", { timeoutMs: 60_000 });
+ *   await client.call(CreateVm, {}, { name: "web", memory_mb: 256 });
+ *   const vm = await client.call(WaitVm, { name: "web", timeout_ms: 60_000 });
  *   console.log(vm.state, vm.boot_ms);
  * } finally {
  *   client.close();
@@ -118,44 +151,128 @@ export class VolantClient {
       : {};
   }
 
+  /**
+   * Calls `op` with its path parameters and query fields (`params`) and its body; resolves to
+   * its answer, checked with the operation's response schema. Error answers reject with the
+   * daemon's {@linkcode VolantError} (bad input: the same `invalid_argument` as REST and MCP).
+   */
+  async call<O extends Operation>(
+    op: O,
+    params: OperationParams<O>,
+    body?: OperationBody<O>,
+    options: CallOptions = {},
+  ): Promise<OperationOutput<O>> {
+    const res = await this.#fetch(op, params, body, options);
+    const what = `${res.method} ${res.path.split("?")[0]}`;
+    let text: string;
+    try {
+      text = await res.response.text();
+    } catch (err) {
+      throw unreachable(this.target, err);
+    }
+    let json: unknown;
+    try {
+      json = text === "" ? null : JSON.parse(text);
+    } catch {
+      throw badResponse(what, res.response.status, JSON.stringify(text.slice(0, 200)));
+    }
+    if (!res.response.ok) {
+      const error = ErrorBody.safeParse(json);
+      if (!error.success) throw badResponse(what, res.response.status, JSON.stringify(json));
+      throw VolantError.fromBody(error.data);
+    }
+    const parsed = z.safeParse(op.response, json);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) =>
+        `${i.path.join(".") || "(body)"}: ${i.message}`
+      );
+      throw badResponse(what, res.response.status, issues.join("; "));
+    }
+    return parsed.data as OperationOutput<O>;
+  }
+
+  /**
+   * Calls `op` and resolves to its answer as it comes, for the caller to read: a stream
+   * (events, followed logs, NDJSON progress) or a passed-through answer (actions, the agent
+   * proxy). An error answer with an error body still rejects with the daemon's error.
+   */
+  async open<O extends Operation>(
+    op: O,
+    params: OperationParams<O>,
+    body?: OperationBody<O>,
+    options: CallOptions = {},
+  ): Promise<Response> {
+    return await this.#checked(await this.#fetch(op, params, body, options));
+  }
+
+  /**
+   * Opens a WebSocket for `op` (the console) over the daemon's unix socket or TCP address. The
+   * caller owns the socket; `close()` on this client must wait until it is closed.
+   */
+  websocket<O extends Operation & { stream: { kind: "websocket" } }>(
+    op: O,
+    params: OperationParams<O>,
+  ): WebSocket {
+    const url = `${this.#base.replace(/^http/, "ws")}${operationUrl(op, params)}`;
+    return this.#http
+      ? new WebSocket(url, { client: this.#http })
+      : new WebSocket(url, { headers: this.#auth });
+  }
+
+  /**
+   * Posts one JSON-RPC message to the daemon's MCP endpoint ({@linkcode MCP_PATH}); the answer
+   * as it comes (JSON, or empty for a notification).
+   */
+  async mcp(message: string): Promise<Response> {
+    return await this.#checked(
+      await this.#send("POST", MCP_PATH, {
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+        },
+        body: message,
+      }),
+    );
+  }
+
   /** `GET /healthz`: daemon version, hypervisor, VM count. */
   health(): Promise<Health> {
-    return this.#call("GET", "/healthz", Health);
+    return this.call(GetHealth, {});
   }
 
   /** `GET /api/v1/vms`. */
   listVms(): Promise<VmList> {
-    return this.#call("GET", "/api/v1/vms", VmList);
+    return this.call(ListVms, {});
   }
 
   /** `GET /api/v1/vms/:name`. */
   getVm(name: string): Promise<VmRecord> {
-    return this.#call("GET", vmPath(name), VmRecord);
+    return this.call(GetVm, { name });
   }
 
   /** `POST /api/v1/vms`: creates and boots a VM; resolves in state `starting`. */
   createVm(input: VmCreateInput): Promise<VmRecord> {
-    return this.#call("POST", "/api/v1/vms", VmRecord, input);
+    return this.call(CreateVm, {}, input);
   }
 
   /** `POST /api/v1/vms/:name/start`: resolves in state `starting`. */
   startVm(name: string): Promise<VmRecord> {
-    return this.#call("POST", `${vmPath(name)}/start`, VmRecord);
+    return this.call(StartVm, { name });
   }
 
   /** `POST /api/v1/vms/:name/stop`: resolves in state `stopped`. */
   stopVm(name: string): Promise<VmRecord> {
-    return this.#call("POST", `${vmPath(name)}/stop`, VmRecord);
+    return this.call(StopVm, { name });
   }
 
   /** `POST /api/v1/vms/:name/restart`: resolves in state `starting`. */
   restartVm(name: string): Promise<VmRecord> {
-    return this.#call("POST", `${vmPath(name)}/restart`, VmRecord);
+    return this.call(RestartVm, { name });
   }
 
   /** `DELETE /api/v1/vms/:name`: resolves to the VM's last record. */
   deleteVm(name: string): Promise<VmRecord> {
-    return this.#call("DELETE", vmPath(name), VmRecord);
+    return this.call(DeleteVm, { name });
   }
 
   /**
@@ -163,51 +280,46 @@ export class VolantClient {
    * `timeout`, or `invalid_state` when the state can no longer follow (e.g. it crashed).
    */
   waitVm(name: string, options: WaitOptions): Promise<VmRecord> {
-    const query = new URLSearchParams({
+    return this.call(WaitVm, {
+      name,
       state: options.state ?? "running",
-      timeout_ms: String(Math.max(0, Math.round(options.timeoutMs))),
+      timeout_ms: Math.max(0, Math.round(options.timeoutMs)),
     });
-    return this.#call("GET", `${vmPath(name)}/wait?${query}`, VmRecord);
   }
 
-  /**
-   * An operation declared in `schema/operation.ts`, with its path parameters and body; the
-   * answer checked with the operation's response schema.
-   */
-  call<O extends Operation & { response: z.ZodType }>(
-    op: O,
-    params: Record<string, string>,
-    body?: unknown,
-  ): Promise<z.infer<O["response"]>> {
-    const schema: O["response"] = op.response;
-    return this.#call(op.method, operationPath(op, params), schema, body);
+  /** Releases the HTTP client. */
+  close(): void {
+    this.#http?.close();
+    this.#http = undefined;
   }
 
-  /** Any JSON call of the API, its answer checked with `schema`. */
-  request<S extends z.ZodType>(
-    method: string,
-    path: string,
-    schema: S,
-    body?: unknown,
-  ): Promise<z.infer<S>> {
-    return this.#call(method, path, schema, body);
-  }
-
-  /**
-   * A call whose answer is read by the caller (streams, pass-through bodies). Error answers
-   * (4xx/5xx with an error body) still throw the daemon's error.
-   */
-  async raw(method: string, path: string, init: RequestInit = {}): Promise<Response> {
-    const headers = new Headers(init.headers);
-    for (const [k, v] of Object.entries(this.#auth)) headers.set(k, v);
-    const full: RequestInit & { client?: Deno.HttpClient } = { ...init, method, headers };
-    if (this.#http) full.client = this.#http;
-    let res: Response;
-    try {
-      res = await fetch(`${this.#base}${path}`, full);
-    } catch (err) {
-      throw unreachable(this.target, err);
+  /** Sends a call of `op`: its URL from the parameters, a JSON body (or a raw one) as given. */
+  #fetch(
+    op: Operation,
+    params: Record<string, unknown>,
+    body: unknown,
+    options: CallOptions,
+  ): Promise<{ response: Response; method: string; path: string }> {
+    const method = op.method === "ANY" ? (options.method ?? "GET") : op.method;
+    const headers = new Headers(options.headers);
+    let payload: BodyInit | undefined;
+    if (body !== undefined && op.rawBody) {
+      payload = body as BodyInit;
+    } else if (body !== undefined) {
+      headers.set("content-type", "application/json");
+      payload = JSON.stringify(body);
     }
+    return this.#send(method, operationUrl(op, params), {
+      headers,
+      ...(payload === undefined ? {} : { body: payload }),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
+
+  /** An answer as it comes, but an error answer with an error body rejects with that error. */
+  async #checked(
+    { response: res, method, path }: { response: Response; method: string; path: string },
+  ): Promise<Response> {
     if (!res.ok && res.headers.get("content-type")?.includes("application/json")) {
       const text = await res.text();
       let json: unknown = null;
@@ -223,66 +335,19 @@ export class VolantClient {
     return res;
   }
 
-  /**
-   * Opens a WebSocket to `path` on the daemon (over its unix socket or TCP address). The caller
-   * owns the socket; `close()` on this client must wait until it is closed.
-   */
-  websocket(path: string): WebSocket {
-    const url = `${this.#base.replace(/^http/, "ws")}${path}`;
-    return this.#http
-      ? new WebSocket(url, { client: this.#http })
-      : new WebSocket(url, { headers: this.#auth });
-  }
-
-  /** Releases the HTTP client. */
-  close(): void {
-    this.#http?.close();
-    this.#http = undefined;
-  }
-
-  async #call<S extends z.ZodType>(
+  async #send(
     method: string,
     path: string,
-    schema: S,
-    body?: unknown,
-  ): Promise<z.infer<S>> {
-    const init: RequestInit & { client?: Deno.HttpClient } = { method, headers: this.#auth };
-    if (this.#http) init.client = this.#http;
-    if (body !== undefined) {
-      init.headers = { ...this.#auth, "content-type": "application/json" };
-      init.body = JSON.stringify(body);
-    }
-    let res: Response;
-    let text: string;
+    init: RequestInit,
+  ): Promise<{ response: Response; method: string; path: string }> {
+    const headers = new Headers(init.headers);
+    for (const [k, v] of Object.entries(this.#auth)) headers.set(k, v);
+    const full: RequestInit & { client?: Deno.HttpClient } = { ...init, method, headers };
+    if (this.#http) full.client = this.#http;
     try {
-      res = await fetch(`${this.#base}${path}`, init);
-      text = await res.text();
+      return { response: await fetch(`${this.#base}${path}`, full), method, path };
     } catch (err) {
       throw unreachable(this.target, err);
     }
-    const what = `${method} ${path.split("?")[0]}`;
-    let json: unknown;
-    try {
-      json = text === "" ? null : JSON.parse(text);
-    } catch {
-      throw badResponse(what, res.status, JSON.stringify(text.slice(0, 200)));
-    }
-    if (!res.ok) {
-      const error = ErrorBody.safeParse(json);
-      if (!error.success) throw badResponse(what, res.status, JSON.stringify(json));
-      throw VolantError.fromBody(error.data);
-    }
-    const parsed = schema.safeParse(json);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) =>
-        `${i.path.join(".") || "(body)"}: ${i.message}`
-      );
-      throw badResponse(what, res.status, issues.join("; "));
-    }
-    return parsed.data;
   }
-}
-
-function vmPath(name: string): string {
-  return `/api/v1/vms/${encodeURIComponent(name)}`;
 }

@@ -1,6 +1,7 @@
 /**
- * volar, Volant's command-line client: commands over volantd's REST API, a typed API client,
- * and the output helpers behind them. Run it through the root entry point
+ * volar, Volant's command-line client: commands over volantd's REST API, a typed API client
+ * (`client.call(op, params, body)` for each operation of `schema/operations/`), and the output
+ * helpers behind them. Run it through the root entry point
  * (`deno run -A main.ts volar vms list`) or call {@linkcode main} with your own
  * {@linkcode Io}:
  *
@@ -18,6 +19,7 @@ export { main } from "./main.ts";
 export { colorEnabled, denoIo, type Io } from "./io.ts";
 export {
   type ApiTarget,
+  type CallOptions,
   DEFAULT_SOCKET,
   describeTarget,
   VolantClient,

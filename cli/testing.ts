@@ -10,7 +10,7 @@ import type { VmSpec } from "../hypervisor/driver.ts";
 import { createLogger } from "../daemon/log.ts";
 import { main as volantd } from "../daemon/main.ts";
 import { fakeGuestAgent, FakeHostNetwork } from "../daemon/network/mod.ts";
-import { TokenCreated } from "../schema/mod.ts";
+import { CreateToken } from "../schema/operations/mod.ts";
 import { VolantClient } from "./client.ts";
 import type { Io } from "./io.ts";
 import { main } from "./main.ts";
@@ -92,6 +92,11 @@ export interface TestDaemon {
   logs: string[];
   /** Stops it, ends the fake VMMs and removes the temp dir. */
   stop(): Promise<void>;
+  /**
+   * Stops it (its fake VMMs keep running) and starts it again over the same state and socket;
+   * resolves once it listens again.
+   */
+  restart(): Promise<void>;
 }
 
 /** Options of {@linkcode startDaemon}. */
@@ -135,29 +140,36 @@ export async function startDaemon(options: StartDaemonOptions = {}): Promise<Tes
   );
   const registry = new FakeRegistry();
   const logs: string[] = [];
-  const abort = new AbortController();
-  const listening = Promise.withResolvers<{ socket: string; api: string | null }>();
-  const code = volantd(["--config", config], {
-    driverFactory: () => Promise.resolve(new FakeDriver({ registry, behavior: behaviorByName })),
-    // Never the real host network: these tests run in the machine's own namespace.
-    networkFactory: () => new FakeHostNetwork({ agent: fakeGuestAgent(registry) }),
-    env: () => undefined,
-    signal: abort.signal,
-    logger: createLogger({ sink: (line) => logs.push(line) }),
-    onListening: (info) =>
-      listening.resolve({
-        socket: info.socket,
-        api: info.tcp ? `http://${info.tcp.hostname}:${info.tcp.port}` : null,
-      }),
-  });
-  let started: { socket: string; api: string | null };
-  try {
-    started = await Promise.race([
+  let abort = new AbortController();
+  let code: Promise<number> = Promise.resolve(0);
+  /** Runs volantd over the config; resolves once it listens. */
+  const launch = () => {
+    abort = new AbortController();
+    const listening = Promise.withResolvers<{ socket: string; api: string | null }>();
+    const running = volantd(["--config", config], {
+      driverFactory: () => Promise.resolve(new FakeDriver({ registry, behavior: behaviorByName })),
+      // Never the real host network: these tests run in the machine's own namespace.
+      networkFactory: () => new FakeHostNetwork({ agent: fakeGuestAgent(registry) }),
+      env: () => undefined,
+      signal: abort.signal,
+      logger: createLogger({ sink: (line) => logs.push(line) }),
+      onListening: (info) =>
+        listening.resolve({
+          socket: info.socket,
+          api: info.tcp ? `http://${info.tcp.hostname}:${info.tcp.port}` : null,
+        }),
+    });
+    code = running;
+    return Promise.race([
       listening.promise,
-      code.then((c) => {
+      running.then((c): never => {
         throw new Error(`volantd exited with ${c} before listening:\n${logs.join("\n")}`);
       }),
     ]);
+  };
+  let started: { socket: string; api: string | null };
+  try {
+    started = await launch();
   } catch (err) {
     registry.dispose();
     await Deno.remove(dir, { recursive: true });
@@ -167,10 +179,7 @@ export async function startDaemon(options: StartDaemonOptions = {}): Promise<Tes
   if (started.api !== null && !options.tcpInsecure) {
     const client = new VolantClient({ kind: "unix", socket: started.socket });
     try {
-      token = (await client.request("POST", "/api/v1/tokens", TokenCreated, {
-        name: "test-admin",
-        scope: "admin",
-      })).token;
+      token = (await client.call(CreateToken, {}, { name: "test-admin", scope: "admin" })).token;
     } finally {
       client.close();
     }
@@ -187,6 +196,11 @@ export async function startDaemon(options: StartDaemonOptions = {}): Promise<Tes
       await code;
       registry.dispose();
       await Deno.remove(dir, { recursive: true });
+    },
+    async restart() {
+      abort.abort();
+      await code;
+      await launch();
     },
   };
 }

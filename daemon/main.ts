@@ -25,6 +25,7 @@ import {
   REGISTRY_CREDENTIALS_FILE,
   RegistryCredentialService,
   serviceConfigFrom,
+  startEventRetention,
   TokenService,
   VmService,
 } from "./services/mod.ts";
@@ -33,6 +34,7 @@ import { ArtifactCache } from "./artifacts/mod.ts";
 import { openStore } from "./store/mod.ts";
 import { checkTcpListener, createApp } from "./api/mod.ts";
 import { VERSION } from "./version.ts";
+import { imageFaultPoint } from "./fault.ts";
 
 /** The `--help` text. */
 export const USAGE = `volantd ${VERSION} — the Volant microVM daemon
@@ -138,6 +140,14 @@ async function serve(
   // It holds image env overrides (often secrets) and kestrel's per-VM secrets.
   await Deno.chmod(`${config.state_dir}/volant.db`, 0o600);
   let service: VmService | undefined;
+  // The event log: pruned to events.retention_days and events.max_rows now and periodically.
+  const retention = startEventRetention({
+    log: store.events,
+    retentionDays: config.events.retention_days,
+    maxRows: config.events.max_rows,
+    everyMs: config.events.prune_interval_ms,
+    logger,
+  });
   try {
     // api.tcp: refused before anything else when it would be open, warned when insecure.
     const tokens = new TokenService({ store: store.tokens, logger });
@@ -183,8 +193,12 @@ async function serve(
       cache: new ArtifactCache(config.state_dir),
       logger,
     });
+    // Blobs and temp files an install cut short (volantd killed) left in the artifact cache.
+    const recovered = await plugins.recover();
+    if (recovered.blobs + recovered.temp > 0) logger.info("artifact cache cleaned", recovered);
     const imageStore = new ImageStore(`${config.state_dir}/images`, {
       maxUnpackedBytes: config.images.max_unpacked_bytes,
+      onStep: imageFaultPoint,
     });
     // Temp files, unpack trees and inert mounts an interrupted pull left; unused blobs.
     const gc = await imageStore.gc();
@@ -192,6 +206,7 @@ async function serve(
     const images = new ImageService({
       store: imageStore,
       vms: store.vms,
+      events: store.events,
       insecureRegistries: config.images.insecure_registries,
       credentials: (registry) => registries.lookup(registry),
       logger,
@@ -255,6 +270,7 @@ async function serve(
     await server.close();
     return 0;
   } finally {
+    retention.stop();
     await service?.close();
     store.close();
   }

@@ -1,5 +1,5 @@
-import { equal, match, ok } from "node:assert/strict";
-import { Health, VmRecord } from "../schema/mod.ts";
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { Health, VmRecord, VolantEvent } from "../schema/mod.ts";
 import { FakeDriver, FakeRegistry } from "../hypervisor/fake/mod.ts";
 import { exists, unixFetch } from "./testing.ts";
 import { createLogger } from "./log.ts";
@@ -265,6 +265,131 @@ Deno.test("volantd refuses an open TCP listener at start and warns about api.tcp
       equal(await code, 0);
     }
   } finally {
+    registry.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** The server-sent events of a streamed body (comments dropped), as they arrive. */
+async function* sseBlocks(res: Response): AsyncGenerator<Record<string, string>> {
+  let buffered = "";
+  for await (const text of res.body!.pipeThrough(new TextDecoderStream())) {
+    buffered += text;
+    let end: number;
+    while ((end = buffered.indexOf("\n\n")) >= 0) {
+      const block: Record<string, string> = {};
+      for (const line of buffered.slice(0, end).split("\n")) {
+        const m = /^(event|id|data): ?(.*)$/.exec(line);
+        if (m) block[m[1]!] = m[2]!;
+      }
+      buffered = buffered.slice(end + 2);
+      if (Object.keys(block).length > 0) yield block;
+    }
+  }
+}
+
+Deno.test("events survive a restart: a client resuming with Last-Event-ID gets exactly what it missed", async () => {
+  const { dir, config } = await setup();
+  const registry = new FakeRegistry();
+  const logs: string[] = [];
+  const http = Deno.createHttpClient({
+    proxy: { transport: "unix", path: `${dir}/run/volantd.sock` },
+  });
+  const post = async (path: string, body?: unknown) => {
+    const res = await unixFetch(`${dir}/run/volantd.sock`, path, {
+      method: "POST",
+      ...(body === undefined
+        ? {}
+        : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+    });
+    ok(res.status < 300, `${path}: ${JSON.stringify(res.body)}`);
+  };
+  const waitFor = async (name: string, state: string) => {
+    const res = await unixFetch(
+      `${dir}/run/volantd.sock`,
+      `/api/v1/vms/${name}/wait?state=${state}&timeout_ms=5000`,
+    );
+    equal(res.status, 200, JSON.stringify(res.body));
+  };
+  /** What an event says, for comparing sequences. */
+  const say = (e: VolantEvent) =>
+    e.type === "vm.state" ? `${e.name} ${e.from}→${e.to}` : `${e.name} ${e.type}`;
+  try {
+    const first = start(["--config", config], registry, logs);
+    await first.socket;
+    // A client follows while web is created and gets running.
+    const abort = new AbortController();
+    const res = await fetch("http://volant/api/v1/events", { client: http, signal: abort.signal });
+    const reader = sseBlocks(res);
+    const startsAt = Number((await reader.next()).value!.id);
+    await post("/api/v1/vms", { name: "web" });
+    await waitFor("web", "running");
+    const seen: VolantEvent[] = [];
+    while (seen.at(-1)?.type !== "vm.state" || say(seen.at(-1)!) !== "web starting→running") {
+      const block = (await reader.next()).value!;
+      if (block.data) seen.push(VolantEvent.parse(JSON.parse(block.data)));
+    }
+    deepEqual(seen.map(say), ["web null→pending", "web pending→starting", "web starting→running"]);
+    equal(seen[0]!.id, startsAt + 1);
+    const lastSeen = seen.at(-1)!.id;
+    // It goes away; changes happen; the daemon restarts; more changes.
+    abort.abort();
+    await reader.return(undefined).catch(() => {});
+    await post("/api/v1/vms/web/stop");
+    await post("/api/v1/vms", { name: "db" });
+    await waitFor("db", "running");
+    first.abort.abort();
+    equal(await first.code, 0);
+    const second = start(["--config", config], registry, logs);
+    await second.socket;
+    await post("/api/v1/vms/web/start");
+    await waitFor("web", "running");
+    const missed = [
+      "web running→stopping",
+      "web stopping→stopped",
+      "db null→pending",
+      "db pending→starting",
+      "db starting→running",
+      "web stopped→starting",
+      "web starting→running",
+    ];
+    // It comes back with the last id it saw: the missed events, in order, once; then live ones.
+    const again = new AbortController();
+    const resumed = await fetch("http://volant/api/v1/events", {
+      client: http,
+      signal: again.signal,
+      headers: { "last-event-id": String(lastSeen) },
+    });
+    equal(resumed.status, 200);
+    const got: VolantEvent[] = [];
+    const reading = (async () => {
+      for await (const block of sseBlocks(resumed)) {
+        if (!block.data) continue;
+        const event = VolantEvent.parse(JSON.parse(block.data));
+        equal(block.id, String(event.id));
+        got.push(event);
+        if (got.length === missed.length) await post("/api/v1/vms/db/stop");
+        if (say(event) === "db stopping→stopped") return;
+      }
+    })();
+    const timer = setTimeout(() => again.abort(), 10_000);
+    try {
+      await reading;
+    } finally {
+      clearTimeout(timer);
+    }
+    deepEqual(got.map(say), [...missed, "db running→stopping", "db stopping→stopped"]);
+    deepEqual(
+      got.map((e) => e.id),
+      Array.from({ length: got.length }, (_, i) => lastSeen + 1 + i),
+      "ids continue from the one it saw, without a gap or a repeat",
+    );
+    again.abort();
+    await post("/api/v1/vms/web/stop");
+    second.abort.abort();
+    equal(await second.code, 0);
+  } finally {
+    http.close();
     registry.dispose();
     await Deno.remove(dir, { recursive: true });
   }

@@ -44,7 +44,15 @@ export {
 } from "./guest.ts";
 export { defaultDriverFactory, type DriverFactory } from "./driver_factory.ts";
 export { JAIL_TOOLS, type JailSettings, setupJail, type SetupJailOptions } from "./jail.ts";
-export { FAULT_ENV, faultPoint } from "./fault.ts";
+export {
+  FAULT_ENV,
+  FAULT_STEPS,
+  type FaultOperation,
+  faultPoint,
+  type FaultStep,
+  type FaultStepInfo,
+  imageFaultPoint,
+} from "./fault.ts";
 export {
   type AgentProbe,
   type FakeAgent,

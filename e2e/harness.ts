@@ -36,6 +36,8 @@ export interface E2eDaemon {
   readonly ns: string;
   /** The config file. */
   readonly config: string;
+  /** Its `security.cgroup_parent` (VMM cgroups of this daemon only; removed by `dispose()`). */
+  readonly cgroupParent: string;
   /** Runs `volar --socket <socket> ...args`. */
   volar(...args: string[]): Promise<CliResult>;
   /** A request to the daemon's API; the body parsed as JSON (null when empty). */
@@ -339,6 +341,7 @@ export async function startDaemon(options: StartDaemonOptions = {}): Promise<E2e
     socket,
     ns,
     config,
+    cgroupParent,
     volar: (...args) =>
       run(Deno.execPath(), ["run", "-A", MAIN, "volar", "--socket", socket, ...args], {
         NO_COLOR: "1",

@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { VolantError } from "../schema/error.ts";
 import { noSpaceError } from "./no_space.ts";
 import { digestHex, fileDigest } from "./digest.ts";
+import type { OnImageStep } from "./steps.ts";
 
 /** Progress of one blob: bytes done of total (null when unknown). */
 export interface BlobProgress {
@@ -41,6 +42,8 @@ export interface EnsureOptions {
   signal?: AbortSignal;
   /** Names the blob in errors (`layer 2 of 3 of nginx:1`). */
   what?: string;
+  /** Test seam (`steps.ts`): `blob_chunk` after the first write, `blob_committed` at the end. */
+  onStep?: OnImageStep;
 }
 
 /** A stored blob. */
@@ -131,6 +134,7 @@ export class BlobStore {
     await Deno.mkdir(this.dir, { recursive: true });
     const source = await open();
     const size = await this.#write(digest, source, options);
+    options.onStep?.("blob_committed");
     return { digest, path, size, cached: false };
   }
 
@@ -252,6 +256,7 @@ export class BlobStore {
         hash.update(bytes);
         let at = 0;
         while (at < bytes.length) at += await file.write(bytes.subarray(at));
+        if (done === bytes.length) options.onStep?.("blob_chunk");
         if (done - reported >= PROGRESS_STEP) report();
       }
       if (expected !== null && done !== expected) {

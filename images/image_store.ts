@@ -29,6 +29,7 @@ import type { UnpackLayer } from "./unpack.ts";
 import { eachLimited } from "./_each_limited.ts";
 import { exists, localRef, matchRecords, names, notStored, place } from "./_records.ts";
 import { type ImageSource, registrySource } from "./_source.ts";
+import type { OnImageStep } from "./steps.ts";
 
 /** Options of {@linkcode ImageStore.pull}. */
 export interface PullOptions {
@@ -68,6 +69,8 @@ export interface ImageStoreOptions {
   layerConcurrency?: number;
   /** The most file bytes an image's layers may unpack to. @default {32 GiB} */
   maxUnpackedBytes?: number;
+  /** Test seam: called at each step of a pull or import (see `steps.ts`). */
+  onStep?: OnImageStep;
 }
 
 /** What {@linkcode ImageStore.gc} removed. */
@@ -302,6 +305,7 @@ export class ImageStore {
           signal: sig,
           what: `${what} layer ${i + 1} of ${layers.length} (${l.digest})`,
           ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+          ...(this.#options.onStep === undefined ? {} : { onStep: this.#options.onStep }),
         });
         if (!b.cached) added.push(l.digest);
       });
@@ -327,6 +331,7 @@ export class ImageStore {
           : rootfs.warnings,
         created_at: new Date().toISOString(),
       };
+      this.#options.onStep?.("rootfs_placed");
       await this.#index.update((records) => place(records, record));
       return record;
     } catch (e) {
@@ -355,6 +360,7 @@ export class ImageStore {
     const p = buildRootfs(this.root, digest, layers, {
       ...(signal === undefined ? {} : { signal }),
       ...(this.#options.maxUnpackedBytes ? { maxBytes: this.#options.maxUnpackedBytes } : {}),
+      ...(this.#options.onStep === undefined ? {} : { onStep: this.#options.onStep }),
     })
       .finally(() => this.#builds.delete(digest));
     this.#builds.set(digest, p);

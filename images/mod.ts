@@ -96,4 +96,5 @@ export {
   type WritableDisk,
 } from "./rootfs.ts";
 export { readTar, type TarEntry, type TarEntryType, type TarHeader } from "./tar.ts";
+export { IMAGE_STEPS, type ImageStep, type OnImageStep } from "./steps.ts";
 export { type UnpackLayer, unpackLayers, type UnpackOptions, type UnpackResult } from "./unpack.ts";

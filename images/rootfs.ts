@@ -20,6 +20,7 @@ import { VolantError } from "../schema/error.ts";
 import { digestHex, sha256Digest } from "./digest.ts";
 import { lstatOrNull } from "./_paths.ts";
 import { type UnpackLayer, unpackLayers } from "./unpack.ts";
+import type { OnImageStep } from "./steps.ts";
 
 /** Directories every rootfs gets (empty) when the image lacks them: the guest mounts on them. */
 export const MOUNT_POINTS: readonly string[] = ["proc", "sys", "dev", "run", "tmp"];
@@ -30,6 +31,8 @@ export interface BuildRootfsOptions {
   signal?: AbortSignal;
   /** The most file bytes the layers may unpack to (see `unpackLayers`). */
   maxBytes?: number;
+  /** Test seam (`steps.ts`): `layer_unpacked` after each layer, `rootfs_built` before the rename. */
+  onStep?: OnImageStep;
 }
 
 /** A built (or already present) rootfs image. */
@@ -173,6 +176,7 @@ export async function buildRootfs(
       { SOURCE_DATE_EPOCH: String(epoch) },
     );
     await Deno.chmod(temp, 0o444);
+    options.onStep?.("rootfs_built");
     await Deno.rename(temp, path);
     return { path, size_bytes: (await Deno.stat(path)).size, cached: false, warnings };
   } catch (e) {

@@ -19,6 +19,7 @@ import { applyMetadata, applyTime, makeNode, Warnings } from "./_metadata.ts";
 import { cleanPath, hostPath, lstatOrNull, PathEscape, resolveDir } from "./_paths.ts";
 import { readTar, type TarEntry } from "./tar.ts";
 import { noSpaceError } from "./no_space.ts";
+import type { OnImageStep } from "./steps.ts";
 
 /** A layer blob to apply. */
 export interface UnpackLayer {
@@ -42,6 +43,8 @@ export interface UnpackOptions {
    * @default {DEFAULT_MAX_UNPACKED_BYTES}
    */
   maxBytes?: number;
+  /** Test seam (`steps.ts`): `layer_unpacked` after each layer. */
+  onStep?: OnImageStep;
 }
 
 /** The default unpacked-size cap: 32 GiB. */
@@ -86,6 +89,7 @@ export async function unpackLayers(
     for (const [i, layer] of layers.entries()) {
       what = `Layer ${i + 1} of ${layers.length} (${layer.digest})`;
       entries += await applyLayer(target, layer, what, warnings, options.signal, budget);
+      options.onStep?.("layer_unpacked");
     }
     return { entries, warnings: warnings.list() };
   } catch (e) {

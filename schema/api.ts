@@ -2,31 +2,9 @@
  * REST API bodies beyond the VM record, and the error-code → HTTP status table the
  * daemon answers with (the CLI reads statuses through it too).
  *
- * Routes (all JSON; errors are {@linkcode ErrorBody} with the status below):
- * - `GET  /healthz` → {@linkcode Health}
- * - `GET  /openapi.json` → the OpenAPI 3.1 document built from these schemas
- * - `GET  /api/v1/vms` → `{vms: VmRecord[]}`
- * - `POST /api/v1/vms` body `VmCreateRequest` → 201 `VmRecord` (state `starting`: the VMM runs, the
- *   guest boots; wait for `running` with the wait route)
- * - `GET  /api/v1/vms/:name` → `VmRecord`
- * - `DELETE /api/v1/vms/:name` → 200 `VmRecord` as it was last (stops a running VM first)
- * - `POST /api/v1/vms/:name/start` → 200 `VmRecord` (`starting`)
- * - `POST /api/v1/vms/:name/stop` → 200 `VmRecord` (`stopped`, after the stop ladder)
- * - `POST /api/v1/vms/:name/restart` → 200 `VmRecord` (`starting`)
- * - `GET  /api/v1/vms/:name/wait?state=running&timeout_ms=60000` → 200 `VmRecord` once the VM is in
- *   that state; `timeout` error when it is not in time; `invalid_state` when it reaches a state
- *   from which the wanted one cannot follow without a request (e.g. `crashed` while waiting for
- *   `running`)
- * - `PUT  /api/v1/vms/:name/network-policy` body `NetworkPolicy` → 200 `VmRecord`: replaces a
- *   running VM's network policy (nft and the store together, or neither); `invalid_state` for a
- *   VM that does not run
- * - `GET  /api/v1/vms/:name/console` → WebSocket (Upgrade) to the serial console; without the
- *   upgrade → {@linkcode ConsoleInfo}
- * - `GET  /api/v1/vms/:name/logs?follow=1&tail=N`, `POST /api/v1/vms/:name/actions/:action`,
- *   `ANY /api/v1/vms/:name/agent/*` → through to kestrel in the VM
- * - `/api/v1/plugins…`, `/api/v1/keys…` → the plugin registry and trusted keys
- * - `/api/v1/tokens…` → bearer tokens for `api.tcp` (unix socket only); `/api/v1/registries…` →
- *   registry credentials for pulls (hosts and user names out, passwords only in)
+ * The routes themselves — method, path, inputs, answer, errors, access, MCP tool — are declared
+ * once, in the table of operations (`schema/operations/`), and `GET /openapi.json` is built
+ * from it. Errors are {@linkcode ErrorBody} with the status of {@linkcode ERROR_STATUS}.
  *
  * Every request: a loopback or configured `Host`, no cross-site `Origin`, JSON bodies; over TCP a
  * bearer token (see `daemon/api/access.ts`).

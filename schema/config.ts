@@ -104,6 +104,17 @@ export const DaemonConfig = z.strictObject({
     stop_graceful_ms: z.number().int().positive().default(10_000),
     stop_term_ms: z.number().int().positive().default(5_000),
   }).prefault({}),
+  events: z.strictObject({
+    retention_days: z.number().positive().max(3650).default(7).describe(
+      "Events older than this many days are pruned from the event log (fractions allowed)",
+    ),
+    max_rows: z.number().int().min(100).max(100_000_000).default(100_000).describe(
+      "The event log keeps at most this many events; the oldest go first",
+    ),
+    prune_interval_ms: z.number().int().min(1_000).default(600_000).describe(
+      "How often retention runs (it also runs at every start)",
+    ),
+  }).prefault({}),
   limits: z.strictObject({
     serial_log_bytes: z.number().int().min(64 * 1024).default(8 * 1024 * 1024).describe(
       "A VM's serial log is rotated when it grows past this many bytes",

@@ -123,12 +123,21 @@ export {
   type ImageOverrides,
 } from "./image_manifest.ts";
 export {
+  EventId,
   EventsQuery,
+  ImageEvent,
+  ImageEventType,
+  type NewEvent,
+  type NewVmEvent,
+  parseEventId,
+  PluginEvent,
+  PluginEventType,
   StreamError,
   VmDeletedEvent,
   VmEvent,
   VmStateEvent,
   VmWorkloadEvent,
+  VolantEvent,
 } from "./event.ts";
 export {
   TOKEN_PATTERN,

@@ -6,6 +6,7 @@
  * @module
  */
 import { Health, VolantError } from "../../schema/mod.ts";
+import { GetHealth } from "../../schema/operations/mod.ts";
 import type { ResolvedConfig } from "../../daemon/config.ts";
 import { findExecutable } from "../../hypervisor/process/find_executable.ts";
 import { getLink, netnsExists, withNetns } from "../../net/mod.ts";
@@ -302,7 +303,7 @@ export async function daemonState(
   const client = new VolantClient(target);
   const signal = AbortSignal.timeout(timeoutMs);
   try {
-    const res = await client.raw("GET", "/healthz", { signal });
+    const res = await client.open(GetHealth, {}, undefined, { signal });
     const parsed = Health.safeParse(await res.json().catch(() => null));
     if (!res.ok || !parsed.success) {
       return {

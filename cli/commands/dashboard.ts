@@ -6,7 +6,8 @@
  * @module
  */
 import type { Command } from "commander";
-import { Health, VmEvent, VmList, type VmRecord } from "../../schema/mod.ts";
+import { Health, VmEvent, type VmRecord } from "../../schema/mod.ts";
+import { ListVms, VmEvents } from "../../schema/operations/mod.ts";
 import { UsageError } from "../errors.ts";
 import { paint, stripAnsi } from "../format.ts";
 import { colorEnabled, type Io } from "../io.ts";
@@ -147,7 +148,7 @@ export function registerDashboard(program: Command, io: Io): void {
         const refresh = async () => {
           try {
             state.health = await client.health();
-            state.vms = (await client.request("GET", "/api/v1/vms", VmList)).vms;
+            state.vms = (await client.call(ListVms, {})).vms;
             state.error = null;
           } catch (err) {
             state.error = (err as Error).message.split("\n")[0]!;
@@ -162,7 +163,7 @@ export function registerDashboard(program: Command, io: Io): void {
           const timer = setInterval(refresh, flags.interval);
           const watching = (async () => {
             try {
-              const res = await client.raw("GET", "/api/v1/events", { signal: stop.signal });
+              const res = await client.open(VmEvents, {}, undefined, { signal: stop.signal });
               for await (const data of sseData(res)) {
                 const parsed = VmEvent.safeParse(JSON.parse(data));
                 if (!parsed.success) continue;

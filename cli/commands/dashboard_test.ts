@@ -59,6 +59,7 @@ Deno.test("renderDashboard() shows the daemon, VM counts, workload health, the t
       health,
       vms: [vm("api", "crashed", null), vm("web", "running", true)],
       events: [{
+        id: 1,
         type: "vm.state",
         name: "web",
         from: "starting",

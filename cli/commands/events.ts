@@ -1,17 +1,19 @@
 /**
- * `volar events [--vm <name>]`: follows the daemon's event stream (server-sent events) and
- * prints one line per event — state changes, deletions, workload health — until interrupted;
- * `--json` prints each event's JSON instead.
+ * `volar events [--vm <name>] [--since <id>]`: follows the daemon's event stream (server-sent
+ * events) and prints one line per event — VM state changes, deletions, workload health, plugin
+ * and image changes — until interrupted; `--json` prints each event's JSON instead. `--since`
+ * replays the events after that id first. When the stream breaks (volantd restarting), it
+ * reconnects with the last id it saw, so no event is missed or printed twice.
  *
  * @module
  */
-import type { Command } from "commander";
-import { StreamError, VmEvent } from "../../schema/event.ts";
+import { type Command, InvalidArgumentError } from "commander";
+import { type NewEvent, parseEventId, StreamError, VolantEvent } from "../../schema/event.ts";
 import { VolantError } from "../../schema/error.ts";
 import { paint } from "../format.ts";
 import { colorEnabled, type Io } from "../io.ts";
 import { globalFlags, withClient } from "./_context.ts";
-import { bodyLines } from "./_ndjson.ts";
+import { followEvents, sseBlocks } from "./_event_follow.ts";
 
 /**
  * The `data` of each server-sent event in a streamed body (comments and other fields skipped).
@@ -26,11 +28,22 @@ import { bodyLines } from "./_ndjson.ts";
  * ```
  */
 export async function* sseData(res: Response): AsyncGenerator<string> {
-  for await (const block of bodyLines(res, "\n\n")) {
-    const data = block.split("\n").filter((l) => l.startsWith("data:"))
-      .map((l) => l.slice(5).trimStart()).join("\n");
-    if (data !== "") yield data;
-  }
+  for await (const block of sseBlocks(res)) if (block.data !== "") yield block.data;
+}
+
+/**
+ * `--since`'s value: an event id (a whole number).
+ *
+ * @example
+ * ```ts
+ * import { parseSince } from "./events.ts";
+ * console.assert(parseSince("42") === 42);
+ * ```
+ */
+export function parseSince(value: string): number {
+  const id = parseEventId(value);
+  if (id === null) throw new InvalidArgumentError("expected an event id (a whole number).");
+  return id;
 }
 
 /**
@@ -42,7 +55,7 @@ export async function* sseData(res: Response): AsyncGenerator<string> {
  * console.log(formatEvent(event, false)); // 15:04:05  web  starting → running
  * ```
  */
-export function formatEvent(event: VmEvent, color: boolean): string {
+export function formatEvent(event: NewEvent, color: boolean): string {
   const time = event.at.slice(11, 19);
   switch (event.type) {
     case "vm.state": {
@@ -63,34 +76,65 @@ export function formatEvent(event: VmEvent, color: boolean): string {
         `restarts ${event.workload.restarts})${
           event.workload.error ? `  ${event.workload.error}` : ""
         }`;
+    case "plugin.installed":
+    case "plugin.enabled":
+    case "plugin.disabled":
+    case "plugin.removed":
+      return `${time}  plugin ${event.name}  ${event.type.slice(7)} (version ` +
+        `${event.plugin.version})`;
+    case "image.pulled":
+    case "image.removed":
+      return `${time}  image ${event.name}  ${event.type.slice(6)} (${event.image.digest})`;
   }
 }
 
 /** Registers `volar events`. */
 export function registerEvents(program: Command, io: Io): void {
-  program.command("events").description("follow VM events (state changes, workload health)")
+  program.command("events").description(
+    "follow events (VM state changes and workload health, plugins, images)",
+  )
     .option("--vm <name>", "only this VM's events")
+    .option(
+      "--since <id>",
+      "replay the events after this id first (0: every event kept)",
+      parseSince,
+    )
     .action(async (flags, cmd) => {
       const globals = globalFlags(cmd);
       const color = colorEnabled(io);
-      const query = flags.vm === undefined ? "" : `?vm=${encodeURIComponent(flags.vm)}`;
-      await withClient(globals, io, async (client) => {
-        const res = await client.raw("GET", `/api/v1/events${query}`);
-        for await (const data of sseData(res)) {
-          const raw = JSON.parse(data);
-          const end = StreamError.safeParse(raw);
-          if (globals.json) io.out(`${data}\n`);
-          if (end.success) {
-            throw new VolantError(
-              "invalid_state",
-              `volantd ended the event stream: ${end.data.message}`,
-              { code: end.data.code },
-            );
-          }
-          if (globals.json) continue;
-          const parsed = VmEvent.safeParse(raw);
-          io.out(parsed.success ? `${formatEvent(parsed.data, color)}\n` : `${data}\n`);
-        }
-      });
+      /** Why the daemon last ended the stream itself, when it said. */
+      let ended: string | null = null;
+      await withClient(globals, io, (client) =>
+        followEvents(client, {
+          ...(flags.vm === undefined ? {} : { vm: flags.vm }),
+          since: flags.since ?? null,
+          onEvent(data) {
+            const raw = JSON.parse(data);
+            const end = StreamError.safeParse(raw);
+            if (end.success && end.data.code === "slow_consumer") {
+              // Nothing is lost: the reconnection resumes from the last id printed.
+              ended = "volantd dropped this reader for reading too slowly";
+              return;
+            }
+            if (globals.json) io.out(`${data}\n`);
+            if (end.success) {
+              throw new VolantError(
+                "invalid_state",
+                `volantd ended the event stream: ${end.data.message}`,
+                { code: end.data.code },
+              );
+            }
+            if (globals.json) return;
+            const parsed = VolantEvent.safeParse(raw);
+            io.out(parsed.success ? `${formatEvent(parsed.data, color)}\n` : `${data}\n`);
+          },
+          onReconnect(reason, last, attempt) {
+            const why = ended ?? reason;
+            ended = null;
+            if (attempt !== 1) return;
+            const from = last === null ? "" : ` (Last-Event-ID: ${last})`;
+            io.err(`volar: ${why}; reconnecting${from}\n`);
+          },
+        }));
     });
 }

@@ -7,7 +7,8 @@
  */
 import type { Command } from "commander";
 import { absoluteImageSource } from "../../images/reference.ts";
-import { ImageList, ImageRecord } from "../../schema/image.ts";
+import { ImageRecord } from "../../schema/image.ts";
+import { ListImages, PullImage, RemoveImage } from "../../schema/operations/mod.ts";
 import { formatBytes, formatKeyValues, formatTable, progressBar } from "../format.ts";
 import type { Io } from "../io.ts";
 import type { VolantClient } from "../client.ts";
@@ -65,19 +66,15 @@ export async function pullImage(
   ref: string,
   options: { insecure?: boolean; json?: boolean } = {},
 ): Promise<ImageRecord> {
-  const res = await client.raw("POST", "/api/v1/images?progress=ndjson", {
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ ref, insecure: options.insecure === true }),
+  const res = await client.open(PullImage, { progress: "ndjson" }, {
+    ref,
+    insecure: options.insecure === true,
   });
   const bars = new LayerBars(io, io.errIsTerminal);
   const done = await readProgressStream(res, (event) => {
     if (!options.json) bars.update(event);
   });
   return ImageRecord.parse(done.image);
-}
-
-function imagePath(ref: string): string {
-  return `/api/v1/images/${encodeURIComponent(ref)}`;
 }
 
 /** Registers `volar images`. */
@@ -89,11 +86,7 @@ export function registerImages(program: Command, io: Io): void {
   images.command("list").alias("ls").description("list cached images")
     .action(async (_opts, cmd) => {
       const globals = globalFlags(cmd);
-      const list = await withClient(
-        globals,
-        io,
-        (c) => c.request("GET", "/api/v1/images", ImageList),
-      );
+      const list = await withClient(globals, io, (c) => c.call(ListImages, {}));
       if (globals.json) return printJson(io, list);
       if (list.images.length === 0) {
         io.out("no images (volar images pull <ref>, or volar vms create <name> --image <ref>)\n");
@@ -150,7 +143,7 @@ export function registerImages(program: Command, io: Io): void {
       const removed = await withClient(
         globals,
         io,
-        (c) => c.request("DELETE", imagePath(ref), ImageRecord),
+        (c) => c.call(RemoveImage, { image: ref }),
       );
       if (globals.json) return printJson(io, removed);
       io.out(`removed ${removed.ref} (${removed.digest.slice(0, 19)})\n`);

@@ -5,7 +5,8 @@
  * @module
  */
 import type { Command } from "commander";
-import { generateKeyPair, KeyList, KeyRecord } from "../../schema/mod.ts";
+import { generateKeyPair } from "../../schema/mod.ts";
+import { ListKeys, TrustKey, UntrustKey } from "../../schema/operations/mod.ts";
 import { UsageError } from "../errors.ts";
 import { formatTable } from "../format.ts";
 import type { Io } from "../io.ts";
@@ -50,7 +51,7 @@ export function registerKeys(program: Command, io: Io): void {
         globals,
         io,
         (c) =>
-          c.request("POST", "/api/v1/keys", KeyRecord, {
+          c.call(TrustKey, {}, {
             public_key: publicKey,
             ...(flags.comment !== undefined ? { comment: flags.comment } : {}),
           }),
@@ -61,7 +62,7 @@ export function registerKeys(program: Command, io: Io): void {
 
   keys.command("list").alias("ls").description("list trusted keys").action(async (_o, cmd) => {
     const globals = globalFlags(cmd);
-    const list = await withClient(globals, io, (c) => c.request("GET", "/api/v1/keys", KeyList));
+    const list = await withClient(globals, io, (c) => c.call(ListKeys, {}));
     if (globals.json) return printJson(io, list);
     if (list.keys.length === 0) {
       io.out("no trusted keys (volar keys trust <public key>)\n");
@@ -82,7 +83,7 @@ export function registerKeys(program: Command, io: Io): void {
       const key = await withClient(
         globals,
         io,
-        (c) => c.request("DELETE", `/api/v1/keys/${encodeURIComponent(keyId)}`, KeyRecord),
+        (c) => c.call(UntrustKey, { key_id: keyId }),
       );
       if (globals.json) return printJson(io, key);
       io.out(`no longer trusting key ${key.key_id}\n`);

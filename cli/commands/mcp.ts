@@ -19,13 +19,7 @@ export interface McpInput {
 
 /** Posts one JSON-RPC message to `/mcp`; the answer's text, or undefined for none (202). */
 async function forward(client: VolantClient, line: string): Promise<string | undefined> {
-  const res = await client.raw("POST", "/mcp", {
-    headers: {
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-    },
-    body: line,
-  });
+  const res = await client.mcp(line);
   const text = await res.text();
   return text.trim() === "" ? undefined : text.trim();
 }

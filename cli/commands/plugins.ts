@@ -5,14 +5,15 @@
  * @module
  */
 import type { Command } from "commander";
-import { z } from "zod";
+import { PluginRecord, type PrivateKeyFile, signManifest, VolantError } from "../../schema/mod.ts";
 import {
-  PluginList,
-  PluginRecord,
-  type PrivateKeyFile,
-  signManifest,
-  VolantError,
-} from "../../schema/mod.ts";
+  GetPlugin,
+  GetPluginManifest,
+  InstallPlugin,
+  ListPlugins,
+  RemovePlugin,
+  SetPluginEnabled,
+} from "../../schema/operations/mod.ts";
 import { UsageError } from "../errors.ts";
 import { formatBytes, formatKeyValues, formatTable, paint, progressBar } from "../format.ts";
 import { colorEnabled, type Io } from "../io.ts";
@@ -21,10 +22,6 @@ import { globalFlags, printJson, withClient } from "./_context.ts";
 import { parseName } from "./vms.ts";
 
 const PLUGIN_HELP = "the plugin's name (e.g. nginx)";
-
-function pluginPath(name: string): string {
-  return `/api/v1/plugins/${encodeURIComponent(name)}`;
-}
 
 /** The human form of one plugin (`volar plugins show`). */
 export function pluginDetails(p: PluginRecord, color: boolean): string {
@@ -93,10 +90,7 @@ export function registerPlugins(program: Command, io: Io): void {
         allow_unsigned: flags.allowUnsigned === true,
       };
       const record = await withClient(globals, io, async (client) => {
-        const res = await client.raw("POST", "/api/v1/plugins?progress=ndjson", {
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify(body),
-        });
+        const res = await client.open(InstallPlugin, { progress: "ndjson" }, body);
         const live = io.errIsTerminal && !globals.json;
         try {
           const done = await readProgressStream(res, (event) => {
@@ -118,11 +112,7 @@ export function registerPlugins(program: Command, io: Io): void {
   plugins.command("list").alias("ls").description("list installed plugins")
     .action(async (_opts, cmd) => {
       const globals = globalFlags(cmd);
-      const list = await withClient(
-        globals,
-        io,
-        (c) => c.request("GET", "/api/v1/plugins", PluginList),
-      );
+      const list = await withClient(globals, io, (c) => c.call(ListPlugins, {}));
       if (globals.json) return printJson(io, list);
       if (list.plugins.length === 0) {
         io.out("no plugins installed (volar plugins install --manifest <file>)\n");
@@ -152,16 +142,11 @@ export function registerPlugins(program: Command, io: Io): void {
         const m = await withClient(
           globals,
           io,
-          (c) =>
-            c.request("GET", `${pluginPath(name)}/manifest`, z.record(z.string(), z.unknown())),
+          (c) => c.call(GetPluginManifest, { plugin: name }),
         );
         return printJson(io, m);
       }
-      const p = await withClient(
-        globals,
-        io,
-        (c) => c.request("GET", pluginPath(name), PluginRecord),
-      );
+      const p = await withClient(globals, io, (c) => c.call(GetPlugin, { plugin: name }));
       if (globals.json) return printJson(io, p);
       io.out(pluginDetails(p, colorEnabled(io)));
     });
@@ -174,7 +159,7 @@ export function registerPlugins(program: Command, io: Io): void {
         const p = await withClient(
           globals,
           io,
-          (c) => c.request("POST", `${pluginPath(name)}/enabled`, PluginRecord, { enabled }),
+          (c) => c.call(SetPluginEnabled, { plugin: name }, { enabled }),
         );
         if (globals.json) return printJson(io, p);
         io.out(`${p.name} ${enabled ? "enabled" : "disabled"}\n`);
@@ -187,11 +172,7 @@ export function registerPlugins(program: Command, io: Io): void {
     .argument("<plugin>", PLUGIN_HELP, parseName)
     .action(async (name, _opts, cmd) => {
       const globals = globalFlags(cmd);
-      const p = await withClient(
-        globals,
-        io,
-        (c) => c.request("DELETE", pluginPath(name), PluginRecord),
-      );
+      const p = await withClient(globals, io, (c) => c.call(RemovePlugin, { plugin: name }));
       if (globals.json) return printJson(io, p);
       io.out(`removed ${p.name} ${p.version}\n`);
     });

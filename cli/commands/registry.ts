@@ -7,7 +7,8 @@
  * @module
  */
 import type { Command } from "commander";
-import { RegistryCredential, RegistryCredentialList, RegistryHost } from "../../schema/mod.ts";
+import { RegistryHost } from "../../schema/mod.ts";
+import { ListRegistries, LoginRegistry, LogoutRegistry } from "../../schema/operations/mod.ts";
 import { UsageError } from "../errors.ts";
 import { formatTable } from "../format.ts";
 import type { Io } from "../io.ts";
@@ -70,12 +71,7 @@ export function registerRegistry(program: Command, io: Io): void {
       const stored = await withClient(
         globals,
         io,
-        (c) =>
-          c.request("POST", "/api/v1/registries", RegistryCredential, {
-            host,
-            username,
-            password,
-          }),
+        (c) => c.call(LoginRegistry, {}, { host, username, password }),
       );
       if (globals.json) return printJson(io, stored);
       io.out(`stored credentials for ${stored.host} (user ${stored.username})\n`);
@@ -89,12 +85,7 @@ export function registerRegistry(program: Command, io: Io): void {
       const removed = await withClient(
         globals,
         io,
-        (c) =>
-          c.request(
-            "DELETE",
-            `/api/v1/registries/${encodeURIComponent(host)}`,
-            RegistryCredential,
-          ),
+        (c) => c.call(LogoutRegistry, { host }),
       );
       if (globals.json) return printJson(io, removed);
       io.out(`removed the credentials for ${removed.host}\n`);
@@ -107,7 +98,7 @@ export function registerRegistry(program: Command, io: Io): void {
     const list = await withClient(
       globals,
       io,
-      (c) => c.request("GET", "/api/v1/registries", RegistryCredentialList),
+      (c) => c.call(ListRegistries, {}),
     );
     if (globals.json) return printJson(io, list);
     if (list.registries.length === 0) {

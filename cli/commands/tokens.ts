@@ -5,7 +5,8 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import { TokenCreated, TokenList, TokenRecord, TokenScope } from "../../schema/mod.ts";
+import { TokenScope } from "../../schema/mod.ts";
+import { CreateToken, ListTokens, RevokeToken } from "../../schema/operations/mod.ts";
 import { formatTable } from "../format.ts";
 import type { Io } from "../io.ts";
 import { globalFlags, printJson, withClient } from "./_context.ts";
@@ -29,7 +30,7 @@ export function registerTokens(program: Command, io: Io): void {
       const created = await withClient(
         globals,
         io,
-        (c) => c.request("POST", "/api/v1/tokens", TokenCreated, { name, scope: flags.scope }),
+        (c) => c.call(CreateToken, {}, { name, scope: flags.scope }),
       );
       if (globals.json) return printJson(io, created);
       io.out(`${created.token}\n`);
@@ -47,7 +48,7 @@ export function registerTokens(program: Command, io: Io): void {
       const list = await withClient(
         globals,
         io,
-        (c) => c.request("GET", `/api/v1/tokens${flags.all ? "?all=1" : ""}`, TokenList),
+        (c) => c.call(ListTokens, flags.all ? { all: "1" } : {}),
       );
       if (globals.json) return printJson(io, list);
       if (list.tokens.length === 0) {
@@ -75,7 +76,7 @@ export function registerTokens(program: Command, io: Io): void {
       const token = await withClient(
         globals,
         io,
-        (c) => c.request("DELETE", `/api/v1/tokens/${encodeURIComponent(ref)}`, TokenRecord),
+        (c) => c.call(RevokeToken, { token: ref }),
       );
       if (globals.json) return printJson(io, token);
       io.out(`revoked token ${token.name} (${token.id})\n`);

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Command } from "commander";
+import { CallAction, VmLogs } from "../../schema/operations/mod.ts";
 import { UsageError } from "../errors.ts";
 import { paint } from "../format.ts";
 import { colorEnabled, type Io } from "../io.ts";
@@ -23,7 +24,7 @@ async function bodyFrom(value: string | undefined): Promise<string | undefined> 
   }
 }
 
-/** One line of `GET /api/v1/vms/:name/logs`. */
+/** One line of the workload's logs (`VmLogs`). */
 interface LogLine {
   seq: number;
   time: string;
@@ -42,10 +43,11 @@ export function registerVmAgent(vms: Command, io: Io): void {
       const globals = globalFlags(cmd);
       const body = await bodyFrom(flags.body);
       const res = await withClient(globals, io, async (client) => {
-        const r = await client.raw(
-          "POST",
-          `/api/v1/vms/${encodeURIComponent(name)}/actions/${encodeURIComponent(action)}`,
-          body === undefined ? {} : { body, headers: { "content-type": "application/json" } },
+        const r = await client.open(
+          CallAction,
+          { name, action },
+          body,
+          body === undefined ? {} : { headers: { "content-type": "application/json" } },
         );
         return { status: r.status, text: await r.text() };
       });
@@ -63,15 +65,13 @@ export function registerVmAgent(vms: Command, io: Io): void {
     .option("--tail <lines>", "start with the last N lines (default all kept)", parseInteger)
     .action(async (name, flags, cmd) => {
       const globals = globalFlags(cmd);
-      const query = new URLSearchParams();
-      if (flags.follow) query.set("follow", "1");
-      if (flags.tail !== undefined) query.set("tail", String(flags.tail));
       const color = colorEnabled(io);
       await withClient(globals, io, async (client) => {
-        const res = await client.raw(
-          "GET",
-          `/api/v1/vms/${encodeURIComponent(name)}/logs${query.size > 0 ? `?${query}` : ""}`,
-        );
+        const res = await client.open(VmLogs, {
+          name,
+          ...(flags.follow ? { follow: "1" as const } : {}),
+          ...(flags.tail === undefined ? {} : { tail: flags.tail }),
+        });
         for await (const raw of bodyLines(res)) {
           if (globals.json) {
             io.out(`${raw}\n`);

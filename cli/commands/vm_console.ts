@@ -7,7 +7,7 @@
  * @module
  */
 import type { Command } from "commander";
-import { ConsoleInfo } from "../../schema/mod.ts";
+import { VmConsole } from "../../schema/operations/mod.ts";
 import { UsageError } from "../errors.ts";
 import type { Io } from "../io.ts";
 import { globalFlags, withClient } from "./_context.ts";
@@ -58,10 +58,10 @@ export function registerVmConsole(
     )
     .action(async (name, flags, cmd) => {
       const globals = globalFlags(cmd);
-      const path = `/api/v1/vms/${encodeURIComponent(name)}/console`;
       await withClient(globals, io, async (client) => {
-        await client.request("GET", path, ConsoleInfo);
-        const ws = client.websocket(path);
+        // The same checks as the upgrade, answered as JSON errors volar can show.
+        await client.call(VmConsole, { name });
+        const ws = client.websocket(VmConsole, { name });
         ws.binaryType = "arraybuffer";
         await opened(ws, name);
         const interactive = input.isTerminal();

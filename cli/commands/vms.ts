@@ -7,7 +7,6 @@
  */
 import { type Command, type CommandUnknownOpts, InvalidArgumentError, Option } from "commander";
 import {
-  ImageRecord,
   KernelName,
   LIMITS,
   NetworkPolicy,
@@ -37,7 +36,7 @@ import {
   type PolicyFlags,
   policyPairs,
 } from "./_policy_flags.ts";
-import { SetVmNetworkPolicy } from "../../schema/operation.ts";
+import { GetImage, SetVmNetworkPolicy } from "../../schema/operations/mod.ts";
 
 const NAME_HELP = "the VM's name: 1-63 lowercase letters, digits or '-' (e.g. web)";
 
@@ -396,14 +395,11 @@ export function registerVms(program: Command, io: Io): void {
         const globals = globalFlags(cmd);
         const image = body.image;
         await withClient(globals, io, async (client) => {
-          const cached = parseImageSource(image).kind === "registry" && await client.request(
-            "GET",
-            `/api/v1/images/${encodeURIComponent(image)}`,
-            ImageRecord,
-          ).then(() => true, (err) => {
-            if (err instanceof VolantError && err.code === "not_found") return false;
-            throw err;
-          });
+          const cached = parseImageSource(image).kind === "registry" &&
+            await client.call(GetImage, { image }).then(() => true, (err) => {
+              if (err instanceof VolantError && err.code === "not_found") return false;
+              throw err;
+            });
           if (!cached) {
             await pullImage(client, io, image, {
               insecure: body.insecure_registry,

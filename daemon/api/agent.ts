@@ -1,5 +1,5 @@
 /**
- * Routes that reach kestrel inside a VM: manifest actions, the workload's logs, and a
+ * Handlers that reach kestrel inside a VM: manifest actions, the workload's logs, and a
  * passthrough of anything under `/agent/*` to kestrel's API. Every call goes through the
  * daemon's kestrel client (`daemon/kestrel/`): the VM's secret added, only allow-listed headers
  * either way (the caller's own credentials never reach a guest), redirects never followed,
@@ -8,8 +8,8 @@
  *
  * @module
  */
-import { z } from "zod";
 import { VolantError } from "../../schema/mod.ts";
+import type { AgentProxy, CallAction, VmLogs } from "../../schema/operations/mod.ts";
 import {
   isKestrelRefusal,
   KESTREL_LIMITS,
@@ -18,7 +18,7 @@ import {
   type KestrelOptions,
   kestrelRequest,
 } from "../kestrel/mod.ts";
-import { type ApiDeps, defineRoute, type Route } from "./route.ts";
+import type { ApiDeps, Handler } from "./route.ts";
 
 /** Largest request body passed on to kestrel, bytes. */
 export const MAX_FORWARD_BYTES = 16 * 1024 * 1024;
@@ -142,71 +142,36 @@ function callLimits(deps: ApiDeps, name: string, path: string): KestrelLimits {
   };
 }
 
-/** `POST /api/v1/vms/:name/actions/:action` */
-export const callAction: Route = defineRoute({
-  method: "POST",
-  path: "/api/v1/vms/:name/actions/:action",
-  operationId: "callAction",
-  summary: "Run a manifest action: kestrel calls the workload with the action's method and path",
-  rawBody: true,
-  accepts: ["*/*"],
-  status: 200,
-  response: z.unknown().describe("The workload's answer, passed through"),
-  handle: async ({ params, deps, request }) => {
-    const body = await bodyOf(request);
-    return toAgent(deps, params.name!, `/v1/actions/${encodeURIComponent(params.action!)}`, {
-      method: "POST",
-      headers: request.headers,
-      ...(body ? { body } : {}),
-      signal: request.signal,
-    });
-  },
-});
+/** `POST /api/v1/vms/:name/actions/:action`: the body and headers passed on to kestrel. */
+export const callAction: Handler<typeof CallAction> = async ({ params, deps, request }) => {
+  const body = await bodyOf(request);
+  return toAgent(deps, params.name, `/v1/actions/${encodeURIComponent(params.action)}`, {
+    method: "POST",
+    headers: request.headers,
+    ...(body ? { body } : {}),
+    signal: request.signal,
+  });
+};
 
-const LogsQuery = z.object({
-  follow: z.enum(["0", "1", "true", "false"]).optional().describe("1: keep streaming new lines"),
-  tail: z.string().regex(/^\d+$/, "must be a number of lines").optional(),
-  since: z.string().regex(/^\d+$/, "must be a sequence number").optional(),
-});
+/** `GET /api/v1/vms/:name/logs`: kestrel's `/v1/logs` with the validated query. */
+export const vmLogs: Handler<typeof VmLogs> = ({ params, query, deps, request }) => {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined) search.set(key, String(value));
+  }
+  return toAgent(deps, params.name, `/v1/logs${search.size > 0 ? `?${search}` : ""}`, {
+    method: "GET",
+    signal: request.signal,
+  });
+};
 
-/** `GET /api/v1/vms/:name/logs` */
-export const vmLogs: Route = defineRoute({
-  method: "GET",
-  path: "/api/v1/vms/:name/logs",
-  operationId: "vmLogs",
-  summary: "The workload's output as NDJSON lines ({seq, time, stream, line}); follow=1 streams",
-  query: LogsQuery,
-  status: 200,
-  response: z.unknown(),
-  handle: ({ params, deps, request }) => {
-    const search = new URL(request.url).search;
-    return toAgent(deps, params.name!, `/v1/logs${search}`, {
-      method: "GET",
-      signal: request.signal,
-    });
-  },
-});
-
-/** `ANY /api/v1/vms/:name/agent/*` */
-export const agentProxy: Route = defineRoute({
-  method: "ALL",
-  path: "/api/v1/vms/:name/agent/*",
-  operationId: "agentProxy",
-  summary: "Pass a request through to kestrel's API in the VM (e.g. agent/healthz, agent/v1/...)",
-  rawBody: true,
-  accepts: ["*/*"],
-  status: 200,
-  response: z.unknown(),
-  handle: async ({ params, deps, request }) => {
-    const url = new URL(request.url);
-    const marker = `/api/v1/vms/${params.name}/agent`;
-    const rest = url.pathname.slice(url.pathname.indexOf(marker) + marker.length) || "/";
-    const body = await bodyOf(request);
-    return toAgent(deps, params.name!, `${rest}${url.search}`, {
-      method: request.method,
-      headers: request.headers,
-      ...(body ? { body } : {}),
-      signal: request.signal,
-    });
-  },
-});
+/** `ANY /api/v1/vms/:name/agent/*`: the request passed through to kestrel's `/<path>`. */
+export const agentProxy: Handler<typeof AgentProxy> = async ({ params, deps, request }) => {
+  const body = await bodyOf(request);
+  return toAgent(deps, params.name, `/${params.path}${new URL(request.url).search}`, {
+    method: request.method,
+    headers: request.headers,
+    ...(body ? { body } : {}),
+    signal: request.signal,
+  });
+};

@@ -1,10 +1,13 @@
 /**
- * The Hono app: the route table wired with validation, error rendering and an access log.
+ * The Hono app: the route table (`routes.ts`: the operations of `schema/operations/` with their
+ * handlers) wired with access checks, body reading, validation, error rendering and an access
+ * log; and the MCP endpoint.
  *
  * @module
  */
-import { Hono } from "hono";
-import { fromZodError, VolantError } from "../../schema/mod.ts";
+import { type Context, Hono } from "hono";
+import { VolantError } from "../../schema/mod.ts";
+import { parseOperationInput } from "../../schema/operation.ts";
 import { errorResponse } from "./errors.ts";
 import {
   type AccessPolicy,
@@ -16,12 +19,13 @@ import {
   checkScope,
   JSON_ONLY,
   listenerOf,
+  type RouteAccess,
 } from "./access.ts";
 import type { ApiDeps, Route } from "./route.ts";
-import { ALL_ROUTES } from "./routes.ts";
+import { ROUTES } from "./routes.ts";
 import { MCP_PATH, mcpHandler } from "../mcp/mod.ts";
 
-/** A JSON request body's size limit unless the route or `api.max_body_bytes` says otherwise. */
+/** A JSON request body's size limit unless `api.max_body_bytes` says otherwise. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
 /**
@@ -63,32 +67,62 @@ export async function readBounded(req: Request, max: number, what: string): Prom
   return new TextDecoder().decode(all);
 }
 
-async function readBody(route: Route, req: Request, max: number, what: string): Promise<unknown> {
-  if (!route.body || route.rawBody) return undefined;
-  const text = await readBounded(req, route.maxBodyBytes ?? max, what);
-  let raw: unknown;
-  if (text.trim() === "") {
-    raw = undefined;
-  } else {
-    try {
-      raw = JSON.parse(text);
-    } catch (err) {
-      throw new VolantError(
-        "invalid_argument",
-        `Request body is not valid JSON: ${(err as Error).message}`,
-      );
-    }
+/** The JSON body of a request (undefined when it has none), at most `max` bytes. */
+async function readJson(req: Request, max: number, what: string): Promise<unknown> {
+  const text = await readBounded(req, max, what);
+  if (text.trim() === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new VolantError(
+      "invalid_argument",
+      `Request body is not valid JSON: ${(err as Error).message}`,
+    );
   }
-  const parsed = route.body.safeParse(raw);
-  if (!parsed.success) throw fromZodError(parsed.error);
-  return parsed.data;
 }
 
-function readQuery(route: Route, query: Record<string, string>): unknown {
-  if (!route.query) return undefined;
-  const parsed = route.query.safeParse(query);
-  if (!parsed.success) throw fromZodError(parsed.error, "query");
-  return parsed.data;
+/** The path parameters of a request of `op`; a final `*` is `path`, the rest as sent. */
+function pathParamsOf(op: Route["op"], c: Context): Record<string, string> {
+  const params = c.req.param() as Record<string, string>;
+  if (!op.path.endsWith("/*")) return params;
+  const depth = op.path.split("/").length - 2;
+  const rest = new URL(c.req.url).pathname.split("/").slice(depth + 1).join("/");
+  return { ...params, path: rest };
+}
+
+/** How `access.ts` checks an operation's access. */
+function routeAccess(op: Route["op"]): RouteAccess {
+  switch (op.access) {
+    case "unix":
+      return { unixOnly: true };
+    case "by_method":
+      return {};
+    default:
+      return { scope: op.access };
+  }
+}
+
+/** Serves one operation: access, body type, validation, then its handler. */
+function serve(route: Route, deps: ApiDeps, callers: WeakMap<Request, Caller>) {
+  const { op } = route;
+  const access = routeAccess(op);
+  return async (c: Context) => {
+    const caller = callers.get(c.req.raw)!;
+    const what = `${c.req.method} ${c.req.path}`;
+    checkScope(caller, access, c.req.method, what);
+    checkContentType(c.req.raw, op.rawBody?.accepts ?? JSON_ONLY, what, caller.listener);
+    const body = op.body
+      ? await readJson(c.req.raw, deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, what)
+      : undefined;
+    const input = parseOperationInput(op, {
+      params: pathParamsOf(op, c),
+      query: op.query ? c.req.query() : {},
+      body,
+    });
+    const result = await route.handle({ ...input, deps, request: c.req.raw, caller });
+    if (result instanceof Response) return result;
+    return c.json(result as object, op.status);
+  };
 }
 
 /**
@@ -102,7 +136,7 @@ function readQuery(route: Route, query: Record<string, string>): unknown {
  * console.log(await res.json());
  * ```
  */
-export function createApp(deps: ApiDeps, routes: readonly Route[] = ALL_ROUTES): Hono {
+export function createApp(deps: ApiDeps, routes: readonly Route[] = ROUTES): Hono {
   const app = new Hono();
   const policy: AccessPolicy = deps.access ?? { allowedHosts: [], tcpInsecure: false };
   /** Each request's caller, as the access check found it. */
@@ -129,32 +163,10 @@ export function createApp(deps: ApiDeps, routes: readonly Route[] = ALL_ROUTES):
     await next();
   });
   for (const route of routes) {
-    const methods = route.method === "ALL"
+    const methods = route.op.method === "ANY"
       ? ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-      : [route.method];
-    app.on(methods, route.path, async (c) => {
-      const caller = callers.get(c.req.raw)!;
-      const what = `${c.req.method} ${c.req.path}`;
-      checkScope(caller, route, c.req.method, what);
-      checkContentType(c.req.raw, route.accepts ?? JSON_ONLY, what, caller.listener);
-      const body = await readBody(
-        route,
-        c.req.raw,
-        deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
-        what,
-      );
-      const query = readQuery(route, c.req.query());
-      const result = await route.handle({
-        params: c.req.param(),
-        body,
-        query,
-        deps,
-        request: c.req.raw,
-        caller,
-      });
-      if (result instanceof Response) return result;
-      return c.json(result as object, route.status);
-    });
+      : [route.op.method];
+    app.on(methods, route.op.path, serve(route, deps, callers));
   }
   // MCP (Streamable HTTP): the same operations as tools, for agents.
   const mcp = mcpHandler(deps);

@@ -5,8 +5,9 @@
  *
  * @module
  */
-import { ConsoleInfo, VolantError } from "../../schema/mod.ts";
-import { defineRoute, type Route } from "./route.ts";
+import { type ConsoleInfo, VolantError } from "../../schema/mod.ts";
+import type { VmConsole } from "../../schema/operations/mod.ts";
+import type { Handler } from "./route.ts";
 
 /** VMs whose console has a client now, per VM service (one daemon has one). */
 const attached = new WeakMap<object, Set<string>>();
@@ -62,50 +63,38 @@ function bridge(ws: WebSocket, conn: Deno.UnixConn, done: () => void): void {
   };
 }
 
-/** `GET /api/v1/vms/:name/console` (WebSocket). */
-export const vmConsole: Route = defineRoute({
-  method: "GET",
-  path: "/api/v1/vms/:name/console",
-  operationId: "vmConsole",
-  summary: "Attach to the VM's serial console: a WebSocket carrying raw bytes both ways " +
-    "(one client at a time)",
-  rawBody: true,
-  // A root shell in the guest: admin tokens only, even to ask whether it is attachable.
-  scope: "admin",
-  status: 200,
-  response: ConsoleInfo.describe(
-    "Without `Upgrade: websocket`: whether the console can be attached now (the same checks " +
-      "and errors as the upgrade, which answers 101 Switching Protocols instead)",
-  ),
-  handle: async ({ params, deps, request }) => {
-    const name = params.name!;
-    const path = await deps.service.consoleSocket(name);
-    const busy = attachedFor(deps.service);
-    if (busy.has(name)) {
-      throw new VolantError(
-        "invalid_state",
-        `The console of VM ${name} already has a client; detach it first (Ctrl-] in volar)`,
-        { name },
-      );
-    }
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return { name, attachable: true } satisfies ConsoleInfo;
-    }
-    let conn: Deno.UnixConn;
-    try {
-      conn = await Deno.connect({ transport: "unix", path });
-    } catch (err) {
-      throw new VolantError(
-        "vmm_failed",
-        `Cannot open the console of VM ${name} (${path}): ${
-          err instanceof Error ? err.message : err
-        }`,
-        { name, path },
-      );
-    }
-    busy.add(name);
-    const { socket, response } = Deno.upgradeWebSocket(request);
-    bridge(socket, conn, () => busy.delete(name));
-    return response;
-  },
-});
+/**
+ * `GET /api/v1/vms/:name/console`: with `Upgrade: websocket` the console itself, else whether
+ * it can be attached now.
+ */
+export const vmConsole: Handler<typeof VmConsole> = async ({ params, deps, request }) => {
+  const name = params.name;
+  const path = await deps.service.consoleSocket(name);
+  const busy = attachedFor(deps.service);
+  if (busy.has(name)) {
+    throw new VolantError(
+      "invalid_state",
+      `The console of VM ${name} already has a client; detach it first (Ctrl-] in volar)`,
+      { name },
+    );
+  }
+  if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    return { name, attachable: true } satisfies ConsoleInfo;
+  }
+  let conn: Deno.UnixConn;
+  try {
+    conn = await Deno.connect({ transport: "unix", path });
+  } catch (err) {
+    throw new VolantError(
+      "vmm_failed",
+      `Cannot open the console of VM ${name} (${path}): ${
+        err instanceof Error ? err.message : err
+      }`,
+      { name, path },
+    );
+  }
+  busy.add(name);
+  const { socket, response } = Deno.upgradeWebSocket(request);
+  bridge(socket, conn, () => busy.delete(name));
+  return response;
+};

@@ -1,91 +1,24 @@
 /**
- * `GET /api/v1/events`: the VM event stream as server-sent events (`event: vm.state`,
- * `id: <n>`, `data: <json>`), from the moment the client connects, with a comment every 15 s
- * to keep idle connections open, until the client goes away.
+ * `GET /api/v1/events`: the daemon's events as server-sent events (`event: vm.state`,
+ * `id: <durable id>`, `data: <json>`). With `Last-Event-ID` (or `?since=`) the events after that
+ * id are replayed from the event log first, then live ones follow; without, from the moment the
+ * client connects. A comment every 15 s keeps idle connections open. See `event_stream.ts`.
  *
  * @module
  */
-import { EventsQuery, type StreamError, VmEvent } from "../../schema/event.ts";
-import { defineRoute, type Route } from "./route.ts";
+import type { VmEvents } from "../../schema/operations/mod.ts";
+import type { Handler } from "./route.ts";
+import { eventStream, resumeFrom } from "./event_stream.ts";
 
-/** Seconds between keep-alive comments. */
-export const KEEPALIVE_MS = 15_000;
+export { KEEPALIVE_MS, SUBSCRIBER_QUEUE_BYTES } from "./event_stream.ts";
 
-/**
- * Bytes of events queued for one subscriber, at most: one that reads slower than events come is
- * sent a final `stream.error` event and dropped, so the daemon never buffers without limit.
- */
-export const SUBSCRIBER_QUEUE_BYTES = 256 * 1024;
-
-/** `GET /api/v1/events` */
-export const vmEvents: Route = defineRoute({
-  method: "GET",
-  path: "/api/v1/events",
-  operationId: "vmEvents",
-  summary: "VM events as server-sent events (text/event-stream): state changes, deletions, " +
-    "workload health",
-  query: EventsQuery,
-  status: 200,
-  response: VmEvent.describe("The data of each event"),
-  handle: ({ query, deps, request }) => {
-    const encoder = new TextEncoder();
-    let off = () => {};
-    let timer: ReturnType<typeof setInterval> | undefined;
-    const stop = () => {
-      off();
-      if (timer !== undefined) clearInterval(timer);
-    };
-    let id = 0;
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        let dropped = false;
-        const send = (text: string) => {
-          if (dropped) return;
-          try {
-            if ((controller.desiredSize ?? 1) <= 0) {
-              dropped = true;
-              stop();
-              const end: StreamError = {
-                type: "stream.error",
-                code: "slow_consumer",
-                message: `this subscriber read too slowly: more than ${SUBSCRIBER_QUEUE_BYTES} ` +
-                  "bytes of events were waiting for it; reconnect to follow events again",
-                at: new Date().toISOString(),
-              };
-              deps.logger.warn("event subscriber dropped", { reason: end.code });
-              controller.enqueue(
-                encoder.encode(`event: ${end.type}\ndata: ${JSON.stringify(end)}\n\n`),
-              );
-              controller.close();
-              return;
-            }
-            controller.enqueue(encoder.encode(text));
-          } catch {
-            stop();
-          }
-        };
-        send(": volantd events\n\n");
-        off = deps.service.events.subscribe((event) => {
-          if (query.vm !== undefined && event.name !== query.vm) return;
-          send(`event: ${event.type}\nid: ${++id}\ndata: ${JSON.stringify(event)}\n\n`);
-        });
-        timer = setInterval(() => send(": keep-alive\n\n"), KEEPALIVE_MS);
-        request.signal.addEventListener("abort", () => {
-          stop();
-          try {
-            controller.close();
-          } catch {
-            // Already closed.
-          }
-        });
-      },
-      cancel: stop,
-    }, new ByteLengthQueuingStrategy({ highWaterMark: SUBSCRIBER_QUEUE_BYTES }));
-    return new Response(body, {
-      headers: {
-        "content-type": "text/event-stream",
-        "cache-control": "no-store",
-      },
-    });
-  },
-});
+/** `GET /api/v1/events` (declared in `schema/operations/events.ts`). */
+export const vmEvents: Handler<typeof VmEvents> = ({ query, deps, request }) =>
+  eventStream({
+    events: deps.service.events,
+    logger: deps.logger,
+    ...(query.vm === undefined ? {} : { vm: query.vm }),
+    since: resumeFrom(request, query.since),
+    // No request.signal: a client that goes away cancels the body (and Deno.serve aborts the
+    // signal of a response that ended well too, warning whoever listens to it).
+  });

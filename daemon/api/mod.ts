@@ -1,12 +1,20 @@
 /**
- * volantd's REST API: a Hono app over a flat route table, validated with the zod schemas of
- * `schema/`, with its OpenAPI document built from the same schemas.
+ * volantd's REST API: a Hono app over the flat route table (the operations of
+ * `schema/operations/`, each with its handler), validated with the zod schemas of `schema/`,
+ * with its OpenAPI document built from the same table.
  *
  * @module
  */
 export { createApp } from "./app.ts";
-export { ALL_ROUTES, getOpenApi, ROUTES } from "./routes.ts";
-export { type ApiDeps, defineRoute, type Method, type Route, type RouteInput } from "./route.ts";
+export { HANDLERS, ROUTES } from "./routes.ts";
+export {
+  type ApiDeps,
+  type Handler,
+  type HandlerInput,
+  type Handlers,
+  type Route,
+  type RouteInput,
+} from "./route.ts";
 export { buildOpenApi } from "./openapi.ts";
 export { errorResponse, toVolantError } from "./errors.ts";
 export {

@@ -2,7 +2,7 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { DEFAULT_NETWORK_POLICY, ErrorBody, VmRecord } from "../../schema/mod.ts";
-import { SetVmNetworkPolicy } from "../../schema/operation.ts";
+import { SetVmNetworkPolicy } from "../../schema/operations/mod.ts";
 import { makeTestEnv, testApp } from "../testing.ts";
 import { MCP_TOOLS } from "../mcp/tools.ts";
 

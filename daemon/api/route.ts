@@ -1,10 +1,11 @@
 /**
- * The shape of one REST route: method, path, the zod schemas of its inputs and output (used
- * both to validate requests and to build the OpenAPI document), and a small handler.
+ * What volantd adds to the table of operations (`schema/operations/`): a handler per
+ * operationId, and the dependencies handlers use. A handler gets its operation's input already
+ * validated (by the REST edge or the MCP server, with the same schemas and errors), calls a
+ * service, and returns the answer; it translates and does nothing else.
  *
  * @module
  */
-import type { z } from "zod";
 import type { Acceleration } from "../../schema/mod.ts";
 import type { Logger } from "../log.ts";
 import type {
@@ -16,6 +17,9 @@ import type {
 } from "../services/mod.ts";
 import type { AccessPolicy, Caller } from "./access.ts";
 import type { Connect } from "../kestrel/mod.ts";
+import type { z } from "zod";
+import type { Operation, ParsedInput } from "../../schema/operation.ts";
+import type { OperationById, OperationId } from "../../schema/operations/mod.ts";
 
 /** What handlers may use. */
 export interface ApiDeps {
@@ -51,87 +55,44 @@ export interface ApiDeps {
   registries?: RegistryCredentialService;
 }
 
-/** A handler's input: path params and the parsed body and query. */
-export interface RouteInput<B, Q> {
-  /** Path parameters (`:name`). */
-  params: Record<string, string>;
-  /** The body, parsed by the route's `body` schema. */
-  body: B;
-  /** The query, parsed by the route's `query` schema. */
-  query: Q;
+/** A handler's input: the operation's validated input, and where the call comes from. */
+export type HandlerInput<O extends Operation> = ParsedInput<O> & {
   /** The app's dependencies. */
   deps: ApiDeps;
-  /** The raw request (its body unread when the route sets `rawBody`). */
+  /**
+   * The request: over REST the HTTP request itself (a raw body still unread); over MCP one
+   * standing for the tool call (its method, path, query and raw body).
+   */
   request: Request;
   /** Who is calling (listener, token, scope), as checked before the handler runs. */
   caller: Caller;
-}
-
-/** HTTP methods the API uses. */
-export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "ALL";
-
-/** One route. */
-export interface Route<B = unknown, Q = unknown> {
-  /** HTTP method. */
-  method: Method;
-  /** Hono path, e.g. `/api/v1/vms/:name`. */
-  path: string;
-  /** OpenAPI operationId. */
-  operationId: string;
-  /** One-line OpenAPI summary. */
-  summary: string;
-  /** Request body schema (validated; its `input` form goes into the OpenAPI document). */
-  body?: z.ZodType<B>;
-  /** Query schema (a zod object; validated). */
-  query?: z.ZodType<Q>;
-  /** Success status. */
-  status: 200 | 201;
-  /** Success body schema. */
-  response: z.ZodType;
-  /** The body is not parsed: the handler reads `request` itself (proxies). */
-  rawBody?: boolean;
-  /** This route's JSON body limit in bytes, when it differs from `api.max_body_bytes`. */
-  maxBodyBytes?: number;
-  /**
-   * Media types the request body may have; default `application/json` only. `*∕*` takes any
-   * declared type but `text/plain` and the two form types (name those to take them).
-   */
-  accepts?: readonly string[];
-  /**
-   * The token scope a TCP caller needs: default `read` for GET (and HEAD), `admin` for every
-   * other method.
-   */
-  scope?: "read" | "admin";
-  /** Served on the unix socket only, whatever the token (token management). */
-  unixOnly?: boolean;
-  /**
-   * Also an MCP tool (see `daemon/mcp/tools.ts`): its name and title; its description is
-   * `summary`, its input the path parameters plus the body's fields, and it runs `handle`.
-   */
-  mcp?: { tool: string; title: string };
-  /** Does the work; the result is sent as JSON with `status` (a `Response` is sent as is). Throw VolantError for errors. */
-  handle(input: RouteInput<B, Q>): unknown;
-}
+};
 
 /**
- * Declares a route with its input types inferred from its schemas.
- *
- * @example
- * ```ts
- * import { z } from "zod";
- * import { defineRoute } from "./route.ts";
- * const ping = defineRoute({
- *   method: "GET",
- *   path: "/ping",
- *   operationId: "ping",
- *   summary: "Ping",
- *   status: 200,
- *   response: z.object({ ok: z.boolean() }),
- *   handle: () => ({ ok: true }),
- * });
- * console.assert(ping.path === "/ping");
- * ```
+ * Does an operation's work: the answer is sent as JSON with the operation's status (a
+ * `Response` is sent as it is: streams, passed-through answers). Errors are VolantErrors.
  */
-export function defineRoute<B = undefined, Q = undefined>(route: Route<B, Q>): Route {
-  return route as unknown as Route;
+export type Handler<O extends Operation> = (
+  input: HandlerInput<O>,
+) => z.input<O["response"]> | Response | Promise<z.input<O["response"]> | Response>;
+
+/** One handler per operation of the table, by operationId. */
+export type Handlers = { [K in OperationId]: Handler<OperationById<K>> };
+
+/** A handler's input as routes carry it, for any operation. */
+export interface RouteInput {
+  params: Record<string, unknown>;
+  query: Record<string, unknown>;
+  body: unknown;
+  deps: ApiDeps;
+  request: Request;
+  caller: Caller;
+}
+
+/** An operation of the table with its handler: one REST route (and MCP tool, if it is one). */
+export interface Route {
+  /** The operation. */
+  op: Operation;
+  /** Its handler. */
+  handle(input: RouteInput): unknown;
 }

@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { noSpaceError } from "../../images/no_space.ts";
 import { VolantError } from "../../schema/error.ts";
 import { causeText } from "./_source.ts";
+import { faultPoint } from "../fault.ts";
 
 /** A fully written, fsynced temp file and the sha256 of its bytes. */
 export interface StagedBlob {
@@ -62,6 +63,7 @@ export async function stageBlob(
       }
       size += chunk.length;
       onBytes(size);
+      faultPoint("plugin_artifact_chunk");
     }
     await writeAll(file, pending.subarray(0, filled), path);
     await file.sync();

@@ -1,5 +1,5 @@
 /**
- * volantd's MCP server: the REST API's operations as MCP tools at `/mcp` (Streamable HTTP).
+ * volantd's MCP server: the operations of the table that are tools, at `/mcp` (Streamable HTTP).
  *
  * ```ts ignore
  * import { mcpHandler } from "./mod.ts";
@@ -9,4 +9,4 @@
  * @module
  */
 export { MCP_PATH, mcpHandler } from "./server.ts";
-export { MCP_TOOLS, type McpTool } from "./tools.ts";
+export { MCP_TOOLS, type McpTool, toolOf } from "./tools.ts";

@@ -1,19 +1,28 @@
 /**
  * volantd's MCP server at `/mcp` (Streamable HTTP, stateless: every request gets a fresh server
- * and transport, answered as JSON), on the same unix socket and TCP address as the REST API.
- * Tool failures come back as tool errors carrying the daemon's error code and message.
+ * and transport, answered as JSON), on the same unix socket and TCP address as the REST API. It
+ * lists and calls the tools derived from the table of operations itself (not through the SDK's
+ * own argument validation), so a bad argument gets the REST API's error. Tool failures come
+ * back as tool errors carrying the daemon's error code and message.
  *
  * @module
  */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import {
+  type CallToolRequest,
+  CallToolRequestSchema,
+  ErrorCode,
+  ListToolsRequestSchema,
+  McpError,
+} from "@modelcontextprotocol/sdk/types.js";
 import { VolantError } from "../../schema/mod.ts";
 import type { Caller } from "../api/access.ts";
 import type { ApiDeps } from "../api/route.ts";
 import { MCP_TOOLS, type McpTool } from "./tools.ts";
 
-/** The MCP endpoint's path. */
-export const MCP_PATH = "/mcp";
+/** The MCP endpoint's path (declared with the table of operations). */
+export { MCP_PATH } from "../../schema/operations/mod.ts";
 
 function toolResult(value: unknown) {
   const structured = value !== null && typeof value === "object" && !Array.isArray(value)
@@ -46,24 +55,36 @@ function readOnlyRefusal(t: McpTool, caller: Caller): VolantError {
   );
 }
 
-function register(server: McpServer, t: McpTool, deps: ApiDeps, caller: Caller): void {
-  server.registerTool(t.name, {
-    title: t.title,
-    description: t.description,
-    inputSchema: t.input,
-    annotations: { readOnlyHint: t.readOnly, destructiveHint: t.name === "vm_delete" },
-  }, async (args: Record<string, unknown>) => {
-    try {
-      if (!t.readOnly && caller.scope !== "admin") throw readOnlyRefusal(t, caller);
-      return toolResult(await t.run(args, deps));
-    } catch (err) {
-      deps.logger.info("mcp tool failed", {
-        tool: t.name,
-        code: err instanceof VolantError ? err.code : "internal",
-      });
-      return toolError(err);
-    }
-  });
+/** Answers `tools/list` and `tools/call` with {@linkcode MCP_TOOLS}, for `caller`. */
+function serveTools(server: McpServer, deps: ApiDeps, caller: Caller): void {
+  server.server.setRequestHandler(ListToolsRequestSchema, () => ({
+    tools: MCP_TOOLS.map((t) => ({
+      name: t.name,
+      title: t.title,
+      description: t.description,
+      inputSchema: t.inputSchema,
+      annotations: { readOnlyHint: t.readOnly, destructiveHint: t.destructive },
+    })),
+  }));
+  server.server.setRequestHandler(
+    CallToolRequestSchema,
+    async (request: CallToolRequest, extra: { signal: AbortSignal }) => {
+      const t = MCP_TOOLS.find((tool) => tool.name === request.params.name);
+      if (t === undefined) {
+        throw new McpError(ErrorCode.InvalidParams, `Tool ${request.params.name} not found`);
+      }
+      try {
+        if (!t.readOnly && caller.scope !== "admin") throw readOnlyRefusal(t, caller);
+        return toolResult(await t.run(request.params.arguments ?? {}, deps, caller, extra.signal));
+      } catch (err) {
+        deps.logger.info("mcp tool failed", {
+          tool: t.name,
+          code: err instanceof VolantError ? err.code : "internal",
+        });
+        return toolError(err);
+      }
+    },
+  );
 }
 
 /**
@@ -81,8 +102,11 @@ function register(server: McpServer, t: McpTool, deps: ApiDeps, caller: Caller):
  */
 export function mcpHandler(deps: ApiDeps): (req: Request, caller: Caller) => Promise<Response> {
   return async (req, caller) => {
-    const server = new McpServer({ name: "volantd", version: deps.version });
-    for (const t of MCP_TOOLS) register(server, t, deps, caller);
+    const server = new McpServer(
+      { name: "volantd", version: deps.version },
+      { capabilities: { tools: {} } },
+    );
+    serveTools(server, deps, caller);
     const host = req.headers.get("host");
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: undefined,

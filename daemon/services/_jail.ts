@@ -22,6 +22,7 @@ import {
 } from "../../hypervisor/jail/mod.ts";
 import type { JailSettings } from "../jail.ts";
 import type { VmRuntime } from "./_runtime.ts";
+import { vmPaths } from "./spec.ts";
 
 /** The jail settings when VMMs are jailed (`security.jail: on` and a driver that confines). */
 export function jailSettings(rt: VmRuntime): JailSettings | undefined {
@@ -144,7 +145,8 @@ export function jailRecord(jail: VmmJail | undefined): VmJailRecord | null {
 /**
  * After reconciliation: removes the cgroup and jail dir of every stored VM without a watched
  * VMM (left by a daemon killed between making them and recording the VMM, or by a VMM that
- * died meanwhile), killing what runs in them. Returns the VM names cleaned.
+ * died meanwhile), killing what runs in them, and hands its runtime dir back to root (a daemon
+ * killed before `lockRuntimeDir` left it the jail uid's). Returns the VM names cleaned.
  */
 export async function sweepJails(rt: VmRuntime): Promise<string[]> {
   const settings = jailSettings(rt);
@@ -152,6 +154,7 @@ export async function sweepJails(rt: VmRuntime): Promise<string[]> {
   const swept: string[] = [];
   for (const row of rt.store.list()) {
     if (rt.runs.has(row.name)) continue;
+    await lockRuntimeDir(vmPaths(rt.config, row.name).runtimeDir).catch(() => {}); // absent: fine
     const dirs = Object.fromEntries(
       CONTROLLERS.map((c) => [c, `${settings.parentDirs[c]}/${row.name}`]),
     ) as Record<Controller, string>;

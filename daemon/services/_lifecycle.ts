@@ -101,15 +101,18 @@ export async function launch(rt: VmRuntime, row: VmRow, image?: GuestImage): Pro
   let jail: VmmJail | undefined;
   try {
     const tap = await createTap(rt, leased.row, ensureJailUid(rt, name));
+    faultPoint("launch_tap");
     const current = rt.store.get(name)!;
     const nic = guestNic(rt, current, tap);
     const agent = issueAgentAccess(rt, name);
     // The tap's rules before the guest can send anything (kestrel's port as issued now).
     await syncPolicies(rt);
     const media = await prepareBootMedia(paths, resolved, name, nic, plugin, fromImage, agent);
+    faultPoint("launch_media");
     const spec = buildSpec(current, resolved, paths, rt.config.hostCmdline, nic, media);
     // Its own uid, cgroup and root (security.jail); the files it opens made its own.
     jail = await prepareJail(rt, name, spec);
+    faultPoint("launch_jailed");
     startedAt = rt.now();
     handle = await rt.driver.create(jail ? { ...spec, jail } : spec, {
       // Recorded before the VMM's API is waited for: a daemon killed meanwhile still knows it.
@@ -146,6 +149,7 @@ export async function launch(rt: VmRuntime, row: VmRow, image?: GuestImage): Pro
     rt.runs.set(name, run);
     watchExit(rt, run);
     await rt.driver.boot(handle);
+    faultPoint("launch_booted");
     watchReady(rt, run, paths.serialLog, offset);
     capSerialLog(rt, run, paths.serialLog);
     return rt.store.get(name) ?? starting;
@@ -188,10 +192,12 @@ export async function stopVm(rt: VmRuntime, row: VmRow): Promise<VmRow> {
     run.expectExit = true;
     run.abort.abort();
   }
+  faultPoint("stop_stopping");
   if (row.handle) {
     try {
       const result = await rt.driver.shutdown(row.handle, stopLadder(rt));
       rt.logger.info("vmm stopped", { vm: name, pid: row.handle.pid, via: result.via });
+      faultPoint("stop_vmm_ended");
     } catch (err) {
       if (run) run.expectExit = false;
       setState(rt, name, "crashed", { last_error: `Stopping the VMM failed: ${messageOf(err)}` });
@@ -200,6 +206,7 @@ export async function stopVm(rt: VmRuntime, row: VmRow): Promise<VmRow> {
   }
   if (run && rt.runs.get(name) === run) rt.runs.delete(name);
   await releaseResources(rt, name, row.handle);
+  faultPoint("stop_released");
   return setState(rt, name, "stopped");
 }
 

@@ -13,6 +13,7 @@ import { type AgentHealth, READY_MARKER } from "../../schema/mod.ts";
 import { type KestrelTarget, kestrelTarget } from "../kestrel/target.ts";
 import { type ReadyResult, tailLines, waitForReadyLine } from "./_serial.ts";
 import { killHandle, killLadder, type Run, setState, type VmRuntime } from "./_runtime.ts";
+import { faultPoint } from "../fault.ts";
 import { type HealthWithWorkload, notReadyReason, summarize, watchWorkload } from "./_workload.ts";
 
 /** What polling kestrel's `/healthz` found. */
@@ -183,6 +184,7 @@ export function watchReady(rt: VmRuntime, run: Run, serialLog: string, offset: n
           ...(workload ? { workload: summarize(workload, readyAt.toISOString()) } : {}),
         });
         rt.logger.info("vm ready", { vm: run.name, ip: ip ?? undefined });
+        faultPoint("vm_ready");
         if (hasPlugin && target !== undefined) watchWorkload(rt, run, target);
         return;
       }

@@ -1,7 +1,7 @@
 /**
  * The VM service's shared context and its primitive steps: state changes (checked against
- * the lifecycle table, persisted, emitted), ending a VMM, and the one place the resources of a
- * VMM run (driver files, tap and its network policy rules) are released.
+ * the lifecycle table, persisted with their event), ending a VMM, and the one place the
+ * resources of a VMM run (driver files, tap and its network policy rules) are released.
  *
  * @module
  */
@@ -80,7 +80,7 @@ export interface VmRuntime {
   ports: PortStore;
   /** Network policies. */
   policies: PolicyStore;
-  /** One transaction across VMs, leases, ports and policies. */
+  /** One transaction across VMs, leases, ports, policies and the event log. */
   transaction: <T>(fn: () => T) => T;
   driver: Driver;
   guest: GuestArtifacts;
@@ -132,26 +132,27 @@ export function toRecord(row: VmRow): VmRecord {
   };
 }
 
-/** Moves a VM to `to` (checked against the lifecycle), saves `patch`, emits `vm.state`. */
+/**
+ * Moves a VM to `to` (checked against the lifecycle) and saves `patch`, recording its
+ * `vm.state` event in the same transaction (listeners hear it once both are committed).
+ */
 export function setState(rt: VmRuntime, name: string, to: VmState, patch: VmPatch = {}): VmRow {
-  const current = rt.store.get(name);
-  if (!current) throw new Error(`setState: VM ${name} vanished`);
-  assertTransition(name, current.state, to);
-  const row = rt.store.update(name, { ...patch, state: to });
-  rt.logger.info("vm state", {
-    vm: name,
-    from: current.state,
-    to,
-    error: row.last_error ?? undefined,
+  const { from, row } = rt.transaction(() => {
+    const current = rt.store.get(name);
+    if (!current) throw new Error(`setState: VM ${name} vanished`);
+    assertTransition(name, current.state, to);
+    const row = rt.store.update(name, { ...patch, state: to });
+    rt.events.record({
+      type: "vm.state",
+      name,
+      from: current.state,
+      to,
+      at: row.updated_at,
+      vm: toRecord(row),
+    });
+    return { from: current.state, row };
   });
-  rt.events.emit({
-    type: "vm.state",
-    name,
-    from: current.state,
-    to,
-    at: row.updated_at,
-    vm: toRecord(row),
-  });
+  rt.logger.info("vm state", { vm: name, from, to, error: row.last_error ?? undefined });
   return row;
 }
 

@@ -49,7 +49,8 @@ export async function waitForState(
       }
     };
     const unsubscribe = rt.events.subscribe((event) => {
-      if (event.name === name && event.type !== "vm.workload") {
+      if (event.name !== name) return;
+      if (event.type === "vm.state" || event.type === "vm.deleted") {
         check(event.vm, event.type === "vm.deleted");
       }
     });

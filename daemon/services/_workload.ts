@@ -1,7 +1,7 @@
 /**
  * The plugin's workload as the daemon sees it through kestrel's `/healthz`: a plugin VM is
  * `running` only once its workload is healthy, and afterwards a watcher polls kestrel, keeps
- * the VM's `workload` summary current and emits `vm.workload` events when the workload turns
+ * the VM's `workload` summary current and records `vm.workload` events when the workload turns
  * unhealthy or healthy again, is restarted by kestrel, or fails for good.
  *
  * @module
@@ -52,20 +52,26 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Records a new status; emits the changes it shows. */
+/** Records a new status with the events of the changes it shows, in one transaction. */
 export function recordWorkload(rt: VmRuntime, name: string, status: WorkloadStatus): void {
-  const row = rt.store.get(name);
-  if (!row) return;
   const at = rt.now().toISOString();
   const next = summarize(status, at);
-  const prev = row.workload;
-  rt.store.update(name, { workload: next });
-  const changes: Array<"healthy" | "unhealthy" | "restarted" | "failed"> = [];
-  if (prev && next.restarts > prev.restarts) changes.push("restarted");
-  if (next.state === "failed" && prev?.state !== "failed") changes.push("failed");
-  else if (prev && prev.healthy !== next.healthy) {
-    changes.push(next.healthy ? "healthy" : "unhealthy");
-  }
+  const changes = rt.transaction(() => {
+    const row = rt.store.get(name);
+    if (!row) return [];
+    const prev = row.workload;
+    rt.store.update(name, { workload: next });
+    const changes: Array<"healthy" | "unhealthy" | "restarted" | "failed"> = [];
+    if (prev && next.restarts > prev.restarts) changes.push("restarted");
+    if (next.state === "failed" && prev?.state !== "failed") changes.push("failed");
+    else if (prev && prev.healthy !== next.healthy) {
+      changes.push(next.healthy ? "healthy" : "unhealthy");
+    }
+    for (const change of changes) {
+      rt.events.record({ type: "vm.workload", name, change, at, workload: next });
+    }
+    return changes;
+  });
   for (const change of changes) {
     rt.logger[change === "healthy" ? "info" : "warn"]("workload " + change, {
       vm: name,
@@ -73,7 +79,6 @@ export function recordWorkload(rt: VmRuntime, name: string, status: WorkloadStat
       restarts: next.restarts,
       error: next.error ?? undefined,
     });
-    rt.events.emit({ type: "vm.workload", name, change, at, workload: next });
   }
 }
 

@@ -1,31 +1,80 @@
 /**
- * In-process VM events: every state change, deletion and workload change, for `wait` and the
- * event stream (`GET /api/v1/events`; the wire form is `schema/event.ts`).
+ * The daemon's events: every change (VM states, deletions and workload health, plugins,
+ * images) is recorded in the store's event log with a durable id, in the same transaction as
+ * the change, and heard by in-process listeners once it commits — `wait`, and the event stream
+ * (`GET /api/v1/events`, which replays the log from an id, then follows; the wire form is
+ * `schema/event.ts`).
  *
  * @module
  */
-import type { VmDeletedEvent, VmEvent, VmStateEvent, VmWorkloadEvent } from "../../schema/event.ts";
+import type {
+  NewEvent,
+  VmDeletedEvent,
+  VmEvent,
+  VmStateEvent,
+  VmWorkloadEvent,
+  VolantEvent,
+} from "../../schema/event.ts";
+import type { EventBounds, EventFilter, EventStore } from "../store/mod.ts";
 
-export type { VmDeletedEvent, VmEvent, VmStateEvent, VmWorkloadEvent };
+export type { NewEvent, VmDeletedEvent, VmEvent, VmStateEvent, VmWorkloadEvent, VolantEvent };
 
-/** Receives events synchronously, in order. */
-export type VmEventListener = (event: VmEvent) => void;
+/** Receives events synchronously, in id order. */
+export type VmEventListener = (event: VolantEvent) => void;
 
 /**
- * A small synchronous event emitter. A throwing listener does not disturb the others.
+ * The event log of one daemon and its listeners. A throwing listener does not disturb the
+ * others.
  *
  * @example
  * ```ts
+ * import { openStore } from "../store/mod.ts";
  * import { VmEvents } from "./events.ts";
- * const events = new VmEvents();
- * const seen: string[] = [];
- * const off = events.subscribe((e) => seen.push(e.type));
+ * const store = openStore(":memory:");
+ * const events = new VmEvents(store.events);
+ * const seen: number[] = [];
+ * const off = events.subscribe((e) => seen.push(e.id));
+ * const plugin = {
+ *   name: "hello", version: "1", runtime: "hello", description: null, enabled: true,
+ *   init: "kestrel" as const, signature: { status: "unsigned" as const, key_id: null },
+ *   source: null, installed_at: "", updated_at: "", artifacts: [], actions: [], used_by: [],
+ * };
+ * const at = new Date().toISOString();
+ * store.transaction(() => events.record({ type: "plugin.enabled", name: "hello", at, plugin }));
  * off();
- * console.assert(events.listenerCount() === 0);
+ * console.assert(seen.length === 1 && events.replay(0, 10).length === 1);
+ * store.close();
  * ```
  */
 export class VmEvents {
   #listeners = new Set<VmEventListener>();
+  #log: EventStore;
+  #off: () => void;
+  #closing = new AbortController();
+
+  /** Events recorded in `log` are heard here once committed. */
+  constructor(log: EventStore) {
+    this.#log = log;
+    this.#off = log.subscribe((event) => this.emit(event));
+  }
+
+  /**
+   * Records an event in the log. Call it inside the store transaction of the change it reports:
+   * both commit together, and listeners hear it after the commit.
+   */
+  record(event: NewEvent): VolantEvent {
+    return this.#log.append(event);
+  }
+
+  /** At most `limit` recorded events after id `after`, oldest first. */
+  replay(after: number, limit: number, filter?: EventFilter): VolantEvent[] {
+    return this.#log.after(after, limit, filter);
+  }
+
+  /** The oldest kept, newest recorded and highest pruned ids. */
+  bounds(): EventBounds {
+    return this.#log.bounds();
+  }
 
   /** Adds a listener; returns the function that removes it. */
   subscribe(listener: VmEventListener): () => void {
@@ -33,8 +82,8 @@ export class VmEvents {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Delivers an event to every listener. */
-  emit(event: VmEvent): void {
+  /** Delivers an event to every listener (the log does this for each committed event). */
+  emit(event: VolantEvent): void {
     for (const listener of [...this.#listeners]) {
       try {
         listener(event);
@@ -47,5 +96,16 @@ export class VmEvents {
   /** Number of listeners (tests, diagnostics). */
   listenerCount(): number {
     return this.#listeners.size;
+  }
+
+  /** Aborted when the daemon stops serving: event streams end (clients reconnect). */
+  get closing(): AbortSignal {
+    return this.#closing.signal;
+  }
+
+  /** Stops hearing the log and ends the streams that follow it. */
+  close(): void {
+    this.#off();
+    this.#closing.abort();
   }
 }

@@ -3,6 +3,11 @@
  * is cached with the VMs using each image, refuses to remove an image a VM uses, and hands a VM
  * its image's shared root filesystem and process description.
  *
+ * Pulls and removals are recorded as `image.pulled` / `image.removed` events. The image store is
+ * files and a JSON index, not SQLite, so the event cannot share the change's transaction: it is
+ * recorded right after the change is complete (a daemon killed in between has the image, or has
+ * removed it, without the event).
+ *
  * @module
  */
 import { ImagePullRequest, type ImageRecord } from "../../schema/image.ts";
@@ -15,7 +20,8 @@ import {
   type RegistryCredentials,
 } from "../../images/mod.ts";
 import type { Logger } from "../log.ts";
-import type { VmStore } from "../store/mod.ts";
+import type { EventStore, VmStore } from "../store/mod.ts";
+import type { ImageEventType } from "../../schema/event.ts";
 import type { ImageForManifest } from "../../schema/image_manifest.ts";
 
 /** One progress event of a pull (sent to clients as NDJSON). */
@@ -31,6 +37,8 @@ export interface PullProgress {
 export interface ImageServiceOptions {
   store: ImageStore;
   vms: VmStore;
+  /** The event log `image.*` events are recorded in. */
+  events: EventStore;
   /** Registries (host[:port]) that are always talked to over plain HTTP. */
   insecureRegistries: readonly string[];
   /**
@@ -45,6 +53,7 @@ export interface ImageServiceOptions {
 export class ImageService {
   #store: ImageStore;
   #vms: VmStore;
+  #events: EventStore;
   #insecure: Set<string>;
   #credentials: ((registry: string) => Promise<RegistryCredentials | null>) | undefined;
   #logger: Logger;
@@ -55,6 +64,7 @@ export class ImageService {
   constructor(options: ImageServiceOptions) {
     this.#store = options.store;
     this.#vms = options.vms;
+    this.#events = options.events;
     this.#insecure = new Set(options.insecureRegistries);
     this.#credentials = options.credentials;
     this.#logger = options.logger;
@@ -66,6 +76,11 @@ export class ImageService {
 
   #record(image: StoredImage): ImageRecord {
     return { ...image, used_by: this.#usedBy(image.digest) };
+  }
+
+  /** Records an `image.*` event right after the change (see the module's note). */
+  #recordEvent(type: ImageEventType, image: ImageRecord): void {
+    this.#events.append({ type, name: image.ref, at: new Date().toISOString(), image });
   }
 
   /** Every cached image. */
@@ -101,7 +116,9 @@ export class ImageService {
       digest: image.digest,
       ms: Math.round(performance.now() - started),
     });
-    return this.#record(image);
+    const record = this.#record(image);
+    this.#recordEvent("image.pulled", record);
+    return record;
   }
 
   /**
@@ -148,7 +165,9 @@ export class ImageService {
       const cached = await this.#store.find(ref);
       if (cached) return cached;
     }
-    return await this.#fetch(ref, insecure);
+    const image = await this.#fetch(ref, insecure);
+    this.#recordEvent("image.pulled", this.#record(image));
+    return image;
   }
 
   /** Removes an image; `invalid_state` while a VM uses it. */
@@ -165,6 +184,7 @@ export class ImageService {
     }
     await this.#store.remove(image.ref);
     this.#logger.info("image removed", { image: image.ref, digest: image.digest });
+    this.#recordEvent("image.removed", image);
     return image;
   }
 

@@ -20,6 +20,7 @@ Deno.test("ImageService: an OCI layout imports; used_by follows VM rows; removal
     const images = new ImageService({
       store: new ImageStore(`${dir}/images`),
       vms: store.vms,
+      events: store.events,
       insecureRegistries: [],
       logger: silentLogger(),
     });
@@ -43,6 +44,14 @@ Deno.test("ImageService: an OCI layout imports; used_by follows VM rows; removal
     store.vms.delete("web");
     await images.remove(pulled.ref);
     deepEqual(await images.list(), []);
+    // Each pull and the removal is an event (the refused removal is none).
+    const recorded = store.events.after(0, 10);
+    deepEqual(recorded.map((e) => [e.type, e.name]), [
+      ["image.pulled", pulled.ref],
+      ["image.pulled", pulled.ref],
+      ["image.removed", pulled.ref],
+    ]);
+    equal(recorded[0]!.type === "image.pulled" && recorded[0]!.image.digest, image.digest);
     await rejects(images.get(pulled.ref), /is not cached; pull it first/);
     await rejects(
       images.pull({ ref: "Not A Ref" }),

@@ -34,7 +34,7 @@ Deno.test(`IPAM: 200 concurrent creates/deletes never lease an address twice or 
     const holder = new Map<string, string>(); // ip → VM, maintained from events as they happen
     const violations: string[] = [];
     d.service.events.subscribe((event) => {
-      if (event.type === "vm.workload") return;
+      if (event.type !== "vm.state" && event.type !== "vm.deleted") return;
       const ip = event.vm.ip;
       if (event.type === "vm.state" && event.from === null && ip !== null) {
         const other = holder.get(ip);

@@ -1,5 +1,6 @@
 /**
- * Daemon services: the VM service and its event emitter.
+ * Daemon services: the VM service, its events and their retention, plugins, images, tokens and
+ * registry credentials.
  *
  * @module
  */
@@ -10,13 +11,21 @@ export {
   type VmServiceOptions,
 } from "./vms.ts";
 export {
+  type NewEvent,
   type VmDeletedEvent,
   type VmEvent,
   type VmEventListener,
   VmEvents,
   type VmStateEvent,
   type VmWorkloadEvent,
+  type VolantEvent,
 } from "./events.ts";
+export {
+  type EventRetentionOptions,
+  pruneEvents,
+  type RetentionPolicy,
+  startEventRetention,
+} from "./event_retention.ts";
 export { BASE_CMDLINE, buildCmdline, type VmPaths, vmPaths } from "./spec.ts";
 export {
   type ArtifactCacheLike,

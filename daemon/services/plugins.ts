@@ -1,8 +1,9 @@
 /**
  * The plugin service: install (manifest parsed, signature checked against the trusted keys,
  * every artifact fetched into the content-addressed cache and verified), list, show, enable,
- * disable, remove; the trusted keys; and, for the VM service, a plugin's verified files before
- * each boot. An install that fails leaves no row and no blob it fetched.
+ * disable, remove (each change recorded as a `plugin.*` event in its transaction); the trusted
+ * keys; and, for the VM service, a plugin's verified files before each boot. An install that
+ * fails leaves no row and no blob it fetched.
  *
  * @module
  */
@@ -20,7 +21,15 @@ import { type KeyRecord, KeyTrustRequest } from "../../schema/plugin.ts";
 import type { ArtifactCache } from "../artifacts/mod.ts";
 import { checkDiskImage } from "../../hypervisor/disk_image.ts";
 import { type Logger, silentLogger } from "../log.ts";
-import type { KeyStore, PluginArtifactRow, PluginRow, PluginStore } from "../store/mod.ts";
+import { faultPoint } from "../fault.ts";
+import type {
+  EventStore,
+  KeyStore,
+  PluginArtifactRow,
+  PluginRow,
+  PluginStore,
+} from "../store/mod.ts";
+import type { PluginEventType } from "../../schema/event.ts";
 
 /** Progress of one artifact download. */
 export interface ArtifactProgress {
@@ -33,12 +42,18 @@ export interface ArtifactProgress {
 /** The artifact cache as the plugin service uses it. */
 export type ArtifactCacheLike = Pick<
   ArtifactCache,
-  "fetchArtifact" | "verifyArtifact" | "removeArtifact"
+  "fetchArtifact" | "verifyArtifact" | "removeArtifact" | "gc"
 >;
 
 /** What {@linkcode PluginService} is built from. */
 export interface PluginServiceOptions {
-  store: { plugins: PluginStore; keys: KeyStore; transaction: <T>(fn: () => T) => T };
+  /** Plugins and keys, and the event log their changes are recorded in (same transaction). */
+  store: {
+    plugins: PluginStore;
+    keys: KeyStore;
+    events: EventStore;
+    transaction: <T>(fn: () => T) => T;
+  };
   cache: ArtifactCacheLike;
   logger?: Logger;
 }
@@ -125,6 +140,16 @@ export class PluginService {
       actions: Object.keys(manifest.actions).sort(),
       used_by: this.#store.plugins.usedBy(row.name),
     };
+  }
+
+  /** Records a `plugin.*` event (call inside the transaction of the change). */
+  #recordEvent(type: PluginEventType, record: PluginRecord): void {
+    this.#store.events.append({
+      type,
+      name: record.name,
+      at: new Date().toISOString(),
+      plugin: record,
+    });
   }
 
   #row(name: string): PluginRow {
@@ -228,6 +253,7 @@ export class PluginService {
           onProgress: (p) => onProgress?.({ role: a.role, url: a.url, ...p }),
         });
         if (!got.cached) fetched.push(a.checksum);
+        faultPoint("plugin_artifact_committed");
         blobs.set(a.role, got.path);
         artifacts.push({ role: a.role, url: a.url, checksum: a.checksum, size: got.size });
         this.#logger.info("artifact ready", {
@@ -238,8 +264,8 @@ export class PluginService {
         });
       }
       await checkPluginDisks(manifest, blobs);
-      const row = this.#store.transaction(() =>
-        this.#store.plugins.insert({
+      const row = this.#store.transaction(() => {
+        const row = this.#store.plugins.insert({
           name: manifest.name,
           version: manifest.version,
           enabled: manifest.enabled,
@@ -248,8 +274,11 @@ export class PluginService {
           key_id: verification.status === "verified" ? verification.key_id : null,
           source: req.data.url ?? null,
           artifacts,
-        })
-      );
+        });
+        this.#recordEvent("plugin.installed", this.#record(row));
+        return row;
+      });
+      faultPoint("plugin_installed");
       this.#logger.info("plugin installed", {
         plugin: row.name,
         version: row.version,
@@ -267,17 +296,37 @@ export class PluginService {
     }
   }
 
-  /** Enables or disables a plugin (a disabled one cannot back new VMs). */
+  /**
+   * At daemon start, before any install: removes what installs cut short left in the artifact
+   * cache (a daemon killed mid-install): blobs no installed plugin uses, and every temp file.
+   */
+  async recover(): Promise<{ blobs: number; temp: number }> {
+    const gc = await this.#cache.gc(this.#store.plugins.checksums(), { tempMaxAgeMs: 0 });
+    return { blobs: gc.removed.length, temp: gc.tempRemoved };
+  }
+
+  /**
+   * Enables or disables a plugin (a disabled one cannot back new VMs); records
+   * `plugin.enabled` or `plugin.disabled` when that changes it.
+   */
   setEnabled(name: string, enabled: boolean): PluginRecord {
-    this.#row(name);
-    return this.#record(this.#store.plugins.setEnabled(name, enabled));
+    return this.#store.transaction(() => {
+      const was = this.#row(name).enabled;
+      const record = this.#record(this.#store.plugins.setEnabled(name, enabled));
+      if (was !== enabled) {
+        this.#recordEvent(enabled ? "plugin.enabled" : "plugin.disabled", record);
+      }
+      return record;
+    });
   }
 
   /** Removes a plugin (refused while a VM uses it) and the blobs no other plugin needs. */
   async remove(name: string): Promise<PluginRecord> {
     const row = this.#row(name);
     const record = this.#record(row);
-    this.#store.plugins.delete(name);
+    this.#store.transaction(() => {
+      if (this.#store.plugins.delete(name)) this.#recordEvent("plugin.removed", record);
+    });
     const keep = this.#store.plugins.checksums();
     for (const a of row.artifacts) {
       if (!keep.has(a.checksum)) await this.#cache.removeArtifact(a.checksum).catch(() => {});

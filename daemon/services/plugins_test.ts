@@ -264,3 +264,32 @@ Deno.test("plugins: a qcow2 disk naming a host file as its backing file is refus
     await f.env.dispose();
   }
 });
+
+Deno.test("plugins: install, disable, enable and remove are events; refusals and no-ops are none", async () => {
+  const f = await fixture();
+  try {
+    const heard: string[] = [];
+    f.daemon.service.events.subscribe((e) => heard.push(`${e.type} ${e.name}`));
+    await f.daemon.plugins.install({ manifest: await signManifest(f.manifest, f.key.privateKey) });
+    f.daemon.plugins.setEnabled("web", false);
+    f.daemon.plugins.setEnabled("web", false);
+    f.daemon.plugins.setEnabled("web", true);
+    await f.daemon.service.create({ name: "app", plugin: "web" });
+    await caught(() => f.daemon.plugins.remove("web"));
+    await f.daemon.service.delete("app");
+    await f.daemon.plugins.remove("web");
+    const logged = f.daemon.store.events.after(0, 100).filter((e) => e.type.startsWith("plugin."));
+    deepEqual(logged.map((e) => e.type), [
+      "plugin.installed",
+      "plugin.disabled",
+      "plugin.enabled",
+      "plugin.removed",
+    ]);
+    deepEqual(heard.filter((h) => h.startsWith("plugin.")), logged.map((e) => `${e.type} web`));
+    const removed = logged.at(-1)!;
+    equal(removed.type === "plugin.removed" && removed.plugin.version, "1.0.0", "its last record");
+    equal(logged[1]!.type === "plugin.disabled" && logged[1]!.plugin.enabled, false);
+  } finally {
+    await f.env.dispose();
+  }
+});

@@ -35,6 +35,7 @@ import { waitForState } from "./_wait_state.ts";
 import { checkPublish, leaseAddress, macOf, syncForwards } from "./_network.ts";
 import { assertPolicyChangeable, replacePolicy, syncPoliciesQuietly } from "./_policy.ts";
 import { runningTarget } from "./_agent.ts";
+import { faultPoint } from "../fault.ts";
 import type { KestrelTarget } from "../kestrel/target.ts";
 import {
   killHandle,
@@ -50,8 +51,8 @@ export type { VmServiceConfig } from "./_runtime.ts";
 
 /** What {@linkcode VmService} is built from. */
 export interface VmServiceOptions {
-  /** Where VM rows, leases and published ports live. */
-  store: Pick<Store, "vms" | "leases" | "ports" | "policies" | "transaction">;
+  /** Where VM rows, leases, published ports and the event log live. */
+  store: Pick<Store, "vms" | "leases" | "ports" | "policies" | "events" | "transaction">;
   /** The hypervisor driver. */
   driver: Driver;
   /** Where kernels and images come from. */
@@ -68,7 +69,7 @@ export interface VmServiceOptions {
   config: VmServiceConfig;
   /** Logger; default silent. */
   logger?: Logger;
-  /** Share an emitter (e.g. with the event stream); default a new one. */
+  /** Share the events (over `store.events`); default new ones over `store.events`. */
   events?: VmEvents;
   /** Clock; default `new Date()`. */
   now?: () => Date;
@@ -127,7 +128,7 @@ async function removeTree(path: string): Promise<void> {
  * ```
  */
 export class VmService {
-  /** State changes and deletions, as they happen. */
+  /** Every change, recorded in the event log and heard as it commits. */
   readonly events: VmEvents;
   /** Internal: the shared context (used by the reconciler). */
   readonly runtime: VmRuntime;
@@ -135,7 +136,7 @@ export class VmService {
 
   /** Builds a service; call `reconcile(service)` before serving requests. */
   constructor(options: VmServiceOptions) {
-    this.events = options.events ?? new VmEvents();
+    this.events = options.events ?? new VmEvents(options.store.events);
     this.runtime = {
       store: options.store.vms,
       leases: options.store.leases,
@@ -320,17 +321,19 @@ export class VmService {
           mergeNetworkPolicy(req.network_policy, manifest?.network),
           "network_policy",
         );
-        return rt.store.get(req.name)!;
+        const created = rt.store.get(req.name)!;
+        rt.events.record({
+          type: "vm.state",
+          name: created.name,
+          from: null,
+          to: "pending",
+          at: created.created_at,
+          vm: toRecord(created),
+        });
+        return created;
       });
       rt.logger.info("vm created", { vm: row.name, ip: row.ip ?? undefined });
-      rt.events.emit({
-        type: "vm.state",
-        name: row.name,
-        from: null,
-        to: "pending",
-        at: row.created_at,
-        vm: toRecord(row),
-      });
+      faultPoint("create_committed");
       try {
         const launched = await launch(rt, row, image);
         if (req.publish.length > 0) await syncForwards(rt);
@@ -346,7 +349,7 @@ export class VmService {
 
   /**
    * Removes every trace of a VM (dirs, row and with it its lease, ports and policy, their
-   * forwards and rules) and emits `vm.deleted`. No process or tap may remain.
+   * forwards and rules); the row goes with its `vm.deleted` event. No process or tap may remain.
    */
   async #forget(name: string): Promise<VmRecord | undefined> {
     const rt = this.runtime;
@@ -354,12 +357,24 @@ export class VmService {
     await removeTree(paths.runtimeDir);
     await removeTree(paths.logDir);
     await removeTree(paths.diskDir);
-    const last = rt.store.get(name);
-    rt.store.delete(name);
+    faultPoint("delete_files");
+    // The lease is free from here on: the event says so as the row goes.
+    const last = rt.transaction(() => {
+      const last = rt.store.get(name);
+      rt.store.delete(name);
+      if (last) {
+        rt.events.record({
+          type: "vm.deleted",
+          name,
+          at: rt.now().toISOString(),
+          vm: toRecord(last),
+        });
+      }
+      return last;
+    });
+    faultPoint("delete_row");
     if (!last) return undefined;
-    // The lease is free from here on: say so before anything else can run.
     const record = toRecord(last);
-    rt.events.emit({ type: "vm.deleted", name, at: rt.now().toISOString(), vm: record });
     if (last.ports.length > 0) {
       try {
         await syncForwards(rt);
@@ -431,6 +446,7 @@ export class VmService {
       assertAction(name, "delete", row.state);
       if (row.state === "starting" || row.state === "running") row = await stopVm(rt, row);
       if (row.handle) await killHandle(rt, name, row.handle, killLadder(rt));
+      faultPoint("delete_stopped");
       const last = await this.#forget(name);
       rt.logger.info("vm deleted", { vm: name });
       return last ?? toRecord(row);
@@ -482,5 +498,6 @@ export class VmService {
     }
     for (const run of rt.runs.values()) run.abort.abort();
     await rt.mutex.idle();
+    this.events.close();
   }
 }

@@ -5,6 +5,10 @@
  * @module
  */
 export type {
+  EventBounds,
+  EventFilter,
+  EventLogListener,
+  EventStore,
   ForwardRow,
   ImageOverrides,
   KeyStore,

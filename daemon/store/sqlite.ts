@@ -1,6 +1,7 @@
 /**
  * The SQLite store (`node:sqlite`): WAL, foreign keys, a busy timeout, migrations on open,
- * the VM rows, address leases and published ports, and transactions across all of them.
+ * the VM rows, address leases, published ports and the event log, and transactions across all
+ * of them.
  *
  * @module
  */
@@ -13,6 +14,7 @@ import { createLeaseStore, createPortStore } from "./_network_store.ts";
 import { createPolicyStore } from "./_policy_store.ts";
 import { createKeyStore, createPluginStore } from "./_plugin_store.ts";
 import { createTokenStore } from "./_token_store.ts";
+import { type AfterCommit, createEventStore } from "./_event_store.ts";
 import type { Store } from "./types.ts";
 
 /** Options of {@linkcode openStore}. */
@@ -25,25 +27,48 @@ export interface OpenStoreOptions {
   migrations?: readonly Migration[];
 }
 
-function transactionRunner(db: DatabaseSync): <T>(fn: () => T) => T {
+/**
+ * Transactions that nest with savepoints, and work deferred until the outermost one commits
+ * (events are heard only once what they report is committed; dropped when it rolls back).
+ */
+function transactionRunner(db: DatabaseSync): {
+  transaction: <T>(fn: () => T) => T;
+  afterCommit: AfterCommit;
+} {
   let depth = 0;
-  return function transaction<T>(fn: () => T): T {
+  let deferred: Array<() => void> = [];
+  function transaction<T>(fn: () => T): T {
     const savepoint = `sp${depth}`;
+    const mark = deferred.length;
     db.exec(depth === 0 ? "BEGIN IMMEDIATE" : `SAVEPOINT ${savepoint}`);
     depth++;
+    let result: T;
+    let left = false;
     try {
-      const result = fn();
+      result = fn();
       if (result instanceof Promise) {
         throw new VolantError("internal", "store transactions must be synchronous");
       }
       depth--;
+      left = true;
       db.exec(depth === 0 ? "COMMIT" : `RELEASE ${savepoint}`);
-      return result;
     } catch (err) {
-      depth--;
+      // A failed COMMIT or RELEASE left the level already.
+      if (!left) depth--;
       db.exec(depth === 0 ? "ROLLBACK" : `ROLLBACK TO ${savepoint}; RELEASE ${savepoint}`);
+      deferred.length = mark;
       throw err;
     }
+    if (depth === 0 && deferred.length > 0) {
+      const run = deferred;
+      deferred = [];
+      for (const fn of run) fn();
+    }
+    return result;
+  }
+  return {
+    transaction,
+    afterCommit: (fn) => depth === 0 ? fn() : void deferred.push(fn),
   };
 }
 
@@ -97,7 +122,7 @@ export function openStore(path: string, options: OpenStoreOptions = {}): Store {
       { cause: err },
     );
   }
-  const transaction = transactionRunner(db);
+  const { transaction, afterCommit } = transactionRunner(db);
   const vms = createVmStore(db, now, transaction);
   const leases = createLeaseStore(db, now);
   const ports = createPortStore(db);
@@ -111,6 +136,7 @@ export function openStore(path: string, options: OpenStoreOptions = {}): Store {
     plugins: createPluginStore(db, now),
     keys: createKeyStore(db, now),
     tokens: createTokenStore(db, now),
+    events: createEventStore(db, afterCommit, transaction),
     transaction,
     schemaVersion() {
       const r = db.prepare("SELECT MAX(version) AS v FROM schema_version").get() as SqlRow;

@@ -8,8 +8,10 @@ import type {
   HypervisorName,
   KernelName,
   NetworkPolicy,
+  NewEvent,
   PortMapping,
   VmState,
+  VolantEvent,
 } from "../../schema/mod.ts";
 import type { VmmHandle } from "../../hypervisor/driver.ts";
 import type { ImageOverrides } from "../../schema/image_manifest.ts";
@@ -310,6 +312,49 @@ export interface TokenStore {
   activeCount(): number;
 }
 
+/** Where the event log stands. */
+export interface EventBounds {
+  /** The oldest id still kept, or `null` when none is (none recorded yet, or all pruned). */
+  oldest: number | null;
+  /** The newest id ever recorded (0: none yet); the next event gets a higher one. */
+  latest: number;
+  /** The highest id retention removed (0: none): resuming below it misses events. */
+  prunedThrough: number;
+}
+
+/** Which events {@linkcode EventStore.after} returns. */
+export interface EventFilter {
+  /** Only this VM's events (`vm.*` with this name). */
+  vm?: string;
+}
+
+/** Receives each event once it is committed, in id order. */
+export type EventLogListener = (event: VolantEvent) => void;
+
+/**
+ * The event log: every change the daemon reports, with a durable id (increasing, never reused)
+ * and its time. Events are appended inside the transaction of the change they report.
+ */
+export interface EventStore {
+  /**
+   * Records an event and returns it with its id. Inside a {@linkcode Store.transaction} it commits
+   * or rolls back with that transaction, and listeners hear it once the outermost transaction
+   * commits; outside one it is committed, and heard, at once.
+   */
+  append(event: NewEvent): VolantEvent;
+  /** At most `limit` events with ids above `after`, oldest first. */
+  after(after: number, limit: number, filter?: EventFilter): VolantEvent[];
+  /** The oldest kept, newest recorded and highest pruned ids. */
+  bounds(): EventBounds;
+  /**
+   * Removes every event older than `olderThan` (RFC 3339), and all but the newest `keep`, always
+   * oldest first (a prefix of the log): returns how many went and the highest id removed so far.
+   */
+  prune(olderThan: string, keep: number): { removed: number; prunedThrough: number };
+  /** Hears every event once it is committed, in id order; returns the function that stops it. */
+  subscribe(listener: EventLogListener): () => void;
+}
+
 /** The daemon's store: its tables and their lifetime. */
 export interface Store {
   /** Database file. */
@@ -328,6 +373,8 @@ export interface Store {
   readonly keys: KeyStore;
   /** API bearer tokens (hashed). */
   readonly tokens: TokenStore;
+  /** The event log. */
+  readonly events: EventStore;
   /** Highest applied migration. */
   schemaVersion(): number;
   /** Runs `fn` in one transaction across every table; rolls back when it throws. */

@@ -8,6 +8,7 @@ import { migration as m0005 } from "./0005_network_policy.ts";
 import { migration as m0006 } from "./0006_agent_secret.ts";
 import { migration as m0007 } from "./0007_api_tokens.ts";
 import { migration as m0008 } from "./0008_vmm_jail.ts";
+import { migration as m0009 } from "./0009_events.ts";
 
 /** All migrations, oldest first. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -19,4 +20,5 @@ export const MIGRATIONS: readonly Migration[] = [
   m0006,
   m0007,
   m0008,
+  m0009,
 ];

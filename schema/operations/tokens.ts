@@ -1,64 +1,63 @@
 /**
  * API bearer tokens: create (the token is in this answer only), list, revoke. Served on the
  * unix socket only — whoever may reach it is trusted by file permissions; a TCP token cannot
- * mint or revoke tokens — and not offered as MCP tools.
+ * mint or revoke tokens — and never MCP tools.
  *
  * @module
  */
+import { defineOperation } from "../operation.ts";
 import {
   TokenCreated,
   TokenCreateRequest,
   TokenList,
   TokenListQuery,
   TokenRecord,
-  VolantError,
-} from "../../schema/mod.ts";
-import type { TokenService } from "../services/tokens.ts";
-import { type ApiDeps, defineRoute, type Route } from "./route.ts";
+} from "../token.ts";
+import { ByToken } from "./_params.ts";
 
-function tokensOf(deps: ApiDeps): TokenService {
-  if (!deps.tokens) throw new VolantError("unsupported", "This volantd keeps no API tokens");
-  return deps.tokens;
-}
+const noTool = "Token management stays on the unix socket: an agent holding a token must not " +
+  "mint itself a successor or revoke others";
 
 /** `GET /api/v1/tokens` */
-export const listTokens: Route = defineRoute({
+export const ListTokens = defineOperation({
+  operationId: "listTokens",
   method: "GET",
   path: "/api/v1/tokens",
-  operationId: "listTokens",
   summary: "List API tokens (names, scopes, times; never the tokens). Unix socket only",
   query: TokenListQuery,
-  unixOnly: true,
   status: 200,
   response: TokenList,
-  handle: ({ deps, query }) => ({
-    tokens: tokensOf(deps).list(query.all === "1" || query.all === "true"),
-  }),
+  errors: ["invalid_argument", "unsupported"],
+  access: "unix",
+  mcp: { restOnly: noTool },
 });
 
 /** `POST /api/v1/tokens` */
-export const createToken: Route = defineRoute({
+export const CreateToken = defineOperation({
+  operationId: "createToken",
   method: "POST",
   path: "/api/v1/tokens",
-  operationId: "createToken",
   summary: "Create an API token for TCP listeners; the answer is the only copy of it. " +
     "Unix socket only",
   body: TokenCreateRequest,
-  unixOnly: true,
   status: 201,
   response: TokenCreated,
-  handle: ({ deps, body }) => tokensOf(deps).create(body),
+  errors: ["invalid_argument", "already_exists", "unsupported"],
+  access: "unix",
+  mcp: { restOnly: noTool },
 });
 
 /** `DELETE /api/v1/tokens/:token` */
-export const revokeToken: Route = defineRoute({
+export const RevokeToken = defineOperation({
+  operationId: "revokeToken",
   method: "DELETE",
   path: "/api/v1/tokens/:token",
-  operationId: "revokeToken",
   summary: "Revoke an API token by name or id (requests with it get 401 from now on). " +
     "Unix socket only",
-  unixOnly: true,
+  params: ByToken,
   status: 200,
   response: TokenRecord,
-  handle: ({ deps, params }) => tokensOf(deps).revoke(params.token!),
+  errors: ["invalid_argument", "not_found", "unsupported"],
+  access: "unix",
+  mcp: { restOnly: noTool },
 });
