@@ -3,7 +3,7 @@
  * baseline measured in the same run and the ratio. Timing targets live here, never in tests.
  *
  * Usage: `deno run -A bench/main.ts [--runs N]
- * [--only boot|net|appliance|image|probe|policy|jail|events]
+ * [--only boot|net|appliance|image|probe|policy|jail|events|api|deploy]
  * [--json]`
  *
  * @module
@@ -17,6 +17,8 @@ import { type ProbeBenchResult, runProbeBench } from "./probe_bench.ts";
 import { type PolicyBenchResult, runPolicyBench } from "./policy_bench.ts";
 import { type JailBenchResult, runJailBench } from "./jail_bench.ts";
 import { type EventsBenchResult, runEventsBench } from "./events_bench.ts";
+import { type ApiBenchResult, runApiBench } from "./api_bench.ts";
+import { type DeployBenchResult, deployMedians, runDeployBench } from "./deploy_bench.ts";
 
 function fmtMs(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(ms < 10 ? 2 : 0)} ms`;
@@ -300,6 +302,61 @@ function printEvents(e: EventsBenchResult): void {
   );
 }
 
+function printApi(a: ApiBenchResult): void {
+  const p = percentile;
+  const row = (label: string, v: number[], base: number[], q: number) => [
+    label,
+    fmtMs(p(v, q)),
+    fmtMs(p(base, q)),
+    (p(v, q) / p(base, q)).toFixed(1),
+  ];
+  console.log(
+    `\nREST API over the unix socket (fake driver, SQLite file, ${a.vms} VMs in the table; ` +
+      `${a.listMs.length} list and ${a.createMs.length} create requests per side, interleaved ` +
+      "with their baselines)\n",
+  );
+  console.log(table(["measure", "volant", "baseline", "ratio"], [
+    row(`GET /api/v1/vms (${a.vms} rows) vs GET /healthz, p50`, a.listMs, a.healthMs, 0.5),
+    row("the same, p99", a.listMs, a.healthMs, 0.99),
+    row(
+      "POST /api/v1/vms (create → starting) vs GET /api/v1/vms/<name>, p50",
+      a.createMs,
+      a.getMs,
+      0.5,
+    ),
+    row("the same, p99", a.createMs, a.getMs, 0.99),
+  ]));
+  const rowsPerSec = a.vms / (p(a.listMs, 0.5) / 1000);
+  console.log(
+    `\nList throughput at p50: ${Math.round(rowsPerSec).toLocaleString("en")} rows/s ` +
+      `(${(a.listBytes / 1024).toFixed(0)} KiB of JSON per answer). Filling the table through ` +
+      `the service took ${fmtMs(a.setupMs)}; each created VM is deleted again, untimed.`,
+  );
+}
+
+function printDeploy(d: DeployBenchResult, runs: number): void {
+  const m = deployMedians(d);
+  console.log(
+    `\nDeployment replica replacement (${d.accel.toUpperCase()}, median of ${runs}, interleaved; ` +
+      `restart.initial_ms set to ${d.restartInitialMs} for the bench, default 1000)\n`,
+  );
+  console.log(table(["measure", "volant", "baseline", "ratio"], [
+    [
+      "replica VMM SIGKILL → replacement running vs POST /api/v1/vms → running (same plugin)",
+      fmtMs(m.replace),
+      fmtMs(m.create),
+      (m.replace / m.create).toFixed(2),
+    ],
+  ]));
+  console.log(
+    `\nWhere the replacement's time goes (daemon log timestamps, medians): SIGKILL → crashed ` +
+      `${fmtMs(m.detect)}, crashed → starting (backoff ${d.restartInitialMs} ms + start) ` +
+      `${fmtMs(m.backoff)}, starting → running (boot) ${fmtMs(m.boot)}.`,
+  );
+  console.log(`\nruns: replace ${d.replaceMs.map(fmtMs).join(", ")}`);
+  console.log(`      create  ${d.createMs.map(fmtMs).join(", ")}`);
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
@@ -314,7 +371,18 @@ if (import.meta.main) {
     console.error(`bench: --runs must be a positive integer, got ${values.runs}`);
     Deno.exit(2);
   }
-  const names = ["boot", "net", "appliance", "image", "probe", "policy", "jail", "events"];
+  const names = [
+    "boot",
+    "net",
+    "appliance",
+    "image",
+    "probe",
+    "policy",
+    "jail",
+    "events",
+    "api",
+    "deploy",
+  ];
   if (values.only !== undefined && !names.includes(values.only)) {
     console.error(`bench: --only must be one of ${names.join(", ")}, got ${values.only}`);
     Deno.exit(2);
@@ -328,9 +396,17 @@ if (import.meta.main) {
   const policy = want("policy") ? await runPolicyBench(Math.min(runs, 3)) : undefined;
   const jail = want("jail") ? await runJailBench(Math.min(runs, 3)) : undefined;
   const events = want("events") ? await runEventsBench(Math.max(runs * 20, 50)) : undefined;
+  const api = want("api")
+    ? await runApiBench(Math.max(runs * 100, 200), Math.max(runs * 40, 100))
+    : undefined;
+  const deploy = want("deploy") ? await runDeployBench(Math.min(runs, 3)) : undefined;
   if (values.json) {
     console.log(
-      JSON.stringify({ boot, net, appliance, image, probe, policy, jail, events }, null, 2),
+      JSON.stringify(
+        { boot, net, appliance, image, probe, policy, jail, events, api, deploy },
+        null,
+        2,
+      ),
     );
   } else {
     if (net) printNet(net, Math.max(runs, 20));
@@ -341,5 +417,7 @@ if (import.meta.main) {
     if (policy) printPolicy(policy, Math.min(runs, 3));
     if (jail) printJail(jail, Math.min(runs, 3));
     if (events) printEvents(events);
+    if (api) printApi(api);
+    if (deploy) printDeploy(deploy, Math.min(runs, 3));
   }
 }

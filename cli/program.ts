@@ -10,6 +10,7 @@ import { UsageError } from "./errors.ts";
 import type { Io } from "./io.ts";
 import { registerVersion, VOLAR_VERSION } from "./commands/version.ts";
 import { registerVms } from "./commands/vms.ts";
+import { registerDeployments } from "./commands/deployments.ts";
 import { registerSetup } from "./commands/setup.ts";
 import { registerPlugins } from "./commands/plugins.ts";
 import { registerKeys } from "./commands/keys.ts";
@@ -110,6 +111,7 @@ export function buildProgram(io: Io): Command {
     .showSuggestionAfterError(true);
   registerVms(program, io);
   registerVmAgent(program.commands.find((c) => c.name() === "vms")! as unknown as Command, io);
+  registerDeployments(program, io);
   registerPlugins(program, io);
   registerKeys(program, io);
   registerVersion(program, io);

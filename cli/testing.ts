@@ -68,13 +68,32 @@ export async function volar(args: string[], options: CaptureOptions = {}): Promi
 
 /**
  * How the fake guests behave, by VM name: `slow-*` never get ready within a test, `crash-*`
- * die after 100 ms, the rest are ready after 300 ms (long enough that waiting is real).
+ * die after 100 ms, `app-*` (deployment `app`'s replicas) run a healthy workload, the rest are
+ * ready after 300 ms (long enough that waiting is real).
  */
 export function behaviorByName(spec: VmSpec): Partial<FakeBehavior> {
   if (spec.id.startsWith("slow-")) return { readyDelayMs: 60_000 };
+  // Replicas of deployment `app`: a plugin workload that is healthy.
+  if (spec.id.startsWith("app-")) return { readyDelayMs: 50, workload: HEALTHY_WORKLOAD };
   if (spec.id.startsWith("crash-")) return { readyDelayMs: 5_000, crashAfterMs: 100 };
   return { readyDelayMs: 300 };
 }
+
+/** A workload as a fake kestrel reports it: running and healthy. */
+export const HEALTHY_WORKLOAD: Record<string, unknown> = {
+  name: "web",
+  version: "1.0.0",
+  state: "running",
+  healthy: true,
+  health: { status: "healthy", last_error: null },
+  pid: 42,
+  restarts: 0,
+  last_exit: null,
+  started_at: "2026-01-01T00:00:00.000Z",
+  since: "2026-01-01T00:00:00.000Z",
+  next_start_at: null,
+  last_error: null,
+};
 
 /** A volantd running in this process. */
 export interface TestDaemon {

@@ -20,6 +20,7 @@ import { reconcile } from "./services/reconcile.ts";
 import { setupJail } from "./jail.ts";
 import { parseHostPort, prepareSocket, serveDaemon } from "./server.ts";
 import {
+  DeploymentService,
   ImageService,
   PluginService,
   REGISTRY_CREDENTIALS_FILE,
@@ -27,6 +28,7 @@ import {
   serviceConfigFrom,
   startEventRetention,
   TokenService,
+  VmRestarter,
   VmService,
 } from "./services/mod.ts";
 import { ImageStore } from "../images/mod.ts";
@@ -140,6 +142,8 @@ async function serve(
   // It holds image env overrides (often secrets) and kestrel's per-VM secrets.
   await Deno.chmod(`${config.state_dir}/volant.db`, 0o600);
   let service: VmService | undefined;
+  let restarter: VmRestarter | undefined;
+  let deployments: DeploymentService | undefined;
   // The event log: pruned to events.retention_days and events.max_rows now and periodically.
   const retention = startEventRetention({
     log: store.events,
@@ -222,11 +226,25 @@ async function serve(
       config: { ...serviceConfigFrom(config, await readHostCmdline(driver.kvm)), jail },
       logger,
     });
+    // Replica names are reserved before the first request.
+    deployments = new DeploymentService({
+      store,
+      vms: service,
+      plugins,
+      images,
+      settings: { ...config.deployments, crash_loop_after: config.restart.crash_loop_after },
+      logger,
+    });
     await reconcile(service);
+    // VMs left crashed under a restart policy, and deployments' replicas, from here on.
+    restarter = new VmRestarter(service, config.restart, logger);
+    restarter.start();
+    deployments.start();
     const app = createApp({
       service,
       plugins,
       images,
+      deployments,
       version: VERSION,
       hypervisor: {
         name: driver.name,
@@ -266,11 +284,15 @@ async function serve(
     options.onListening?.({ socket: server.socket, tcp: server.tcp });
     const why = await waitForStop(options.signal);
     logger.info("shutting down; VMs keep running", { reason: why });
+    restarter.close();
+    await deployments.close();
     await service.close();
     await server.close();
     return 0;
   } finally {
     retention.stop();
+    restarter?.close();
+    await deployments?.close();
     await service?.close();
     store.close();
   }

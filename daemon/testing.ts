@@ -13,9 +13,13 @@ import { guestDirArtifacts } from "./guest.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { fakeGuestAgent, FakeHostNetwork, type HostNetwork } from "./network/mod.ts";
 import {
+  DeploymentService,
+  type DeploymentSettings,
   REGISTRY_CREDENTIALS_FILE,
   RegistryCredentialService,
+  type RestartSettings,
   TokenService,
+  VmRestarter,
   VmService,
 } from "./services/mod.ts";
 import type { VmServiceConfig } from "./services/mod.ts";
@@ -59,8 +63,32 @@ export interface TestDaemon {
   driver: FakeDriver;
   service: VmService;
   plugins: PluginService;
+  /** Deployments (replica names reserved; the reconciler runs after {@linkcode start}). */
+  deployments: DeploymentService;
+  /** Restart policies (after {@linkcode start}). */
+  restarter: VmRestarter;
+  /** Starts the restarter and the deployment reconciler, as volantd does after reconcile. */
+  start(): void;
   close(): Promise<void>;
 }
+
+/** Restart settings of test daemons: fast backoff. */
+export const TEST_RESTART: RestartSettings = {
+  initial_ms: 20,
+  max_ms: 200,
+  stable_ms: 1_000,
+  max_retries: 3,
+  crash_loop_after: 3,
+};
+
+/** Deployment settings of test daemons: quick resyncs. */
+export const TEST_DEPLOYMENTS: DeploymentSettings = {
+  max_replicas: 100,
+  parallel: 8,
+  unhealthy_after_ms: 300,
+  resync_ms: 50,
+  crash_loop_after: TEST_RESTART.crash_loop_after,
+};
 
 /** The pool tests use unless they pass one. */
 export const TEST_POOL: PoolSpec = { subnet: "192.168.127.0/24", gateway: "192.168.127.1" };
@@ -125,14 +153,30 @@ export async function makeTestEnv(
         logger,
       });
       let closed = false;
+      const deployments = new DeploymentService({
+        store,
+        vms: service,
+        plugins,
+        settings: TEST_DEPLOYMENTS,
+        logger,
+      });
+      const restarter = new VmRestarter(service, TEST_RESTART, logger);
       const daemon: TestDaemon = {
         store,
         driver,
         service,
         plugins,
+        deployments,
+        restarter,
+        start() {
+          restarter.start();
+          deployments.start();
+        },
         async close() {
           if (closed) return;
           closed = true;
+          restarter.close();
+          await deployments.close();
           await service.close();
           store.close();
         },
@@ -205,6 +249,7 @@ export function testApp(
   const app = createApp({
     service: daemon.service,
     plugins: daemon.plugins,
+    deployments: daemon.deployments,
     version: VERSION,
     hypervisor: {
       name: daemon.driver.name,

@@ -115,6 +115,37 @@ export const DaemonConfig = z.strictObject({
       "How often retention runs (it also runs at every start)",
     ),
   }).prefault({}),
+  deployments: z.strictObject({
+    max_replicas: z.number().int().min(1).max(10_000).default(100).describe(
+      "A deployment may ask for at most this many replicas",
+    ),
+    parallel: z.number().int().min(1).max(64).default(2).describe(
+      "Replicas one deployment creates, replaces or deletes at the same time",
+    ),
+    unhealthy_after_ms: z.number().int().min(1_000).default(60_000).describe(
+      "A replica whose workload stays unhealthy this long is restarted in place",
+    ),
+    resync_ms: z.number().int().min(100).default(2_000).describe(
+      "The reconciler looks at every deployment at least this often (besides on events)",
+    ),
+  }).prefault({}),
+  restart: z.strictObject({
+    initial_ms: z.number().int().min(10).default(1_000).describe(
+      "A VM restarted by its restart policy waits this long before its first restart",
+    ),
+    max_ms: z.number().int().min(10).default(60_000).describe(
+      "… doubling after each consecutive crash, up to this",
+    ),
+    stable_ms: z.number().int().min(100).default(60_000).describe(
+      "A VM running this long has its consecutive-crash count reset",
+    ),
+    max_retries: z.number().int().min(1).max(1_000_000).default(10).describe(
+      "restart on-failure gives up after this many consecutive crashes (always never does)",
+    ),
+    crash_loop_after: z.number().int().min(1).default(5).describe(
+      "A VM that crashed this many times in a row is shown as crash-looping",
+    ),
+  }).prefault({}),
   limits: z.strictObject({
     serial_log_bytes: z.number().int().min(64 * 1024).default(8 * 1024 * 1024).describe(
       "A VM's serial log is rotated when it grows past this many bytes",

@@ -7,7 +7,6 @@
  * name), `type` (`<kind>.<change>`: `vm.state`, `plugin.installed`, `image.pulled`, …), `name`
  * (the name of what changed: a VM, plugin or image reference) and `at` (RFC 3339), plus the
  * kind's own payload (the record after the change, or its last record when it went away).
- * Deployments will add `deployment.*` events of the same shape.
  *
  * @module
  */
@@ -15,6 +14,7 @@ import { z } from "zod";
 import { VmRecord, VmState } from "./vm.ts";
 import { PluginRecord } from "./plugin.ts";
 import { ImageRecord } from "./image.ts";
+import { DeploymentRecord } from "./deployment.ts";
 
 /** An event's durable id: increasing, never reused (also after pruning). */
 export const EventId = z.number().int().positive().describe(
@@ -95,6 +95,48 @@ export const ImageEvent = z.object({
   image: ImageRecord,
 });
 
+/** The changes a deployment event reports. */
+export const DeploymentEventType = z.enum([
+  "deployment.created",
+  "deployment.scaled",
+  "deployment.updated",
+  "deployment.deleting",
+  "deployment.deleted",
+]);
+/** {@linkcode DeploymentEventType}. */
+export type DeploymentEventType = z.infer<typeof DeploymentEventType>;
+
+/**
+ * A deployment was created, scaled, updated (its template or max_unavailable), began deleting
+ * or was deleted; `deployment` is its record after the change (the last one when deleted).
+ */
+export const DeploymentEvent = z.object({
+  id: EventId,
+  type: DeploymentEventType,
+  name: z.string(),
+  at,
+  deployment: DeploymentRecord,
+});
+/** {@linkcode DeploymentEvent}. */
+export type DeploymentEvent = z.infer<typeof DeploymentEvent>;
+
+/**
+ * The reconciler acted on a replica (`name` is the deployment): created, replaced (rolling
+ * update), restarted (unhealthy too long, or stopped), removed (scale down), or an action on it
+ * failed (`message` says why; it is retried with backoff).
+ */
+export const DeploymentReplicaEvent = z.object({
+  id: EventId,
+  type: z.literal("deployment.replica"),
+  name: z.string(),
+  at,
+  replica: z.string(),
+  change: z.enum(["created", "replaced", "restarted", "started", "removed", "failed"]),
+  message: z.string().nullable(),
+});
+/** {@linkcode DeploymentReplicaEvent}. */
+export type DeploymentReplicaEvent = z.infer<typeof DeploymentReplicaEvent>;
+
 /** One VM event of the stream. */
 export const VmEvent = z.discriminatedUnion("type", [
   VmStateEvent,
@@ -115,6 +157,8 @@ export const VolantEvent = z.discriminatedUnion("type", [
   VmWorkloadEvent,
   PluginEvent,
   ImageEvent,
+  DeploymentEvent,
+  DeploymentReplicaEvent,
 ]);
 /** Any event of the stream. */
 export type VolantEvent = z.infer<typeof VolantEvent>;

@@ -82,6 +82,11 @@ export type Workload = z.infer<typeof Workload>;
 /** What kestrel does when the workload exits. */
 export const RestartPolicy = z.strictObject({
   policy: z._default(z.enum(["always", "on-failure", "never"]), "on-failure"),
+  /**
+   * What volantd does when the VM's VMM dies (the default of `vms create --restart`; the same
+   * values as `VmRestartPolicy` in vm.ts). Absent: never.
+   */
+  vm: z.optional(z.enum(["never", "on-failure", "always"])),
   max_retries: z._default(z.int().check(z.minimum(0), z.maximum(1_000_000)), 10),
   backoff: z._default(
     z.strictObject({

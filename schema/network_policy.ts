@@ -7,7 +7,8 @@
  *   multicast or reserved blocks) or `deny` (only `allow_egress`).
  * - `allow_egress`: destinations outside the VM subnet allowed on top: a block, and optionally
  *   a protocol and a port.
- * - `allow_from`: VMs that may open connections to this VM's ports — never to kestrel's.
+ * - `allow_from`: VMs (or `deployment:<name>`: its replicas) that may open connections to this
+ *   VM's ports — never to kestrel's.
  * - `allow_host_ports`: ports on the bridge's gateway address the guest may reach.
  *
  * Written with `zod/mini`: the plugin manifest (which kestrel parses) has a `network` section
@@ -70,13 +71,19 @@ export const HostPortRule = z.strictObject({
 /** One {@linkcode HostPortRule}. */
 export type HostPortRule = z.infer<typeof HostPortRule>;
 
-/** A VM's name (the same rule as `VmName` in vm.ts). */
+/**
+ * A peer: a VM's name (the same rule as `VmName` in vm.ts), or `deployment:<name>` for every
+ * replica of a deployment, now and later.
+ */
 const PeerName = z.string().check(
   z.regex(
-    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
-    "must be a VM name: 1-63 lowercase letters, digits or '-'",
+    /^(deployment:)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+    "must be a VM name (1-63 lowercase letters, digits or '-') or deployment:<name>",
   ),
 );
+
+/** The prefix of an `allow_from` entry naming a deployment. */
+export const DEPLOYMENT_PEER = "deployment:";
 
 const LIST_MAX = 64;
 const list = <T extends z.core.SomeType>(item: T) => z.array(item).check(z.maxLength(LIST_MAX));

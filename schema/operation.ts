@@ -18,7 +18,8 @@ export type OperationMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "ANY
 /**
  * Who may call an operation. The unix socket is trusted by its file mode; over TCP the bearer
  * token's scope decides:
- * - `read`: any token (only GET operations are `read`);
+ * - `read`: any token (GET operations; and the AG-UI run, a POST that checks each of its tool
+ *   calls against the token like MCP does);
  * - `admin`: an admin token;
  * - `unix`: nobody over TCP, whatever the token (token management);
  * - `by_method`: `read` for GET, HEAD and OPTIONS, `admin` for every other method (the agent
@@ -93,6 +94,11 @@ export interface Operation {
   params?: z.ZodObject;
   /** Query parameters (values arrive as strings over REST). */
   query?: z.ZodObject;
+  /**
+   * Request headers the operation reads (documented in the OpenAPI document; the handler reads
+   * them itself, e.g. `Last-Event-ID`).
+   */
+  headers?: z.ZodObject;
   /** JSON request body. */
   body?: z.core.$ZodType;
   /** A body passed on unread instead of a JSON one. */

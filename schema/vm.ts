@@ -54,9 +54,17 @@ export const PortMapping = z.strictObject({
 /** A host port forwarded to a port of the VM. */
 export type PortMapping = z.infer<typeof PortMapping>;
 
-/** Body of `POST /api/v1/vms`. */
-export const VmCreateRequest = z.strictObject({
-  name: VmName,
+/**
+ * What volantd does when a VM's VMM dies without being asked (a crash, a kill, a guest that
+ * powered itself off): `never` leaves it `crashed`; `on-failure` starts it again with backoff,
+ * keeping its address, until `restart.max_retries` consecutive crashes; `always` never gives up.
+ */
+export const VmRestartPolicy = z.enum(["never", "on-failure", "always"]);
+/** One of {@linkcode VmRestartPolicy}'s values. */
+export type VmRestartPolicy = z.infer<typeof VmRestartPolicy>;
+
+/** The fields of a VM's definition a deployment's replicas share (all of a create but its name, address and host ports). */
+export const VmTemplateFields = {
   plugin: VmName.optional().describe("The installed plugin whose workload the VM runs"),
   cpu_cores: z.number().int().min(LIMITS.cpuMin).max(LIMITS.cpuMax).optional().describe(
     "vCPUs (default: the plugin's resources.cpu_cores, else 1)",
@@ -68,8 +76,6 @@ export const VmCreateRequest = z.strictObject({
     /^[\x20-\x7e]*$/,
     "must be printable ASCII",
   ).optional(),
-  ip: Ipv4Address.optional().describe("A specific address from the pool (default: lowest free)"),
-  publish: z.array(PortMapping).max(64).default([]).describe("Host ports forwarded to the VM"),
   image: ImageRef.optional().describe(
     "An OCI image to run: a registry reference (pulled when not cached), oci:<dir>[:tag] or " +
       "docker-archive:<file> (imported); its Entrypoint + Cmd, Env, WorkingDir and User become " +
@@ -89,7 +95,19 @@ export const VmCreateRequest = z.strictObject({
     "What the guest may reach and who may reach it; each field given replaces the plugin " +
       "manifest's (default: internet egress through NAT, nothing else)",
   ),
-}).superRefine((r, ctx) => {
+};
+
+/** The checks across fields of a VM definition (create request or deployment template). */
+export function checkVmTemplate(
+  r: {
+    plugin?: string | undefined;
+    image?: string | undefined;
+    entrypoint?: string[] | undefined;
+    cmd?: string[] | undefined;
+    env: string[];
+  },
+  ctx: z.core.$RefinementCtx,
+): void {
   if (r.image !== undefined && r.plugin !== undefined) {
     ctx.addIssue({
       code: "custom",
@@ -107,11 +125,50 @@ export const VmCreateRequest = z.strictObject({
       ctx.addIssue({ code: "custom", path: ["env"], message: "only applies with image" });
     }
   }
-});
+}
+
+/** Body of `POST /api/v1/vms`. */
+export const VmCreateRequest = z.strictObject({
+  name: VmName,
+  ...VmTemplateFields,
+  ip: Ipv4Address.optional().describe("A specific address from the pool (default: lowest free)"),
+  publish: z.array(PortMapping).max(64).default([]).describe("Host ports forwarded to the VM"),
+  restart: VmRestartPolicy.optional().describe(
+    "When its VMM dies without being asked: never (stay crashed), on-failure (start again with " +
+      "backoff, keeping the address, up to restart.max_retries times in a row) or always " +
+      "(default: the plugin's restart.vm, else never)",
+  ),
+}).superRefine(checkVmTemplate);
 /** Parsed body of `POST /api/v1/vms` (defaults applied). */
 export type VmCreateRequest = z.infer<typeof VmCreateRequest>;
 /** What a client may send to `POST /api/v1/vms` (defaults optional). */
 export type VmCreateInput = z.input<typeof VmCreateRequest>;
+
+/** A VM's restart policy and its restarts (see {@linkcode VmRestartPolicy}). */
+export const VmRestartState = z.object({
+  policy: VmRestartPolicy,
+  restarts: z.number().int().describe("Times volantd started it again after a crash"),
+  streak: z.number().int().describe(
+    "Crashes in a row (reset once it has run restart.stable_ms)",
+  ),
+  status: z.enum(["idle", "waiting", "crash_loop", "gave_up"]).describe(
+    "idle: nothing to do; waiting: a restart is due at next_at; crash_loop: it crashed " +
+      "restart.crash_loop_after times in a row (restarts go on with the longest backoff); " +
+      "gave_up: on-failure stopped after restart.max_retries crashes in a row",
+  ),
+  next_at: z.string().nullable().describe("When the next restart is due (RFC 3339), or null"),
+});
+/** {@linkcode VmRestartState}. */
+export type VmRestartState = z.infer<typeof VmRestartState>;
+
+/** The restart state of a VM that never crashed under a policy. */
+export const NO_RESTARTS: VmRestartState = Object.freeze({
+  policy: "never",
+  restarts: 0,
+  streak: 0,
+  status: "idle",
+  next_at: null,
+}) as VmRestartState;
 
 /** A VM as the API returns it. */
 export const VmRecord = z.object({
@@ -150,6 +207,12 @@ export const VmRecord = z.object({
     checked_at: z.string(),
     error: z.string().nullable(),
   }).nullable().describe("The plugin's workload as kestrel last reported it"),
+  deployment: z.string().nullable().default(null).describe(
+    "The deployment this VM is a replica of, or null",
+  ),
+  restart: VmRestartState.default(() => ({ ...NO_RESTARTS })).describe(
+    "Its restart policy and what volantd did about crashes",
+  ),
   jail: VmJailRecord.nullable().default(null).describe(
     "The VMM's confinement while it runs: uid, cgroup and limits (null: not running, or " +
       "security.jail is off)",

@@ -7,6 +7,7 @@
  */
 import { InvalidArgumentError } from "commander";
 import {
+  DeploymentName,
   EgressRule,
   type HostPortRule,
   Ipv4Cidr,
@@ -83,15 +84,21 @@ export function parseHostPort(value: string): HostPortRule {
 }
 
 /**
- * Parses one `--allow-from` value: a VM name.
+ * Parses one `--allow-from` value: a VM name, or `deployment:<name>` (its replicas).
  *
  * @example
  * ```ts
  * import { parsePeer } from "./_policy_flags.ts";
  * console.assert(parsePeer("web") === "web");
+ * console.assert(parsePeer("deployment:web") === "deployment:web");
  * ```
  */
 export function parsePeer(value: string): string {
+  if (value.startsWith("deployment:")) {
+    const d = DeploymentName.safeParse(value.slice("deployment:".length));
+    if (!d.success) throw new InvalidArgumentError(d.error.issues[0]!.message);
+    return value;
+  }
   const result = VmName.safeParse(value);
   if (!result.success) throw new InvalidArgumentError(result.error.issues[0]!.message);
   return result.data;
@@ -139,7 +146,8 @@ export const POLICY_OPTIONS = {
   ],
   allowFrom: [
     "--allow-from <vm>",
-    "a VM that may reach this VM's ports, never kestrel's (repeatable)",
+    "a VM (or deployment:<name>, its replicas) that may reach this VM's ports, never " +
+    "kestrel's (repeatable)",
   ],
   allowHostPort: [
     "--allow-host-port <port[/udp]>",

@@ -6,13 +6,14 @@
  * @module
  */
 import type { Command } from "commander";
-import { Health, VmEvent, type VmRecord } from "../../schema/mod.ts";
-import { ListVms, VmEvents } from "../../schema/operations/mod.ts";
+import { type DeploymentRecord, Health, type VmRecord, VolantEvent } from "../../schema/mod.ts";
+import { ListDeployments, ListVms } from "../../schema/operations/mod.ts";
 import { UsageError } from "../errors.ts";
 import { paint, stripAnsi } from "../format.ts";
 import { colorEnabled, type Io } from "../io.ts";
 import { globalFlags, withClient } from "./_context.ts";
-import { formatEvent, sseData } from "./events.ts";
+import { formatEvent } from "./events.ts";
+import { followEvents } from "./_event_follow.ts";
 import { vmTable } from "./_vm_view.ts";
 import { parseTimeout } from "./vms.ts";
 
@@ -20,8 +21,10 @@ import { parseTimeout } from "./vms.ts";
 export interface DashboardState {
   health: Health | null;
   vms: readonly VmRecord[];
+  /** Deployments (absent from older daemons: none). */
+  deployments?: readonly DeploymentRecord[];
   /** Latest events, newest last. */
-  events: readonly VmEvent[];
+  events: readonly VolantEvent[];
   /** Why the last refresh failed, if it did. */
   error: string | null;
   now: number;
@@ -73,6 +76,18 @@ export function renderDashboard(
       : "  volantd: not answering"),
     `${state.vms.length} VMs: ${byState}; ${workloadSummary(state.vms)}` +
     (state.error ? `  ${paint("red", state.error, color)}` : ""),
+    ...((state.deployments ?? []).length === 0 ? [] : [
+      "deployments: " +
+      state.deployments!.map((d) =>
+        `${d.name} ${d.ready}/${d.replicas} ${
+          paint(
+            d.status === "ready" ? "green" : d.status === "progressing" ? "yellow" : "red",
+            d.status,
+            color,
+          )
+        }`
+      ).join(", "),
+    ]),
     "",
   ];
   const table = state.vms.length === 0
@@ -149,6 +164,7 @@ export function registerDashboard(program: Command, io: Io): void {
           try {
             state.health = await client.health();
             state.vms = (await client.call(ListVms, {})).vms;
+            state.deployments = (await client.call(ListDeployments, {})).deployments;
             state.error = null;
           } catch (err) {
             state.error = (err as Error).message.split("\n")[0]!;
@@ -161,19 +177,25 @@ export function registerDashboard(program: Command, io: Io): void {
         try {
           await refresh();
           const timer = setInterval(refresh, flags.interval);
-          const watching = (async () => {
-            try {
-              const res = await client.open(VmEvents, {}, undefined, { signal: stop.signal });
-              for await (const data of sseData(res)) {
-                const parsed = VmEvent.safeParse(JSON.parse(data));
-                if (!parsed.success) continue;
-                state.events = [...state.events, parsed.data].slice(-EVENTS_KEPT);
-                await refresh();
-              }
-            } catch {
-              // Stopped, or the daemon went away (the next refresh says so).
-            }
-          })();
+          // Reconnects (with Last-Event-ID) when volantd restarts; a burst redraws once.
+          let pending: Promise<void> | null = null;
+          const watching = followEvents(client, {
+            since: null,
+            signal: stop.signal,
+            reconnectMs: 24 * 3600_000,
+            onEvent: (data) => {
+              const parsed = VolantEvent.safeParse(JSON.parse(data));
+              if (!parsed.success) return;
+              state.events = [...state.events, parsed.data].slice(-EVENTS_KEPT);
+              pending ??= refresh().finally(() => pending = null);
+            },
+            onReconnect: (reason) => {
+              state.error = `events: ${reason.split("\n")[0]} (reconnecting)`;
+              draw();
+            },
+          }).catch(() => {
+            // Stopped, or the daemon stayed away (the refreshes say so).
+          });
           const keys = Deno.stdin.readable.getReader();
           try {
             for (;;) {

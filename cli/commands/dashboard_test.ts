@@ -1,5 +1,5 @@
 import { equal, match, ok } from "node:assert/strict";
-import { Health, VmRecord } from "../../schema/mod.ts";
+import { DeploymentRecord, Health, VmRecord } from "../../schema/mod.ts";
 import { stripAnsi } from "../format.ts";
 import { volar } from "../testing.ts";
 import { renderDashboard } from "./dashboard.ts";
@@ -98,4 +98,33 @@ Deno.test("volar dashboard refuses to run without a terminal and says what to us
   const r = await volar(["dashboard"]);
   equal(r.code, 2);
   match(r.stderr, /needs a terminal.*volar vms list --json.*volar events --json/);
+});
+
+Deno.test("dashboard: deployments get a line with ready/desired and status", () => {
+  const deployment = DeploymentRecord.parse({
+    name: "web",
+    status: "progressing",
+    replicas: 3,
+    ready: 2,
+    updated: 3,
+    generation: 1,
+    max_unavailable: 1,
+    template: { plugin: "web" },
+    members: [],
+    failures: [],
+    created_at: "2026-11-24T15:59:00Z",
+    updated_at: "2026-11-24T15:59:00Z",
+  });
+  const frame = renderDashboard(
+    { health: null, vms: [], deployments: [deployment], events: [], error: null, now },
+    100,
+    24,
+    false,
+  );
+  match(frame, /^deployments: web 2\/3 progressing$/m);
+  ok(
+    !/deployments:/.test(
+      renderDashboard({ health: null, vms: [], events: [], error: null, now }, 100, 24, false),
+    ),
+  );
 });

@@ -85,13 +85,28 @@ export function formatEvent(event: NewEvent, color: boolean): string {
     case "image.pulled":
     case "image.removed":
       return `${time}  image ${event.name}  ${event.type.slice(6)} (${event.image.digest})`;
+    case "deployment.created":
+    case "deployment.scaled":
+    case "deployment.updated":
+    case "deployment.deleting":
+    case "deployment.deleted": {
+      const d = event.deployment;
+      return `${time}  deployment ${event.name}  ${event.type.slice(11)} (replicas ` +
+        `${d.replicas}, generation ${d.generation})`;
+    }
+    case "deployment.replica": {
+      const change = event.change === "failed" ? paint("red", event.change, color) : event.change;
+      return `${time}  deployment ${event.name}  ${event.replica} ${change}${
+        event.message ? `  ${event.message.split("\n")[0]}` : ""
+      }`;
+    }
   }
 }
 
 /** Registers `volar events`. */
 export function registerEvents(program: Command, io: Io): void {
   program.command("events").description(
-    "follow events (VM state changes and workload health, plugins, images)",
+    "follow events (VM state changes and workload health, deployments, plugins, images)",
   )
     .option("--vm <name>", "only this VM's events")
     .option(

@@ -14,6 +14,7 @@ import {
   VmCreateRequest,
   VmName,
   type VmRecord,
+  VmRestartPolicy,
   VolantError,
 } from "../../schema/mod.ts";
 import { absoluteImageSource, parseImageSource } from "../../images/reference.ts";
@@ -151,6 +152,9 @@ const CREATE_FLAGS: Record<string, string> = {
   entrypoint: "--entrypoint",
   cmd: "--cmd",
   network_policy: "--egress/--allow-*",
+  restart: "--restart",
+  replicas: "<replicas>/--replicas",
+  max_unavailable: "--max-unavailable",
 };
 
 /** Which flag sets each field of the network policy. */
@@ -175,6 +179,7 @@ export interface CreateFlags extends PolicyFlags {
   env?: string[];
   entrypoint?: string[];
   cmd?: string[];
+  restart?: string;
 }
 
 /**
@@ -229,13 +234,25 @@ function collectEnv(value: string, previous: string[] = []): string[] {
 export function createRequest(name: string, flags: CreateFlags): VmCreateRequest {
   const input = {
     name,
+    ...templateInput(flags),
+    ...(flags.ip !== undefined ? { ip: flags.ip } : {}),
+    ...(flags.publish !== undefined ? { publish: flags.publish } : {}),
+    ...(flags.restart !== undefined ? { restart: flags.restart } : {}),
+  };
+  return parseWithFlags(VmCreateRequest, input, flags, "volar vms create");
+}
+
+/**
+ * The fields of a VM definition the flags give (those a deployment's template shares with a
+ * create: not the name, address, host ports or restart policy).
+ */
+export function templateInput(flags: CreateFlags): Record<string, unknown> {
+  return {
     ...(flags.plugin !== undefined ? { plugin: flags.plugin } : {}),
     ...(flags.cpu !== undefined ? { cpu_cores: flags.cpu } : {}),
     ...(flags.memory !== undefined ? { memory_mb: flags.memory } : {}),
     ...(flags.kernel !== undefined ? { kernel: flags.kernel } : {}),
     ...(flags.kernelCmdline !== undefined ? { kernel_cmdline: flags.kernelCmdline } : {}),
-    ...(flags.ip !== undefined ? { ip: flags.ip } : {}),
-    ...(flags.publish !== undefined ? { publish: flags.publish } : {}),
     ...(flags.image !== undefined ? { image: flags.image } : {}),
     ...(flags.insecureRegistry ? { insecure_registry: true } : {}),
     ...(flags.env !== undefined ? { env: flags.env } : {}),
@@ -243,7 +260,26 @@ export function createRequest(name: string, flags: CreateFlags): VmCreateRequest
     ...(flags.cmd !== undefined ? { cmd: flags.cmd } : {}),
     ...(Object.keys(policyFields(flags)).length > 0 ? { network_policy: policyFields(flags) } : {}),
   };
-  const result = VmCreateRequest.safeParse(input);
+}
+
+/**
+ * Validates `input` (built from `flags`) with `schema`; a rejected value is a
+ * {@linkcode UsageError} naming its flag.
+ */
+export function parseWithFlags<T>(
+  schema: {
+    safeParse(
+      input: unknown,
+    ): { success: true; data: T } | {
+      success: false;
+      error: { issues: { path: PropertyKey[]; message: string }[] };
+    };
+  },
+  input: Record<string, unknown>,
+  flags: CreateFlags,
+  command: string,
+): T {
+  const result = schema.safeParse(input);
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => {
     const field = String(issue.path[0] ?? "");
@@ -252,11 +288,73 @@ export function createRequest(name: string, flags: CreateFlags): VmCreateRequest
       CREATE_FLAGS[field] ?? field;
     const value = (field === "publish" || field === "env") && typeof issue.path[1] === "number"
       ? (field === "publish" ? flags.publish : flags.env)?.[issue.path[1]]
-      : (input as Record<string, unknown>)[field];
+      : input[field];
     return { flag, field, value, message: issue.message };
   });
   const text = issues.map((i) => `invalid ${i.flag} ${JSON.stringify(i.value)}: ${i.message}`);
-  throw new UsageError(text.join("; "), { command: "volar vms create", details: { issues } });
+  throw new UsageError(text.join("; "), { command, details: { issues } });
+}
+
+/**
+ * Adds the flags of a VM definition shared by `vms create` and `deployments create|update`:
+ * plugin or image (with its process and registry), resources, kernel, network policy.
+ */
+// deno-lint-ignore no-explicit-any
+export function addTemplateOptions<C extends CommandUnknownOpts>(command: C): any {
+  return command
+    .option("--plugin <name>", "an installed plugin: the workload the VM runs")
+    .option(
+      "--cpu <count>",
+      `vCPUs, ${LIMITS.cpuMin}-${LIMITS.cpuMax} (default: the plugin's, else 1)`,
+      parseInteger,
+    )
+    .option(
+      "--memory <MiB>",
+      `memory in MiB, ${LIMITS.memoryMinMb}-${LIMITS.memoryMaxMb} (default: the plugin's, else 256)`,
+      parseInteger,
+    )
+    .addOption(
+      new Option("--kernel <name>", "guest kernel (default: the daemon's)")
+        .choices(KernelName.options),
+    )
+    .option("--kernel-cmdline <words>", "extra kernel command-line words")
+    .option(
+      "--image <ref>",
+      "an OCI image to run: a registry reference (e.g. 127.0.0.1:5000/demo/nginx:1.0), " +
+        "oci:<dir>[:tag] or docker-archive:<file>",
+      (value: string) => absoluteImageSource(value, Deno.cwd()),
+    )
+    .option("--insecure-registry", "pull the image over plain HTTP")
+    .option("--env <KEY=value>", "set an environment variable of the image's process", collectEnv)
+    .option(
+      "--entrypoint <program>",
+      "replace the image's Entrypoint (words or a JSON array; drops its Cmd)",
+      parseArgv,
+    )
+    .option("--cmd <args>", "replace the image's Cmd (words or a JSON array)", parseArgv)
+    .addOption(new Option(...POLICY_OPTIONS.egress).argParser(parseEgressMode))
+    .option(...POLICY_OPTIONS.allowEgress, collectEgressRules)
+    .option(...POLICY_OPTIONS.allowFrom, collectPeers)
+    .option(...POLICY_OPTIONS.allowHostPort, collectHostPorts);
+}
+
+/**
+ * Pulls `image` when it is a registry reference not cached yet (as docker run does), with a
+ * progress bar per layer; a local source is imported. The create then finds it.
+ */
+export async function ensureImage(
+  client: VolantClient,
+  io: Io,
+  image: string,
+  insecure: boolean,
+  json: boolean,
+): Promise<void> {
+  const cached = parseImageSource(image).kind === "registry" &&
+    await client.call(GetImage, { image }).then(() => true, (err) => {
+      if (err instanceof VolantError && err.code === "not_found") return false;
+      throw err;
+    });
+  if (!cached) await pullImage(client, io, image, { insecure, json });
 }
 
 interface WaitFlags {
@@ -342,71 +440,35 @@ export function registerVms(program: Command, io: Io): void {
       else io.out(vmDetails(vm, io.now(), colorEnabled(io)));
     });
 
-  vms.command("create").description("create a VM and boot it (waits until it runs)")
-    .argument("<name>", NAME_HELP, parseName)
-    .option("--plugin <name>", "an installed plugin: the workload the VM runs")
-    .option(
-      "--cpu <count>",
-      `vCPUs, ${LIMITS.cpuMin}-${LIMITS.cpuMax} (default: the plugin's, else 1)`,
-      parseInteger,
-    )
-    .option(
-      "--memory <MiB>",
-      `memory in MiB, ${LIMITS.memoryMinMb}-${LIMITS.memoryMaxMb} (default: the plugin's, else 256)`,
-      parseInteger,
-    )
-    .addOption(
-      new Option("--kernel <name>", "guest kernel (default: the daemon's)")
-        .choices(KernelName.options),
-    )
-    .option("--kernel-cmdline <words>", "extra kernel command-line words")
+  addTemplateOptions(
+    vms.command("create").description("create a VM and boot it (waits until it runs)")
+      .argument("<name>", NAME_HELP, parseName),
+  )
     .option("--ip <address>", "a specific IPv4 address from the pool (default: the lowest free)")
     .option(
       "--publish <host:guest[/udp]>",
       "forward a host port to the VM, e.g. 8080:80 or 5353:53/udp (repeatable)",
       collectPublish,
     )
-    .option(
-      "--image <ref>",
-      "an OCI image to run: a registry reference (e.g. 127.0.0.1:5000/demo/nginx:1.0), " +
-        "oci:<dir>[:tag] or docker-archive:<file>",
-      (value) => absoluteImageSource(value, Deno.cwd()),
+    .addOption(
+      new Option(
+        "--restart <policy>",
+        "when its VMM dies: never, on-failure (start again with backoff, keeping the address) " +
+          "or always (default: the plugin's, else never)",
+      ).choices(VmRestartPolicy.options),
     )
-    .option("--insecure-registry", "pull the image over plain HTTP")
-    .option("--env <KEY=value>", "set an environment variable of the image's process", collectEnv)
-    .option(
-      "--entrypoint <program>",
-      "replace the image's Entrypoint (words or a JSON array; drops its Cmd)",
-      parseArgv,
-    )
-    .option("--cmd <args>", "replace the image's Cmd (words or a JSON array)", parseArgv)
-    .addOption(new Option(...POLICY_OPTIONS.egress).argParser(parseEgressMode))
-    .option(...POLICY_OPTIONS.allowEgress, collectEgressRules)
-    .option(...POLICY_OPTIONS.allowFrom, collectPeers)
-    .option(...POLICY_OPTIONS.allowHostPort, collectHostPorts)
     .option("--no-wait", NO_WAIT_HELP)
     .option("--timeout <duration>", TIMEOUT_HELP, parseTimeout)
-    .action(async (name, flags, cmd) => {
+    .action(async (name: string, flags: CreateFlags & WaitFlags, cmd: CommandUnknownOpts) => {
       const body = createRequest(name, flags);
       if (body.image !== undefined) {
-        // Pull when not cached (as docker run does), with a progress bar per layer; the
-        // create then finds it cached. A local source is imported (the create finds the
-        // imported image by its digest).
         const globals = globalFlags(cmd);
         const image = body.image;
-        await withClient(globals, io, async (client) => {
-          const cached = parseImageSource(image).kind === "registry" &&
-            await client.call(GetImage, { image }).then(() => true, (err) => {
-              if (err instanceof VolantError && err.code === "not_found") return false;
-              throw err;
-            });
-          if (!cached) {
-            await pullImage(client, io, image, {
-              insecure: body.insecure_registry,
-              json: globals.json,
-            });
-          }
-        });
+        await withClient(
+          globals,
+          io,
+          (client) => ensureImage(client, io, image, body.insecure_registry, globals.json),
+        );
       }
       await lifecycle(io, cmd, name, "Creating", flags, (client) => client.createVm(body));
     });

@@ -11,9 +11,9 @@
  * 3. **Token** — on a TCP listener, `Authorization: Bearer <token>` (401 `unauthenticated`
  *    without a valid one), unless `api.tcp_insecure` (loopback only). The unix socket is trusted
  *    by its file mode and group.
- * 4. **Scope** (per route) — a `read` token may call GET routes and read-only MCP tools; the
- *    console, mutating routes and the agent proxy's other methods need `admin`; token
- *    management is on the unix socket only.
+ * 4. **Scope** (per route) — a `read` token may call GET routes, read-only MCP tools and AG-UI
+ *    runs (whose state-changing tool calls it may not make); the console, mutating routes and
+ *    the agent proxy's other methods need `admin`; token management is on the unix socket only.
  * 5. **Content-Type** (per route) — a request body must be `application/json` (415
  *    `unsupported_media_type`), unless the route names other types.
  *

@@ -171,6 +171,11 @@ Deno.test("API: /openapi.json lists every route with schemas", async () => {
     equal(doc.openapi, "3.1.0");
     equal(doc.info.version, VERSION);
     deepEqual(Object.keys(doc.paths).sort(), [
+      "/api/v1/agui",
+      "/api/v1/deployments",
+      "/api/v1/deployments/{name}",
+      "/api/v1/deployments/{name}/scale",
+      "/api/v1/deployments/{name}/wait",
       "/api/v1/events",
       "/api/v1/images",
       "/api/v1/images/{image}",

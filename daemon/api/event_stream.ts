@@ -18,6 +18,7 @@ import { parseEventId, type StreamError, type VolantEvent } from "../../schema/e
 import { VolantError } from "../../schema/mod.ts";
 import type { Logger } from "../log.ts";
 import type { VmEvents } from "../services/mod.ts";
+import { boundedStream } from "./bounded_stream.ts";
 
 /** Milliseconds between keep-alive comments. */
 export const KEEPALIVE_MS = 15_000;
@@ -131,46 +132,34 @@ export function eventStream(options: EventStreamOptions): Response {
   const { events, logger, vm, signal } = options;
   const queueBytes = options.queueBytes ?? SUBSCRIBER_QUEUE_BYTES;
   const page = options.page ?? REPLAY_PAGE;
-  const encoder = new TextEncoder();
-  let mode: "replay" | "live" | "ended" = options.since === null ? "live" : "replay";
+  let mode: "replay" | "live" = options.since === null ? "live" : "replay";
   /** The newest id sent (or, live only, the newest before the stream began). */
   let last = 0;
   let off = () => {};
   let timer: ReturnType<typeof setInterval> | undefined;
-  const onAbort = () => end(null);
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
-
-  function stop(): void {
-    mode = "ended";
-    off();
-    if (timer !== undefined) clearInterval(timer);
-    signal?.removeEventListener("abort", onAbort);
-    events.closing.removeEventListener("abort", onAbort);
-  }
+  const stream = boundedStream({
+    queueBytes,
+    signals: [signal, events.closing],
+    pull() {
+      if (mode === "replay") replayPage();
+    },
+    onEnd() {
+      off();
+      if (timer !== undefined) clearInterval(timer);
+    },
+  });
 
   /** Ends the stream, with a last `stream.error` event (and its `id:`) when given. */
   function end(final: { id: number | null; error: StreamError } | null): void {
-    if (mode === "ended") return;
-    stop();
-    try {
-      if (final) {
-        const id = final.id === null ? "" : `id: ${final.id}\n`;
-        controller.enqueue(
-          encoder.encode(
-            `event: ${final.error.type}\n${id}data: ${JSON.stringify(final.error)}\n\n`,
-          ),
-        );
-      }
-      controller.close();
-    } catch {
-      // Already closed (the client went away).
-    }
+    if (final === null) return stream.end();
+    const id = final.id === null ? "" : `id: ${final.id}\n`;
+    stream.end(`event: ${final.error.type}\n${id}data: ${JSON.stringify(final.error)}\n\n`);
   }
 
   /** Enqueues live text, dropping the subscriber when its queue is full. */
   function sendLive(text: string): void {
-    if (mode !== "live") return;
-    if ((controller.desiredSize ?? 1) <= 0) {
+    if (mode !== "live" || stream.ended) return;
+    if (stream.full) {
       logger.warn("event subscriber dropped", { reason: "slow_consumer" });
       return end({
         id: null,
@@ -184,11 +173,7 @@ export function eventStream(options: EventStreamOptions): Response {
         },
       });
     }
-    try {
-      controller.enqueue(encoder.encode(text));
-    } catch {
-      stop();
-    }
+    stream.enqueue(text);
   }
 
   const wanted = (event: VolantEvent) =>
@@ -205,45 +190,35 @@ export function eventStream(options: EventStreamOptions): Response {
     if (gone) return end(gone);
     const rows = events.replay(last, page, vm === undefined ? {} : { vm });
     for (const event of rows) {
-      controller.enqueue(encoder.encode(block(event.type, event.id, event)));
+      stream.enqueue(block(event.type, event.id, event));
       last = event.id;
     }
     if (rows.length === 0) mode = "live";
   }
 
-  const body = new ReadableStream<Uint8Array>({
-    start(c) {
-      controller = c;
-      if (options.since === null) {
-        // Live from here: the client learns where it stands, to resume from it.
-        last = events.bounds().latest;
-        c.enqueue(encoder.encode(`: volantd events\nid: ${last}\n\n`));
-      } else {
-        c.enqueue(encoder.encode(": volantd events\n\n"));
-        const refused = resumeError(options.since, events);
-        if (refused) return end(refused);
-        last = options.since;
-      }
-      off = events.subscribe((event) => {
-        // While replaying, the log has every event heard: the replay sends it.
-        if (mode !== "live" || event.id <= last || !wanted(event)) return;
-        sendLive(block(event.type, event.id, event));
-        last = event.id;
-      });
-      timer = setInterval(() => {
-        if (mode === "live") sendLive(": keep-alive\n\n");
-        else if ((c.desiredSize ?? 0) > 0) c.enqueue(encoder.encode(": keep-alive\n\n"));
-      }, KEEPALIVE_MS);
-      signal?.addEventListener("abort", onAbort);
-      events.closing.addEventListener("abort", onAbort);
-      if (signal?.aborted || events.closing.aborted) end(null);
-    },
-    pull() {
-      if (mode === "replay") replayPage();
-    },
-    cancel: stop,
-  }, new ByteLengthQueuingStrategy({ highWaterMark: queueBytes }));
-  return new Response(body, {
+  if (options.since === null) {
+    // Live from here: the client learns where it stands, to resume from it.
+    last = events.bounds().latest;
+    stream.enqueue(`: volantd events\nid: ${last}\n\n`);
+  } else {
+    stream.enqueue(": volantd events\n\n");
+    const refused = resumeError(options.since, events);
+    if (refused) end(refused);
+    last = options.since;
+  }
+  if (!stream.ended) {
+    off = events.subscribe((event) => {
+      // While replaying, the log has every event heard: the replay sends it.
+      if (mode !== "live" || event.id <= last || !wanted(event)) return;
+      sendLive(block(event.type, event.id, event));
+      last = event.id;
+    });
+    timer = setInterval(() => {
+      if (mode === "live") sendLive(": keep-alive\n\n");
+      else if (!stream.full) stream.enqueue(": keep-alive\n\n");
+    }, KEEPALIVE_MS);
+  }
+  return new Response(stream.body, {
     headers: { "content-type": "text/event-stream", "cache-control": "no-store" },
   });
 }

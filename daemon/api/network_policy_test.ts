@@ -4,7 +4,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { DEFAULT_NETWORK_POLICY, ErrorBody, VmRecord } from "../../schema/mod.ts";
 import { SetVmNetworkPolicy } from "../../schema/operations/mod.ts";
 import { makeTestEnv, testApp } from "../testing.ts";
-import { MCP_TOOLS } from "../mcp/tools.ts";
+import { mcpTools } from "../mcp/tools.ts";
 
 async function json(
   app: { request: (p: string, i?: RequestInit) => Response | Promise<Response> },
@@ -78,7 +78,7 @@ Deno.test("MCP: vm_network_policy is derived from the route, with its schemas an
     }),
   );
   try {
-    ok(MCP_TOOLS.some((t) => t.name === "vm_network_policy"));
+    ok(mcpTools().some((t) => t.name === "vm_network_policy"));
     const tools = (await client.listTools()).tools as {
       name: string;
       description?: string;

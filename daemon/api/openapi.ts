@@ -71,7 +71,10 @@ function jsonContent(schema: JsonSchema): Record<string, unknown> {
 }
 
 /** The parameter objects of one field of a params or query schema. */
-function fieldParameters(shape: z.ZodObject | undefined, where: "path" | "query"): unknown[] {
+function fieldParameters(
+  shape: z.ZodObject | undefined,
+  where: "path" | "query" | "header",
+): unknown[] {
   if (shape === undefined) return [];
   const schema = jsonSchema(shape, "input");
   const props = (schema.properties ?? {}) as Record<string, JsonSchema>;
@@ -157,7 +160,11 @@ function operationObject(op: Operation): Record<string, unknown> {
   const out: Record<string, unknown> = {
     operationId: op.operationId,
     summary: op.summary,
-    parameters: [...fieldParameters(op.params, "path"), ...fieldParameters(op.query, "query")],
+    parameters: [
+      ...fieldParameters(op.params, "path"),
+      ...fieldParameters(op.query, "query"),
+      ...fieldParameters(op.headers, "header"),
+    ],
     responses: { ...successes(op), ...failures(op) },
     "x-volant-errors": [...op.errors],
   };

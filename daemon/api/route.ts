@@ -9,6 +9,7 @@
 import type { Acceleration } from "../../schema/mod.ts";
 import type { Logger } from "../log.ts";
 import type {
+  DeploymentService,
   ImageService,
   PluginService,
   RegistryCredentialService,
@@ -27,6 +28,8 @@ export interface ApiDeps {
   service: VmService;
   /** The plugin registry and trusted keys. */
   plugins: PluginService;
+  /** Deployments (absent: none are listed, the other deployment routes answer `unsupported`). */
+  deployments?: DeploymentService;
   /** OCI images (absent: the image routes answer `unsupported`). */
   images?: ImageService;
   /** How the kestrel client connects to a VM's kestrel (tests); default TCP to its address. */

@@ -8,11 +8,17 @@
  */
 import { HypervisorName, VolantError } from "../../schema/mod.ts";
 import { OPERATIONS } from "../../schema/operations/mod.ts";
-import type { ImageService, RegistryCredentialService, TokenService } from "../services/mod.ts";
+import type {
+  DeploymentService,
+  ImageService,
+  RegistryCredentialService,
+  TokenService,
+} from "../services/mod.ts";
 import { ndjsonResponse } from "./_ndjson.ts";
 import { agentProxy, callAction, vmLogs } from "./agent.ts";
 import { vmConsole } from "./console.ts";
 import { vmEvents } from "./events.ts";
+import { runAgui } from "../agui/mod.ts";
 import { buildOpenApi } from "./openapi.ts";
 import type { ApiDeps, Handlers, Route } from "./route.ts";
 
@@ -22,6 +28,11 @@ function images(deps: ApiDeps): ImageService {
     throw new VolantError("unsupported", "This volantd has no image store configured");
   }
   return deps.images;
+}
+
+function deployments(deps: ApiDeps): DeploymentService {
+  if (!deps.deployments) throw new VolantError("unsupported", "This volantd runs no deployments");
+  return deps.deployments;
 }
 
 function tokens(deps: ApiDeps): TokenService {
@@ -66,6 +77,16 @@ export const HANDLERS: Handlers = {
   vmConsole,
   agentProxy,
   vmEvents,
+  runAgui,
+
+  listDeployments: ({ deps }) => ({ deployments: deps.deployments?.list() ?? [] }),
+  createDeployment: ({ body, deps }) => deployments(deps).create(body),
+  getDeployment: ({ params, deps }) => deployments(deps).get(params.name),
+  scaleDeployment: ({ params, body, deps }) => deployments(deps).scale(params.name, body),
+  updateDeployment: ({ params, body, deps }) => deployments(deps).update(params.name, body),
+  deleteDeployment: ({ params, deps }) => deployments(deps).delete(params.name),
+  waitDeployment: ({ params, query, deps }) =>
+    deployments(deps).wait(params.name, query.timeout_ms),
 
   listImages: async ({ deps }) => ({ images: await images(deps).list() }),
   pullImage: ({ query, body, deps }) =>

@@ -3,7 +3,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { VmRecord } from "../../schema/mod.ts";
 import { makeTestEnv, testApp } from "../testing.ts";
-import { MCP_TOOLS } from "./tools.ts";
+import { mcpTools } from "./tools.ts";
 
 /** What the client lists of a tool (the fields these tests read). */
 interface ListedTool {
@@ -34,7 +34,7 @@ Deno.test("MCP: a real client lists the tools and drives a VM through its lifecy
   const client = await connect(app);
   try {
     const tools = (await client.listTools()).tools as ListedTool[];
-    deepEqual(tools.map((t) => t.name), MCP_TOOLS.map((t) => t.name));
+    deepEqual(tools.map((t) => t.name), mcpTools().map((t) => t.name));
     const create = tools.find((t) => t.name === "vm_create")!;
     ok("name" in (create.inputSchema.properties ?? {}), "the input schema comes from zod");
     equal(tools.find((t) => t.name === "vm_list")!.annotations?.readOnlyHint, true);

@@ -1,5 +1,6 @@
 /**
- * volantd's MCP server: the operations of the table that are tools, at `/mcp` (Streamable HTTP).
+ * volantd's MCP server: the operations of the table that are tools, and VM and deployment state
+ * as resources (`volant://vms`, `volant://vms/{name}`, ...), at `/mcp` (Streamable HTTP).
  *
  * ```ts ignore
  * import { mcpHandler } from "./mod.ts";
@@ -9,4 +10,11 @@
  * @module
  */
 export { MCP_PATH, mcpHandler } from "./server.ts";
-export { MCP_TOOLS, type McpTool, toolOf } from "./tools.ts";
+export {
+  MCP_RESOURCE_TEMPLATES,
+  MCP_RESOURCES,
+  type McpResource,
+  type McpResourceTemplate,
+  readResource,
+} from "./resources.ts";
+export { callTool, type McpTool, mcpTools, toolOf } from "./tools.ts";

@@ -3,7 +3,8 @@
  * and transport, answered as JSON), on the same unix socket and TCP address as the REST API. It
  * lists and calls the tools derived from the table of operations itself (not through the SDK's
  * own argument validation), so a bad argument gets the REST API's error. Tool failures come
- * back as tool errors carrying the daemon's error code and message.
+ * back as tool errors carrying the daemon's error code and message. It also offers VM and
+ * deployment state as resources (`volant://vms`, see ./resources.ts), readable by any caller.
  *
  * @module
  */
@@ -19,7 +20,8 @@ import {
 import { VolantError } from "../../schema/mod.ts";
 import type { Caller } from "../api/access.ts";
 import type { ApiDeps } from "../api/route.ts";
-import { MCP_TOOLS, type McpTool } from "./tools.ts";
+import { serveResources } from "./resources.ts";
+import { callTool, mcpTools } from "./tools.ts";
 
 /** The MCP endpoint's path (declared with the table of operations). */
 export { MCP_PATH } from "../../schema/operations/mod.ts";
@@ -45,20 +47,10 @@ function toolError(err: unknown) {
   };
 }
 
-/** A tool that changes state, called with a read-only token: refused like the REST routes. */
-function readOnlyRefusal(t: McpTool, caller: Caller): VolantError {
-  const token = caller.token ? ` ${caller.token.name} (${caller.token.id})` : "";
-  return new VolantError(
-    "forbidden",
-    `The token${token} is read-only: the tool ${t.name} changes state and needs an admin token`,
-    { tool: t.name },
-  );
-}
-
-/** Answers `tools/list` and `tools/call` with {@linkcode MCP_TOOLS}, for `caller`. */
+/** Answers `tools/list` and `tools/call` with {@linkcode mcpTools}, for `caller`. */
 function serveTools(server: McpServer, deps: ApiDeps, caller: Caller): void {
   server.server.setRequestHandler(ListToolsRequestSchema, () => ({
-    tools: MCP_TOOLS.map((t) => ({
+    tools: mcpTools().map((t) => ({
       name: t.name,
       title: t.title,
       description: t.description,
@@ -69,13 +61,13 @@ function serveTools(server: McpServer, deps: ApiDeps, caller: Caller): void {
   server.server.setRequestHandler(
     CallToolRequestSchema,
     async (request: CallToolRequest, extra: { signal: AbortSignal }) => {
-      const t = MCP_TOOLS.find((tool) => tool.name === request.params.name);
+      const t = mcpTools().find((tool) => tool.name === request.params.name);
       if (t === undefined) {
         throw new McpError(ErrorCode.InvalidParams, `Tool ${request.params.name} not found`);
       }
       try {
-        if (!t.readOnly && caller.scope !== "admin") throw readOnlyRefusal(t, caller);
-        return toolResult(await t.run(request.params.arguments ?? {}, deps, caller, extra.signal));
+        const args = request.params.arguments ?? {};
+        return toolResult(await callTool(t, args, { deps, caller, signal: extra.signal }));
       } catch (err) {
         deps.logger.info("mcp tool failed", {
           tool: t.name,
@@ -107,6 +99,7 @@ export function mcpHandler(deps: ApiDeps): (req: Request, caller: Caller) => Pro
       { capabilities: { tools: {} } },
     );
     serveTools(server, deps, caller);
+    serveResources(server, deps);
     const host = req.headers.get("host");
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: undefined,

@@ -119,5 +119,50 @@ export function toolOf(route: Route): McpTool {
   };
 }
 
-/** Every tool, in the order of the table. */
-export const MCP_TOOLS: readonly McpTool[] = ROUTES.filter((r) => isTool(r.op)).map(toolOf);
+let tools: readonly McpTool[] | undefined;
+
+/**
+ * Every tool, in the order of the table. Built on first use, not at load: the table's handlers
+ * include callers of tools (the AG-UI run), so this module is loaded while the table is.
+ *
+ * @example
+ * ```ts
+ * import { mcpTools } from "./tools.ts";
+ * console.assert(mcpTools().some((t) => t.name === "vm_create"));
+ * ```
+ */
+export function mcpTools(): readonly McpTool[] {
+  return tools ??= ROUTES.filter((r) => isTool(r.op)).map(toolOf);
+}
+
+/** A tool that changes state, called with a read-only token: refused like the REST routes. */
+function readOnlyRefusal(t: McpTool, caller: Caller): VolantError {
+  const token = caller.token ? ` ${caller.token.name} (${caller.token.id})` : "";
+  return new VolantError(
+    "forbidden",
+    `The token${token} is read-only: the tool ${t.name} changes state and needs an admin token`,
+    { tool: t.name },
+  );
+}
+
+/**
+ * Calls tool `t` for `caller`, as every transport that offers tools does (MCP, AG-UI runs): a
+ * tool that changes state is refused to a read-only caller (`forbidden`), then the call is
+ * validated and run; its answer, or the VolantError it fails with.
+ *
+ * @example
+ * ```ts ignore
+ * import { callTool, mcpTools } from "./tools.ts";
+ * const list = mcpTools().find((t) => t.name === "vm_list")!;
+ * const answer = await callTool(list, {}, deps, caller);
+ * ```
+ */
+export async function callTool(
+  t: McpTool,
+  args: Record<string, unknown>,
+  context: { deps: ApiDeps; caller: Caller; signal?: AbortSignal },
+): Promise<unknown> {
+  const { deps, caller, signal } = context;
+  if (!t.readOnly && caller.scope !== "admin") throw readOnlyRefusal(t, caller);
+  return await t.run(args, deps, caller, signal);
+}

@@ -248,6 +248,7 @@ export function fakeGuestAgent(registry: FakeRegistry): FakeAgent {
         uptime_ms: p.behavior.readyDelayMs,
         ip,
         mac: boot.network.mac ?? null,
+        ...(p.behavior.workload === null ? {} : { workload: p.behavior.workload }),
       };
     }
     return null;

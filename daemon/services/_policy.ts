@@ -12,7 +12,12 @@
  *
  * @module
  */
-import { LEGACY_AGENT_PORT, type NetworkPolicy, VolantError } from "../../schema/mod.ts";
+import {
+  DEPLOYMENT_PEER,
+  LEGACY_AGENT_PORT,
+  type NetworkPolicy,
+  VolantError,
+} from "../../schema/mod.ts";
 import type { EndpointPolicy } from "../../net/mod.ts";
 import type { VmRow } from "../store/mod.ts";
 import type { VmRuntime } from "./_runtime.ts";
@@ -25,6 +30,7 @@ const POLICY_KEY = "#policy";
 function endpointOf(
   row: VmRow,
   addresses: ReadonlyMap<string, string>,
+  replicas: ReadonlyMap<string, readonly string[]>,
 ): EndpointPolicy | undefined {
   if (row.tap === null || row.ip === null || row.mac === null) return undefined;
   const policy = row.network_policy;
@@ -40,10 +46,18 @@ function endpointOf(
       ...(r.port === undefined ? {} : { port: r.port }),
     })),
     // Peers without a lease (stopped and reconciled, or never started) have no address yet.
-    allowFrom: policy.allow_from.flatMap((peer) => {
-      const ip = addresses.get(peer);
-      return ip === undefined ? [] : [ip];
-    }),
+    allowFrom: [
+      ...new Set(policy.allow_from.flatMap((peer) => {
+        if (peer.startsWith(DEPLOYMENT_PEER)) {
+          // Every replica with an address, now: the rules are rewritten as replicas come and go.
+          return (replicas.get(peer.slice(DEPLOYMENT_PEER.length)) ?? []).filter((ip) =>
+            ip !== row.ip
+          );
+        }
+        const ip = addresses.get(peer);
+        return ip === undefined ? [] : [ip];
+      })),
+    ],
     // kestrel's port as this run of the VM was booted with (8080 before it was recorded).
     closedPorts: [{ port: row.agent_port ?? LEGACY_AGENT_PORT, protocol: "tcp" }],
     hostPorts: policy.allow_host_ports.map((p) => ({ port: p.port, protocol: p.protocol })),
@@ -54,12 +68,17 @@ function endpointOf(
 export function currentEndpoints(rt: VmRuntime): EndpointPolicy[] {
   const rows = rt.store.list();
   const addresses = new Map<string, string>();
+  const replicas = new Map<string, string[]>();
   for (const row of rows) {
-    if (row.ip !== null && inPool(rt.pool, row.ip)) addresses.set(row.name, row.ip);
+    if (row.ip === null || !inPool(rt.pool, row.ip)) continue;
+    addresses.set(row.name, row.ip);
+    if (row.deployment !== null) {
+      replicas.set(row.deployment, [...(replicas.get(row.deployment) ?? []), row.ip]);
+    }
   }
   return rows.flatMap((row) => {
     if (row.ip !== null && !inPool(rt.pool, row.ip)) return [];
-    const endpoint = endpointOf(row, addresses);
+    const endpoint = endpointOf(row, addresses, replicas);
     return endpoint === undefined ? [] : [endpoint];
   });
 }

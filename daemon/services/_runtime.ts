@@ -127,6 +127,8 @@ export function toRecord(row: VmRow): VmRecord {
     tap: row.tap,
     ports: row.ports.map((p) => ({ ...p })),
     network_policy: structuredClone(row.network_policy),
+    deployment: row.deployment,
+    restart: { ...row.restart },
     jail: jailRecord(row.handle?.jail),
     workload: row.workload === null ? null : { ...row.workload },
   };

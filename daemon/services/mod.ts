@@ -41,3 +41,10 @@ export {
   RegistryCredentialService,
   type RegistryCredentialServiceOptions,
 } from "./registries.ts";
+export {
+  DeploymentService,
+  type DeploymentServiceOptions,
+  type DeploymentSettings,
+  replicaHealthy,
+} from "./deployments.ts";
+export { restartDelay, type RestartSettings, VmRestarter } from "./restarts.ts";

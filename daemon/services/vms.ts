@@ -10,6 +10,7 @@ import {
   HypervisorName,
   mergeNetworkPolicy,
   NetworkPolicy,
+  NO_RESTARTS,
   normalizeNetworkPolicy,
   VmCreateRequest,
   type VmRecord,
@@ -133,6 +134,7 @@ export class VmService {
   /** Internal: the shared context (used by the reconciler). */
   readonly runtime: VmRuntime;
   #waits = new Set<(err: VolantError) => void>();
+  #reserved: (name: string) => string | undefined = () => undefined;
 
   /** Builds a service; call `reconcile(service)` before serving requests. */
   constructor(options: VmServiceOptions) {
@@ -232,14 +234,26 @@ export class VmService {
   }
 
   /**
+   * Names `reserved(name)` answers for (with why) cannot be taken by a create that is not a
+   * replica's: the deployments' replica names.
+   */
+  reserveNames(reserved: (name: string) => string | undefined): void {
+    this.#reserved = reserved;
+  }
+
+  /**
    * Creates and boots a VM from an unvalidated request body; resolves once the VMM runs
    * (state `starting`). The row, its lease (the requested address or the lowest free one) and
    * its published ports are written in one transaction. Errors: `invalid_argument`,
    * `already_exists` (name, or a published port), `ip_unavailable`, `ip_pool_exhausted`,
    * `kernel_not_found`, network and driver errors — each after undoing every step (no row,
-   * lease, port, tap, dirs or process).
+   * lease, port, tap, dirs or process). `replica` makes it a replica of a deployment (the
+   * deployment service's own creates).
    */
-  async create(input: unknown): Promise<VmRecord> {
+  async create(
+    input: unknown,
+    replica?: { deployment: string; generation: number },
+  ): Promise<VmRecord> {
     this.#open();
     const parsed = VmCreateRequest.safeParse(input);
     if (!parsed.success) throw fromZodError(parsed.error);
@@ -253,6 +267,13 @@ export class VmService {
       this.#open();
       if (rt.store.get(req.name)) {
         throw new VolantError("already_exists", `VM ${req.name} already exists`, {
+          name: req.name,
+        });
+      }
+      const reserved = replica === undefined ? this.#reserved(req.name) : undefined;
+      if (reserved !== undefined) {
+        throw new VolantError("already_exists", `name: ${reserved}`, {
+          field: "name",
           name: req.name,
         });
       }
@@ -312,6 +333,12 @@ export class VmService {
             })),
             entrypoint: req.entrypoint ?? null,
             cmd: req.cmd ?? null,
+          },
+          deployment: replica?.deployment ?? null,
+          generation: replica?.generation ?? null,
+          restart: {
+            ...NO_RESTARTS,
+            policy: req.restart ?? (replica ? "always" : manifest?.restart.vm ?? "never"),
           },
         });
         leaseAddress(rt, inserted.id, req.ip);

@@ -7,6 +7,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import {
   DEFAULT_NETWORK_POLICY,
+  DEPLOYMENT_PEER,
   type EgressRule,
   type HostPortRule,
   type NetworkPolicy,
@@ -15,7 +16,8 @@ import {
 import type { SqlRow } from "./_vm_store.ts";
 import type { PolicyStore } from "./types.ts";
 
-const POLICIES = "SELECT vm_id, egress, allow_egress, allow_host_ports FROM vm_network_policies";
+const POLICIES = "SELECT vm_id, egress, allow_egress, allow_host_ports, allow_from_deployments " +
+  "FROM vm_network_policies";
 const PEERS = "SELECT p.vm_id, v.name FROM vm_policy_peers p JOIN vms v ON v.id = p.peer_id";
 
 function toPolicy(r: SqlRow | undefined, peers: string[]): NetworkPolicy {
@@ -23,7 +25,12 @@ function toPolicy(r: SqlRow | undefined, peers: string[]): NetworkPolicy {
   return {
     egress: r.egress === "deny" ? "deny" : "allow-internet",
     allow_egress: JSON.parse(String(r.allow_egress)) as EgressRule[],
-    allow_from: peers,
+    allow_from: [
+      ...peers,
+      ...(JSON.parse(String(r.allow_from_deployments ?? "[]")) as string[]).map((d) =>
+        `${DEPLOYMENT_PEER}${d}`
+      ),
+    ],
     allow_host_ports: JSON.parse(String(r.allow_host_ports)) as HostPortRule[],
   };
 }
@@ -64,9 +71,11 @@ export function createPolicyReader(db: DatabaseSync): {
 export function createPolicyStore(db: DatabaseSync): PolicyStore {
   const reader = createPolicyReader(db);
   const upsert = db.prepare(
-    "INSERT INTO vm_network_policies (vm_id, egress, allow_egress, allow_host_ports) " +
-      "VALUES (?, ?, ?, ?) ON CONFLICT (vm_id) DO UPDATE SET egress = excluded.egress, " +
-      "allow_egress = excluded.allow_egress, allow_host_ports = excluded.allow_host_ports",
+    "INSERT INTO vm_network_policies (vm_id, egress, allow_egress, allow_host_ports, " +
+      "allow_from_deployments) VALUES (?, ?, ?, ?, ?) ON CONFLICT (vm_id) DO UPDATE SET " +
+      "egress = excluded.egress, allow_egress = excluded.allow_egress, " +
+      "allow_host_ports = excluded.allow_host_ports, " +
+      "allow_from_deployments = excluded.allow_from_deployments",
   );
   const clearPeers = db.prepare("DELETE FROM vm_policy_peers WHERE vm_id = ?");
   const addPeer = db.prepare(
@@ -74,6 +83,7 @@ export function createPolicyStore(db: DatabaseSync): PolicyStore {
   );
   const idOf = db.prepare("SELECT id FROM vms WHERE name = ?");
   const nameOf = db.prepare("SELECT name FROM vms WHERE id = ?");
+  const deploymentNamed = db.prepare("SELECT 1 AS found FROM deployments WHERE name = ?");
 
   return {
     get: (vmId) => reader.of(vmId),
@@ -85,8 +95,21 @@ export function createPolicyStore(db: DatabaseSync): PolicyStore {
           vm_id: vmId,
         });
       }
-      const peers = policy.allow_from.map((name, i) => {
+      const groups: string[] = [];
+      const peers = policy.allow_from.flatMap((name, i) => {
         const at = field === "" ? `allow_from[${i}]` : `${field}.allow_from[${i}]`;
+        if (name.startsWith(DEPLOYMENT_PEER)) {
+          const deployment = name.slice(DEPLOYMENT_PEER.length);
+          if (deploymentNamed.get(deployment) === undefined) {
+            throw new VolantError(
+              "invalid_argument",
+              `${at}: deployment ${deployment} does not exist; name one of \`volar deployments list\``,
+              { field: at, value: name },
+            );
+          }
+          if (!groups.includes(deployment)) groups.push(deployment);
+          return [];
+        }
         if (name === self) {
           throw new VolantError(
             "invalid_argument",
@@ -102,13 +125,14 @@ export function createPolicyStore(db: DatabaseSync): PolicyStore {
             { field: at, value: name },
           );
         }
-        return Number(row.id);
+        return [Number(row.id)];
       });
       upsert.run(
         vmId,
         policy.egress,
         JSON.stringify(policy.allow_egress),
         JSON.stringify(policy.allow_host_ports),
+        JSON.stringify(groups),
       );
       clearPeers.run(vmId);
       peers.forEach((peer, i) => addPeer.run(vmId, peer, i));

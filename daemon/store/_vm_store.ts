@@ -3,7 +3,9 @@ import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import {
   DEFAULT_NETWORK_POLICY,
   type NetworkPolicy,
+  NO_RESTARTS,
   type PortMapping,
+  type VmRestartState,
   VolantError,
 } from "../../schema/mod.ts";
 import type { VmmHandle } from "../../hypervisor/driver.ts";
@@ -35,6 +37,8 @@ const PLAIN_COLUMNS = [
   "image_digest",
   "agent_port",
   "jail_uid",
+  "deployment",
+  "generation",
 ] as const;
 
 function handleColumns(handle: VmmHandle | null): Record<string, SQLInputValue> {
@@ -101,6 +105,11 @@ function toRow(r: SqlRow, ports: PortMapping[], network_policy: NetworkPolicy): 
     agent_port: r.agent_port === null || r.agent_port === undefined ? null : Number(r.agent_port),
     agent_secret: AgentSecret.from(text(r.agent_secret)),
     jail_uid: r.jail_uid === null || r.jail_uid === undefined ? null : Number(r.jail_uid),
+    deployment: text(r.deployment),
+    generation: r.generation === null || r.generation === undefined ? null : Number(r.generation),
+    restart: r.restart === null || r.restart === undefined
+      ? { ...NO_RESTARTS }
+      : JSON.parse(String(r.restart)) as VmRestartState,
   };
 }
 
@@ -166,6 +175,7 @@ export function createVmStore(
     for (const column of PLAIN_COLUMNS) values[column] = vm[column] ?? null;
     values.agent_secret = vm.agent_secret?.reveal() ?? null;
     values.workload = vm.workload === null ? null : JSON.stringify(vm.workload);
+    values.restart = vm.restart === undefined ? null : JSON.stringify(vm.restart);
     values.image_overrides = vm.image_overrides === null
       ? null
       : JSON.stringify(vm.image_overrides);
@@ -198,6 +208,7 @@ export function createVmStore(
     if (patch.workload !== undefined) {
       values.workload = patch.workload === null ? null : JSON.stringify(patch.workload);
     }
+    if (patch.restart !== undefined) values.restart = JSON.stringify(patch.restart);
     if (patch.image_overrides !== undefined) {
       values.image_overrides = patch.image_overrides === null
         ? null

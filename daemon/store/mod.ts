@@ -5,6 +5,9 @@
  * @module
  */
 export type {
+  DeploymentPatch,
+  DeploymentRow,
+  DeploymentStore,
   EventBounds,
   EventFilter,
   EventLogListener,
@@ -14,6 +17,7 @@ export type {
   KeyStore,
   Lease,
   LeaseStore,
+  NewDeployment,
   NewPlugin,
   NewToken,
   NewVm,

@@ -14,6 +14,7 @@ import { createLeaseStore, createPortStore } from "./_network_store.ts";
 import { createPolicyStore } from "./_policy_store.ts";
 import { createKeyStore, createPluginStore } from "./_plugin_store.ts";
 import { createTokenStore } from "./_token_store.ts";
+import { createDeploymentStore } from "./_deployment_store.ts";
 import { type AfterCommit, createEventStore } from "./_event_store.ts";
 import type { Store } from "./types.ts";
 
@@ -137,6 +138,7 @@ export function openStore(path: string, options: OpenStoreOptions = {}): Store {
     keys: createKeyStore(db, now),
     tokens: createTokenStore(db, now),
     events: createEventStore(db, afterCommit, transaction),
+    deployments: createDeploymentStore(db, now),
     transaction,
     schemaVersion() {
       const r = db.prepare("SELECT MAX(version) AS v FROM schema_version").get() as SqlRow;

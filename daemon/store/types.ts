@@ -5,11 +5,14 @@
  * @module
  */
 import type {
+  DeploymentFailure,
+  DeploymentTemplate,
   HypervisorName,
   KernelName,
   NetworkPolicy,
   NewEvent,
   PortMapping,
+  VmRestartState,
   VmState,
   VolantEvent,
 } from "../../schema/mod.ts";
@@ -86,6 +89,12 @@ export interface VmRow {
   agent_secret: AgentSecret | null;
   /** The uid (and gid) its VMM runs as, from `security.uid_range`; `null` until a jailed start. */
   jail_uid: number | null;
+  /** The deployment it is a replica of, or `null`. */
+  deployment: string | null;
+  /** The deployment template generation it was made from (replicas), or `null`. */
+  generation: number | null;
+  /** Its restart policy and what was done about crashes. */
+  restart: VmRestartState;
 }
 
 /** What the daemon keeps of kestrel's workload status. */
@@ -103,7 +112,13 @@ export interface WorkloadSummary {
 type Derived = "ip" | "ports" | "network_policy";
 
 /** Fields a new VM may leave out (set at its first start). */
-type LaterFields = "agent_port" | "agent_secret" | "jail_uid";
+type LaterFields =
+  | "agent_port"
+  | "agent_secret"
+  | "jail_uid"
+  | "deployment"
+  | "generation"
+  | "restart";
 
 /** What {@linkcode VmStore.insert} takes (the store sets `id`, `created_at`, `updated_at`). */
 export type NewVm =
@@ -129,6 +144,53 @@ export interface VmStore {
   delete(name: string): boolean;
   /** Runs `fn` in one transaction (nested calls use savepoints); rolls back when it throws. */
   transaction<T>(fn: () => T): T;
+}
+
+/** One deployment's desired state as stored. */
+export interface DeploymentRow {
+  id: number;
+  name: string;
+  /** Desired replicas. */
+  replicas: number;
+  /** What each replica is made from. */
+  template: DeploymentTemplate;
+  /** Bumped by every template change; replicas record the one they were made from. */
+  generation: number;
+  /** Replicas a rolling update may take down at once (0: surge one first). */
+  max_unavailable: number;
+  /** A delete began: the reconciler deletes the replicas, then the row. */
+  deleting: boolean;
+  /** The latest failed actions, newest last (at most 10). */
+  failures: DeploymentFailure[];
+  created_at: string;
+  updated_at: string;
+}
+
+/** What {@linkcode DeploymentStore.insert} takes. */
+export type NewDeployment = Pick<
+  DeploymentRow,
+  "name" | "replicas" | "template" | "generation" | "max_unavailable"
+>;
+
+/** Fields {@linkcode DeploymentStore.update} may change (`updated_at` is always set). */
+export type DeploymentPatch = Partial<
+  Pick<
+    DeploymentRow,
+    "replicas" | "template" | "generation" | "max_unavailable" | "deleting" | "failures"
+  >
+>;
+
+/** Deployments' desired state (their replicas are VM rows naming them). */
+export interface DeploymentStore {
+  get(name: string): DeploymentRow | undefined;
+  /** Every deployment, by name. */
+  list(): DeploymentRow[];
+  /** `already_exists` when the name is taken. */
+  insert(d: NewDeployment): DeploymentRow;
+  /** `not_found` when absent. */
+  update(name: string, patch: DeploymentPatch): DeploymentRow;
+  /** False when it did not exist. */
+  delete(name: string): boolean;
 }
 
 /** One address lease. */
@@ -375,6 +437,8 @@ export interface Store {
   readonly tokens: TokenStore;
   /** The event log. */
   readonly events: EventStore;
+  /** Deployments. */
+  readonly deployments: DeploymentStore;
   /** Highest applied migration. */
   schemaVersion(): number;
   /** Runs `fn` in one transaction across every table; rolls back when it throws. */

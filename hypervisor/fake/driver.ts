@@ -47,6 +47,11 @@ export interface FakeBehavior {
   unresponsive: boolean;
   /** Milliseconds the guest takes to power off after the power button. */
   powerOffDelayMs: number;
+  /**
+   * What the fake kestrel reports as `workload` in `/healthz` (opaque JSON; null: none, as for a
+   * VM without a plugin). Change it on a running process to flip the workload's health.
+   */
+  workload: Record<string, unknown> | null;
 }
 
 /** Default behaviour: ready after 20 ms, obeys the power button within 5 ms. */
@@ -61,6 +66,7 @@ export const DEFAULT_FAKE_BEHAVIOR: Readonly<FakeBehavior> = {
   ignoreSigterm: false,
   unresponsive: false,
   powerOffDelayMs: 5,
+  workload: null,
 };
 
 /** One simulated VMM process. */

@@ -7,9 +7,15 @@ import { z } from "zod";
 import { PluginName } from "../manifest.ts";
 import { RegistryHost } from "../registry.ts";
 import { VmName } from "../vm.ts";
+import { DeploymentName } from "../deployment.ts";
 
 /** `:name`: a VM. */
 export const ByVm = z.strictObject({ name: VmName.describe("The VM's name") });
+
+/** `:name`: a deployment. */
+export const ByDeployment = z.strictObject({
+  name: DeploymentName.describe("The deployment's name"),
+});
 
 /** `:plugin`: an installed plugin. */
 export const ByPlugin = z.strictObject({ plugin: PluginName });

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { z } from "zod";
 import { EventsQuery, VolantEvent } from "../event.ts";
 import { defineOperation } from "../operation.ts";
 
@@ -12,8 +13,14 @@ export const VmEvents = defineOperation({
   method: "GET",
   path: "/api/v1/events",
   summary: "Events as server-sent events (text/event-stream): VM state changes, deletions and " +
-    "workload health, plugin and image changes; replays from Last-Event-ID or ?since=, then follows",
+    "workload health, deployment, plugin and image changes; replays from Last-Event-ID or ?since=, then follows",
   query: EventsQuery,
+  headers: z.object({
+    "Last-Event-ID": z.string().regex(/^[0-9]{1,15}$/).optional().describe(
+      "Resume after this event id (what a reconnecting EventSource sends); wins over ?since=; " +
+        "not a number: 400",
+    ),
+  }),
   status: 200,
   response: VolantEvent.describe("The data of each event"),
   stream: {

@@ -26,6 +26,16 @@ import {
 } from "./vms.ts";
 import { AgentProxy, CallAction, VmConsole, VmLogs } from "./vm_agent.ts";
 import { VmEvents } from "./events.ts";
+import {
+  CreateDeployment,
+  DeleteDeployment,
+  GetDeployment,
+  ListDeployments,
+  ScaleDeployment,
+  UpdateDeployment,
+  WaitDeployment,
+} from "./deployments.ts";
+import { RunAgui } from "./agui.ts";
 import { GetImage, ListImages, PullImage, RemoveImage } from "./images.ts";
 import {
   GetPlugin,
@@ -61,6 +71,23 @@ export {
   VmLogs,
 } from "./vm_agent.ts";
 export { VmEvents } from "./events.ts";
+export {
+  CreateDeployment,
+  DeleteDeployment,
+  GetDeployment,
+  ListDeployments,
+  ScaleDeployment,
+  UpdateDeployment,
+  WaitDeployment,
+} from "./deployments.ts";
+export {
+  AGUI_MAX_CALLS,
+  AGUI_MAX_FOLLOW_MS,
+  AguiCall,
+  AguiForwardedProps,
+  AguiRunInput,
+  RunAgui,
+} from "./agui.ts";
 export { GetImage, ListImages, PullImage, RemoveImage } from "./images.ts";
 export {
   GetPlugin,
@@ -92,6 +119,14 @@ export const OPERATIONS = [
   VmConsole,
   AgentProxy,
   VmEvents,
+  RunAgui,
+  ListDeployments,
+  CreateDeployment,
+  GetDeployment,
+  ScaleDeployment,
+  UpdateDeployment,
+  DeleteDeployment,
+  WaitDeployment,
   ListImages,
   PullImage,
   GetImage,

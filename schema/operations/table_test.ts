@@ -21,8 +21,21 @@ Deno.test("OPERATIONS: every path parameter has a schema, and only those", () =>
   }
 });
 
+/**
+ * POSTs a read token may send, and why: each reads, and checks what it does on the caller's
+ * behalf against the caller's scope.
+ */
+const READ_POSTS: Record<string, string> = {
+  runAgui: "AG-UI runs are POSTs; each tool call is checked like an MCP tools/call",
+};
+
 Deno.test("OPERATIONS: access follows the method; read tokens only read", () => {
   for (const op of OPERATIONS) {
+    if (op.operationId in READ_POSTS) {
+      equal(op.method, "POST", op.operationId);
+      equal(op.access, "read", op.operationId);
+      continue;
+    }
     if (op.access === "read") equal(op.method, "GET", `${op.operationId} is read but not GET`);
     if (op.method !== "GET" && op.method !== "ANY") {
       ok(op.access === "admin" || op.access === "unix", `${op.operationId} changes state`);

@@ -9,6 +9,8 @@ import { migration as m0006 } from "./0006_agent_secret.ts";
 import { migration as m0007 } from "./0007_api_tokens.ts";
 import { migration as m0008 } from "./0008_vmm_jail.ts";
 import { migration as m0009 } from "./0009_events.ts";
+import { migration as m0010 } from "./0010_deployments.ts";
+import { migration as m0011 } from "./0011_policy_peer_deployments.ts";
 
 /** All migrations, oldest first. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -21,4 +23,6 @@ export const MIGRATIONS: readonly Migration[] = [
   m0007,
   m0008,
   m0009,
+  m0010,
+  m0011,
 ];
