@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { Timeline } from "./timeline.ts";
 import { $ZodError } from "zod/v4/core";
 import {
   BOOT_CONFIG_PATH,
@@ -209,7 +210,9 @@ export async function powerOff(
 }
 
 /** Options of {@linkcode runPid1}; the network and API ones are {@linkcode ServicesOptions}. */
-export interface Pid1Options extends ServicesOptions {
+export interface Pid1Options extends Omit<ServicesOptions, "timeline"> {
+  /** The boot's timeline; default one from /proc/uptime and stage 0's marks. */
+  timeline?: Timeline;
   /** Starts the power watch; default {@linkcode watchPower} on the discovered power buttons. */
   watch?: (system: System) => Promise<PowerWatch>;
   /** The zombie reaper; default a new {@linkcode Reaper} for this process. */
@@ -220,6 +223,25 @@ export interface Pid1Options extends ServicesOptions {
   powerButtonAttempts?: number;
   /** Stops supervised workloads before power-off; default nothing. */
   stop?: () => Promise<void>;
+}
+
+function readUptime(): string | undefined {
+  try {
+    return Deno.readTextFileSync("/proc/uptime");
+  } catch {
+    return undefined;
+  }
+}
+
+function stage0Marks(): Record<string, string | undefined> {
+  try {
+    return {
+      VOLANT_T_KERNEL: Deno.env.get("VOLANT_T_KERNEL"),
+      VOLANT_T_STAGE0: Deno.env.get("VOLANT_T_STAGE0"),
+    };
+  } catch {
+    return {};
+  }
 }
 
 async function discoverButtons(attempts: number): Promise<string[]> {
@@ -281,6 +303,7 @@ export async function runPid1(
     let reason: PowerReason | "fatal error";
     try {
       const loaded = Math.round(performance.now());
+      const timeline = options.timeline ?? new Timeline(readUptime, stage0Marks(), loaded);
       system.log(
         `kestrel ${KESTREL_VERSION} starting${system.dryRun ? " (dry run)" : ""}, ` +
           `${loaded} ms after the runtime started`,
@@ -292,8 +315,12 @@ export async function runPid1(
         : options.watch(system);
       const started = (async () => {
         const booted = await boot(system);
+        timeline.mark("mounts_ms");
         reaper.start();
-        return { booted, services: await startServices(system, booted, { reaper, ...options }) };
+        return {
+          booted,
+          services: await startServices(system, booted, { reaper, timeline, ...options }),
+        };
       })();
       const up = await started.catch(async (err) => {
         (await watching.catch(() => undefined))?.stop();
@@ -301,7 +328,11 @@ export async function runPid1(
       });
       services = up.services;
       watch = await watching;
-      report = await readReadyReport(system, up.booted.name, up.services.network?.ip);
+      timeline.mark("ready_ms");
+      report = {
+        ...await readReadyReport(system, up.booted.name, up.services.network?.ip),
+        timeline: timeline.value(),
+      };
       system.print(formatReadyLine(report));
       services.startConsoleShell();
       const outcome = await Promise.race([

@@ -154,6 +154,10 @@ Deno.test("runPid1() prints one valid ready line, then powers off cleanly on SIG
   assert.deepEqual(ReadyReport.parse(JSON.parse(line.slice(READY_MARKER.length))), report);
   assert.equal(report?.name, "web");
   assert.equal(report?.uptime_ms, 2500);
+  // The timeline rides on the ready line: mounts before ready, nothing after it.
+  const t = report?.timeline;
+  assert.ok(t?.mounts_ms !== undefined && t.ready_ms !== undefined, JSON.stringify(t));
+  assert.ok(t.kestrel_ms! <= t.mounts_ms && t.mounts_ms <= t.ready_ms);
   assert.deepEqual(fake.calls.slice(-2), ["sync", "powerOff"]);
   assert.deepEqual(stops, ["stopped"]);
   assert.ok(fake.logs.includes("powering off (SIGTERM)"));

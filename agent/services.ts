@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Timeline } from "./timeline.ts";
 import { AGENT_PORT } from "../schema/agent.ts";
 import { GUEST_ROOT_DIR, type ImageRoot } from "../schema/boot_config.ts";
 import { assembleImageRoot } from "./image_root.ts";
@@ -38,6 +39,8 @@ export interface ServicesOptions {
   reaper?: Pick<Reaper, "spawn">;
   /** busybox (for nsenter into the workload's root); default `/bin/busybox` of the runtime disk. */
   busybox?: string;
+  /** Marks the boot's phases (network, workload started). */
+  timeline?: Pick<Timeline, "mark">;
 }
 
 /**
@@ -160,6 +163,7 @@ export async function startServices(
     ...(options.net === undefined ? {} : { ops: options.net }),
     ...(options.nicTimeoutMs === undefined ? {} : { timeoutMs: options.nicTimeoutMs }),
   });
+  if (network !== undefined) options.timeline?.mark("network_ms");
   const info: AgentInfo = {
     name: booted.name,
     hostname: booted.hostname,
@@ -184,6 +188,7 @@ export async function startServices(
         busybox: options.busybox ?? "/bin/busybox",
         ...(reaper ? { spawn: (cmd, opts) => reaper.spawn(cmd, opts) } : {}),
       });
+      options.timeline?.mark("workload_ms");
       system.log(`workload ${manifest.name} ${manifest.version} starting in ${root}`);
     }
   }

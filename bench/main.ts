@@ -3,8 +3,14 @@
  * baseline measured in the same run and the ratio. Timing targets live here, never in tests.
  *
  * Usage: `deno run -A bench/main.ts [--runs N]
- * [--only boot|net|appliance|image|probe|policy|jail|events|api|deploy]
- * [--json]`
+ * [--only boot|net|appliance|image|probe|policy|jail|events|api|deploy[,…]]
+ * [--json] [--out FILE] [--compare [FILE]] [--fail-on-regression] [--accept]`
+ *
+ * Every run writes its results as one JSON document (`bench/results.ts`) to `--out` (default
+ * `bench/results/latest.json`, not in git). `--compare` prints each figure against the accepted
+ * results (default `bench/accepted.json`; `bench/compare.ts`), `--fail-on-regression` exits 1
+ * when one is flagged WORSE, `--accept` replaces the benchmarks that ran in `bench/accepted.json`
+ * (`bench/accept.ts` accepts several runs pooled).
  *
  * @module
  */
@@ -19,6 +25,7 @@ import { type JailBenchResult, runJailBench } from "./jail_bench.ts";
 import { type EventsBenchResult, runEventsBench } from "./events_bench.ts";
 import { type ApiBenchResult, runApiBench } from "./api_bench.ts";
 import { type DeployBenchResult, deployMedians, runDeployBench } from "./deploy_bench.ts";
+import { compareArgs, prepareRecord } from "./record.ts";
 
 function fmtMs(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(ms < 10 ? 2 : 0)} ms`;
@@ -359,11 +366,15 @@ function printDeploy(d: DeployBenchResult, runs: number): void {
 
 if (import.meta.main) {
   const { values } = parseArgs({
-    args: Deno.args,
+    args: compareArgs(Deno.args),
     options: {
       runs: { type: "string", default: "5" },
       only: { type: "string" },
       json: { type: "boolean", default: false },
+      out: { type: "string" },
+      compare: { type: "string" },
+      "fail-on-regression": { type: "boolean", default: false },
+      accept: { type: "boolean", default: false },
     },
   });
   const runs = Number(values.runs);
@@ -383,11 +394,23 @@ if (import.meta.main) {
     "api",
     "deploy",
   ];
-  if (values.only !== undefined && !names.includes(values.only)) {
+  const only = values.only?.split(",");
+  if (only?.some((n) => !names.includes(n))) {
     console.error(`bench: --only must be one of ${names.join(", ")}, got ${values.only}`);
     Deno.exit(2);
   }
-  const want = (name: string) => values.only === undefined || values.only === name;
+  const want = (name: string) => only === undefined || only.includes(name);
+  const record = await prepareRecord({
+    runs,
+    out: values.out,
+    compare: values.compare,
+    failOnRegression: values["fail-on-regression"],
+    accept: values.accept,
+    print: values.json ? console.error : console.log,
+  }).catch((e: Error) => {
+    console.error(`bench: ${e.message}`);
+    Deno.exit(2);
+  });
   const net = want("net") ? await runNetBench(Math.max(runs, 20)) : undefined;
   const boot = want("boot") ? await runBootBench(runs) : undefined;
   const appliance = want("appliance") ? await runApplianceBench(runs) : undefined;
@@ -420,4 +443,17 @@ if (import.meta.main) {
     if (api) printApi(api);
     if (deploy) printDeploy(deploy, Math.min(runs, 3));
   }
+  const code = await record({
+    boot,
+    net,
+    appliance,
+    image,
+    probe,
+    policy,
+    jail,
+    events,
+    api,
+    deploy,
+  });
+  if (code !== 0) Deno.exit(code);
 }

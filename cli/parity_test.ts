@@ -47,6 +47,7 @@ const SAMPLES: Record<OperationId, Sample> = {
   setVmNetworkPolicy: { params: { name: "ghost" }, body: {} },
   callAction: { params: { name: "ghost", action: "reload" }, body: "{}" },
   vmLogs: { params: { name: "ghost", tail: 5 } },
+  getVmStats: { params: { name: "ghost" } },
   vmConsole: { params: { name: "ghost" } },
   agentProxy: { params: { name: "ghost", path: "v1/status" } },
   vmEvents: { params: { vm: "web" } },

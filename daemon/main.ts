@@ -194,7 +194,7 @@ async function serve(
     }
     const plugins = new PluginService({
       store,
-      cache: new ArtifactCache(config.state_dir),
+      cache: new ArtifactCache(config.state_dir, { maxBytes: config.limits.max_artifact_bytes }),
       logger,
     });
     // Blobs and temp files an install cut short (volantd killed) left in the artifact cache.

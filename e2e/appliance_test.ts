@@ -7,14 +7,8 @@
 import { wgetInNetns } from "../net/testing.ts";
 import { equal, match } from "node:assert/strict";
 import { VmRecord } from "../schema/mod.ts";
-import { type E2eDaemon, startDaemon } from "./harness.ts";
+import { type E2eDaemon, startDaemon, volarOk } from "./harness.ts";
 import { httpdApplianceConfig } from "./httpd_appliance.ts";
-
-async function volarOk(daemon: E2eDaemon, ...args: string[]): Promise<string> {
-  const r = await daemon.volar(...args);
-  equal(r.code, 0, `volar ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
 
 Deno.test("volar build appliances boot through the daemon and serve HTTP (init none and kestrel)", async () => {
   let daemon: E2eDaemon | undefined;

@@ -18,6 +18,7 @@ import {
 
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const MAIN = `${REPO}/main.ts`;
+const KESTREL_MAIN = `${REPO}/agent/main.ts`;
 
 /** The output of one `volar` run. */
 export interface CliResult {
@@ -117,28 +118,34 @@ export async function terminate(
 }
 
 /**
- * The guest dir the VM tests boot from: `$VOLANT_TEST_GUEST_DIR` (set by `./volant test`, which
- * builds it), else `<repo>/.cache/guest` built here on first use (bundle + guest builder).
+ * The guest dir the VM tests boot from: with Volant's own kernel (the default),
+ * `$VOLANT_TEST_GUEST_DIR` (set by `./volant test`, which builds it), else `<repo>/.cache/guest`
+ * built here on first use (bundle + guest builder); with `"debian"`, `<repo>/.cache/guest-debian`
+ * (Debian's cloud kernel, the fallback path), built here on first use.
  */
-export async function testGuestDir(): Promise<string> {
+export async function testGuestDir(kernel: "volant" | "debian" = "volant"): Promise<string> {
   const fromEnv = Deno.env.get("VOLANT_TEST_GUEST_DIR");
-  if (fromEnv) return fromEnv;
-  const dir = `${REPO}/.cache/guest`;
+  if (fromEnv && kernel === "volant") return fromEnv;
+  const dir = kernel === "volant" ? `${REPO}/.cache/guest` : `${REPO}/.cache/guest-debian`;
   await fetchDebianKernel(dir);
+  // kestrel alone, as `./volant` builds it for users: the guest runs exactly what they run (the
+  // whole three-program bundle would cost the guest ~60 MiB more).
   await mustRun(Deno.execPath(), [
     "bundle",
     "--quiet",
     "--platform=deno",
     "-o",
-    "dist/volant.js",
-    MAIN,
+    "dist/kestrel.js",
+    KESTREL_MAIN,
   ]);
   await mustRun(Deno.execPath(), [
     "run",
     "-A",
     "tools/build_guest.ts",
+    "--kernel",
+    kernel,
     dir,
-    `${REPO}/dist/volant.js`,
+    `${REPO}/dist/kestrel.js`,
   ]);
   return dir;
 }
@@ -163,6 +170,15 @@ async function mustRun(cmd: string, args: string[]): Promise<CliResult> {
   const result = await run(cmd, args);
   if (result.code !== 0) throw new Error(`${cmd} ${args.join(" ")} failed:\n${result.stderr}`);
   return result;
+}
+
+/** Runs `volar <args>` against `daemon`; fails the test (with volar's stderr) unless it exits 0. */
+export async function volarOk(daemon: E2eDaemon, ...args: string[]): Promise<string> {
+  const r = await daemon.volar(...args);
+  if (r.code !== 0) {
+    throw new Error(`volar ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+  }
+  return r.stdout;
 }
 
 /** Runs `ip <args>`; throws with its stderr on failure. */

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { type E2eDaemon, volarOk } from "./harness.ts";
+
 /** The builder config (TOML) of the appliance `name` in init mode `mode`, with `health` lines. */
 export function httpdApplianceConfig(
   name: string,
@@ -32,4 +34,18 @@ export function httpdApplianceConfig(
     ...health,
     `start_period_ms = 0`,
   ].join("\n") + "\n";
+}
+
+/** Builds and installs the httpd appliance `name` (kestrel supervises httpd, HTTP health). */
+export async function installHttpd(daemon: E2eDaemon, name: string): Promise<void> {
+  const work = `${daemon.dir}/app`;
+  await Deno.mkdir(`${work}/www`, { recursive: true });
+  await Deno.copyFile("/bin/busybox", `${work}/busybox`);
+  await Deno.chmod(`${work}/busybox`, 0o755);
+  await Deno.writeTextFile(`${work}/www/index.html`, `served by ${name}\n`);
+  await Deno.writeTextFile(`${work}/${name}.toml`, httpdApplianceConfig(name, "kestrel"));
+  const built = JSON.parse(
+    await volarOk(daemon, "build", "-c", `${work}/${name}.toml`, "-o", `${work}/out`, "--json"),
+  );
+  await volarOk(daemon, "plugins", "install", "--manifest", built.manifest, "--allow-unsigned");
 }

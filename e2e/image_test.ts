@@ -11,14 +11,8 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { wgetInNetns } from "../net/testing.ts";
 import { ImageList, VmRecord } from "../schema/mod.ts";
-import { type E2eDaemon, startDaemon } from "./harness.ts";
+import { type E2eDaemon, startDaemon, volarOk } from "./harness.ts";
 import { type E2eRegistry, pushTestImage, run, startRegistryInNetns } from "./registry.ts";
-
-async function volarOk(daemon: E2eDaemon, ...args: string[]): Promise<string> {
-  const r = await daemon.volar(...args);
-  equal(r.code, 0, `volar ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
 
 Deno.test("an OCI image from a real registry boots as a microVM in one command", async () => {
   let daemon: E2eDaemon | undefined;

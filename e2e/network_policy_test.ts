@@ -12,7 +12,7 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { AGENT_PORT, VmRecord } from "../schema/mod.ts";
 import { wgetInNetns } from "../net/testing.ts";
-import { type E2eDaemon, ip, startDaemon } from "./harness.ts";
+import { type E2eDaemon, ip, startDaemon, volarOk } from "./harness.ts";
 import { guestReaches, guestSh, installProbePlugin } from "./probe_appliance.ts";
 
 const GATEWAY = "192.168.127.1";
@@ -21,12 +21,6 @@ async function create(daemon: E2eDaemon, ...args: string[]): Promise<VmRecord> {
   const r = await daemon.volar("vms", "create", ...args, "--json");
   equal(r.code, 0, r.stderr);
   return VmRecord.parse(JSON.parse(r.stdout));
-}
-
-async function volarOk(daemon: E2eDaemon, ...args: string[]): Promise<string> {
-  const r = await daemon.volar(...args);
-  equal(r.code, 0, `volar ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
 }
 
 /** busybox httpd serving `dir` on `listen` in `ns`; its PID (killed by the test). */

@@ -9,7 +9,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { writeCpio } from "../kernels/cpio.ts";
 import { PluginRecord, VmRecord } from "../schema/mod.ts";
-import { type E2eDaemon, startDaemon } from "./harness.ts";
+import { type E2eDaemon, startDaemon, volarOk } from "./harness.ts";
 import { kestrelGet, kestrelSecret } from "./kestrel.ts";
 
 const encoder = new TextEncoder();
@@ -82,12 +82,6 @@ async function manifestFor(name: string, archivePath: string, archive: Uint8Arra
       crash: { method: "GET", path: "/cgi-bin/crash", description: "kill the workload" },
     },
   };
-}
-
-async function volarOk(daemon: E2eDaemon, ...args: string[]): Promise<string> {
-  const r = await daemon.volar(...args);
-  equal(r.code, 0, `volar ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
 }
 
 async function vm(daemon: E2eDaemon, name: string): Promise<VmRecord> {

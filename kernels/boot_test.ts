@@ -1,50 +1,19 @@
 /**
- * Real boots of a freshly built guest dir under QEMU microvm (TCG), one VM at a time, each in
- * its own network namespace: the bzImage and the PVH vmlinux reach a kestrel stand-in (PID 1
- * under Deno on the runtime disk), and a broken runtime disk makes stage 0 report and power off.
+ * Real boots of a freshly built guest dir with Debian's kernel (its modules loaded by stage 0)
+ * under QEMU microvm (TCG), one VM at a time, each in its own network namespace: the bzImage and
+ * the PVH vmlinux reach a kestrel stand-in (PID 1 under Deno on the runtime disk), and a broken
+ * runtime disk makes stage 0 report and power off. Volant's own kernel: volant_kernel_test.ts.
  */
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { buildGuest } from "./guest.ts";
 import { STAGE0_ERROR_MARKER } from "./initramfs.ts";
-import { bootQemu, bootSkipReason, KERNEL_CACHE } from "./testing.ts";
+import { bootQemu, bootSkipReason, KERNEL_CACHE, KESTREL_STAND_IN, lineAfter } from "./testing.ts";
 
 const SKIP = bootSkipReason();
 
-/** Behaves like kestrel just enough: reports what stage 0 set up, says ready, powers off. */
-const KESTREL_STAND_IN = `
-const libc = Deno.dlopen("libc.so.6", {
-  sync: { parameters: [], result: "void" },
-  reboot: { parameters: ["i32"], result: "i32" },
-});
-const uptimeMs = Math.round(Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]) * 1000);
-let rootWritable = true;
-try { Deno.writeTextFileSync("/probe", "x"); } catch { rootWritable = false; }
-const probe = {
-  pid: Deno.pid,
-  args: Deno.args,
-  env: Deno.env.toObject(),
-  mounts: Deno.readTextFileSync("/proc/mounts").trim().split("\\n").map((l) => l.split(" ").slice(0, 4)),
-  modules: Deno.readTextFileSync("/proc/modules").trim().split("\\n").map((l) => l.split(" ")[0]),
-  rootWritable,
-  tmpMode: Deno.statSync("/tmp").mode & 0o7777,
-  runMode: Deno.statSync("/run").mode & 0o7777,
-  vda: Deno.statSync("/dev/vda").isBlockDevice,
-  input: [...Deno.readDirSync("/dev/input")].map((e) => e.name),
-};
-console.log("KESTREL_PROBE " + JSON.stringify(probe));
-console.log("KESTREL_READY " + JSON.stringify({
-  name: "t", kestrel_version: "test", uptime_ms: uptimeMs, mem_total_kb: 1, mem_available_kb: 1,
-}));
-libc.symbols.sync();
-libc.symbols.reboot(0x4321fedc);
-`;
-
-function lineAfter(console: string, marker: string): string | undefined {
-  return console.split("\n").find((l) => l.startsWith(marker + " "))?.slice(marker.length + 1);
-}
-
 Deno.test({
-  name: "a built guest boots to kestrel under QEMU microvm (bzImage, PVH vmlinux, broken disk)" +
+  name:
+    "a guest with Debian's kernel boots to kestrel under QEMU microvm (bzImage, PVH vmlinux, broken disk)" +
     (SKIP === undefined ? "" : ` (skipped: ${SKIP})`),
   ignore: SKIP !== undefined,
   fn: async (t) => {
@@ -55,6 +24,7 @@ Deno.test({
       const manifest = await buildGuest({
         dir: guest,
         bundle: `${dir}/volant.js`,
+        kernel: "debian",
         kernelDir: KERNEL_CACHE,
       });
       const boot = (kernel: string, disk = `${guest}/runtime.erofs`) =>

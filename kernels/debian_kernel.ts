@@ -1,7 +1,9 @@
 /**
  * Acquires Debian's cloud kernel without installing it into the host's /boot:
  * `apt-get download linux-image-<abi>-cloud-amd64` + `dpkg-deb -x` into a cache directory,
- * then records the image's sha256. Idempotent: a second call reuses what is there.
+ * then records the image's sha256. Idempotent: a second call reuses what is there. The image
+ * stays where the package puts it (`pkg/boot/vmlinuz-<abi>`), so a guest dir that is also the
+ * kernel cache can hold another kernel as `bzImage-volant`.
  *
  * @module
  */
@@ -16,7 +18,7 @@ export interface KernelInfo {
   version: string;
   /** Kernel ABI / `uname -r`, e.g. `6.1.0-56-cloud-amd64`. */
   abi: string;
-  /** Absolute path of the bzImage (`<dir>/bzImage-volant`). */
+  /** Absolute path of the bzImage (`<dir>/pkg/boot/vmlinuz-<abi>`). */
   bzImage: string;
   /** `sha256:<hex>` of the bzImage. */
   bzImageSha256: string;
@@ -57,13 +59,25 @@ export async function resolveCloudKernelPackage(): Promise<string> {
   return match[1];
 }
 
-/** Reads `<dir>/kernel.json` and checks the image is still there with the recorded sha256. */
+/** Where the package puts the image, beside the modules tree: `<root>/boot/vmlinuz-<abi>`. */
+function packagedImage(modulesDir: string, abi: string): string {
+  return modulesDir.replace(/\/lib\/modules\/[^/]+\/*$/, `/boot/vmlinuz-${abi}`);
+}
+
+/**
+ * Reads `<dir>/kernel.json` and checks the image is still there with the recorded sha256. The
+ * image is looked for in the extracted package first: a `kernel.json` written before the image
+ * stayed there names `<dir>/bzImage-volant`, which may since hold another kernel.
+ */
 export async function readKernelInfo(dir: string): Promise<KernelInfo | undefined> {
   try {
     const info = JSON.parse(await Deno.readTextFile(`${dir}/kernel.json`)) as KernelInfo;
-    if (await sha256File(info.bzImage) !== info.bzImageSha256) return undefined;
     await Deno.stat(info.modulesDir);
-    return info;
+    for (const bzImage of new Set([packagedImage(info.modulesDir, info.abi), info.bzImage])) {
+      const sha = await sha256File(bzImage).catch(() => undefined);
+      if (sha === info.bzImageSha256) return { ...info, bzImage };
+    }
+    return undefined;
   } catch {
     return undefined;
   }
@@ -94,9 +108,7 @@ export async function fetchDebianKernel(dir: string): Promise<KernelInfo> {
   await Deno.remove(pkgDir, { recursive: true }).catch(() => {});
   await run("dpkg-deb", ["-x", `${debs}/${deb}`, pkgDir]);
   const abi = pkg.replace(/^linux-image-/, "");
-  const bzImage = `${dir}/bzImage-volant`;
-  await Deno.copyFile(`${pkgDir}/boot/vmlinuz-${abi}`, `${bzImage}.tmp`);
-  await Deno.rename(`${bzImage}.tmp`, bzImage);
+  const bzImage = `${pkgDir}/boot/vmlinuz-${abi}`;
   const info: KernelInfo = {
     package: pkg,
     version,

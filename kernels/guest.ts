@@ -1,7 +1,11 @@
 /**
- * Builds the guest dir the daemon boots from: `bzImage-volant` (Debian's cloud kernel),
- * `vmlinux-generic` (its ELF, for PVH), `initramfs.cpio` (stage 0) and `runtime.erofs` (the
- * shared read-only runtime), and records what went in and came out in `guest.json`.
+ * Builds the guest dir the daemon boots from: `bzImage-volant` and `vmlinux-generic` (the
+ * kernel and its ELF, for PVH), `initramfs.cpio` (stage 0) and `runtime.erofs` (the shared
+ * read-only runtime), and records what went in and came out in `guest.json`. The kernel is
+ * Volant's own (`kernel: "volant"`, the default: built from Debian's kernel source with
+ * everything built in, so stage 0 loads no modules; see `volant_kernel.ts`) or Debian's cloud
+ * kernel (`kernel: "debian"`, with its modules in stage 0). When the Volant kernel cannot be
+ * built the guest falls back to Debian's, and `guest.json` says why.
  * Idempotent: each file is rebuilt only when the digest of its inputs changed or the file was
  * replaced; every file is written under a temporary name and renamed when complete; one build
  * at a time per directory (a lock file).
@@ -33,7 +37,8 @@ import {
   sharedLibraries,
   uuidFromDigest,
 } from "./runtime_image.ts";
-import { extractVmlinux } from "./vmlinux.ts";
+import { extractVmlinux, inspectVmlinux } from "./vmlinux.ts";
+import { buildVolantKernel, type VolantKernel } from "./volant_kernel.ts";
 
 /** The files of a guest dir, as the daemon names them (`daemon/guest.ts`). */
 export const GUEST_FILES = [
@@ -50,12 +55,35 @@ const VMLINUX_EXTRACTOR_VERSION = 1;
 /** Version of the manifest layout. */
 export const GUEST_MANIFEST_FORMAT = 1;
 
+/** Which kernel a guest boots: Volant's own build, or Debian's cloud kernel and its modules. */
+export type GuestKernel = "volant" | "debian";
+/** The values of {@linkcode GuestKernel}. */
+export const GUEST_KERNELS: readonly GuestKernel[] = ["volant", "debian"];
+
+/** The kernel a guest boots, as `guest.json` records it. */
+export interface GuestKernelRecord {
+  /** The kernel in the guest dir. */
+  flavor: GuestKernel;
+  /** The kernel asked for (differs from `flavor` after a fallback). */
+  requested: GuestKernel;
+  /** Why the Volant kernel was not used, after a fallback to Debian's. */
+  fallbackReason?: string;
+  /** Debian package: the image (`linux-image-…-cloud-amd64`) or the source (`linux-source-6.1`). */
+  package: string;
+  /** Package version, e.g. `6.1.192-3`. */
+  version: string;
+  /** `uname -r`, e.g. `6.1.0-57-cloud-amd64` or `6.1.192-volant`. */
+  abi: string;
+  /** The Volant kernel's cache key (`volant_kernel.ts`). */
+  key?: string;
+}
+
 /** What `guest.json` holds. */
 export interface GuestManifest {
   /** Layout version of this manifest. */
   format: number;
   /** The kernel the guest boots. */
-  kernel: { package: string; version: string; abi: string };
+  kernel: GuestKernelRecord;
   /** Each file of the guest dir: sha256, size, and the key of the inputs it was built from. */
   files: Record<GuestFile, OutputRecord>;
   /** The inputs, hashed. */
@@ -64,6 +92,8 @@ export interface GuestManifest {
     deno: InputRecord;
     denoLibraries: InputRecord[];
     busybox: InputRecord;
+    /** The Volant kernel's source tarball (its hash is reused while unchanged). */
+    kernelSource?: InputRecord;
     modules: Array<{ name: string; path: string; required: boolean; sha256: string }>;
     initScriptVersion: number;
     initScriptSha256: string;
@@ -90,13 +120,23 @@ export interface BuildGuestOptions {
   dir: string;
   /** The kestrel bundle (`dist/kestrel.js`) to put in the runtime image. */
   bundle: string;
-  /** Where the Debian kernel is fetched and extracted; default `dir`. */
+  /**
+   * The kernel: `volant` (default) builds Volant's own (cached in `<kernelDir>/volant-kernel/`)
+   * and falls back to Debian's when that fails; `debian` uses Debian's cloud kernel.
+   */
+  kernel?: GuestKernel;
+  /** Where the Debian kernel is fetched and the Volant kernel is built and cached; default `dir`. */
   kernelDir?: string;
+  /** The Volant kernel's source tarball; default `/usr/src/linux-source-6.1.tar.xz`. */
+  kernelSource?: string;
   /** The Deno binary for the guest; default the one running this build. */
   deno?: string;
   /** A static busybox; default `/bin/busybox` (package busybox-static). */
   busybox?: string;
-  /** Modules stage 0 loads (dependencies are added); default {@linkcode STAGE0_MODULES}. */
+  /**
+   * Modules stage 0 loads with Debian's kernel (dependencies are added); default
+   * {@linkcode STAGE0_MODULES}. Volant's kernel has them built in: stage 0 loads none.
+   */
   modules?: readonly WantedModule[];
   /** Progress lines (what is being built). */
   log?: (line: string) => void;
@@ -186,37 +226,75 @@ export async function buildGuest(options: BuildGuestOptions): Promise<GuestManif
     rebuilt.push(file);
   };
 
-  // Kernel: fetched (or reused) by fetchDebianKernel, copied when cached elsewhere.
+  // Kernel: Volant's (built or taken from its cache) or Debian's (fetched or reused).
   const kernelDir = options.kernelDir ?? dir;
-  const kernel = await fetchDebianKernel(kernelDir);
-  await step("bzImage-volant", await keyOf({ bzImage: kernel.bzImageSha256 }), async () => {
-    if (await Deno.realPath(kernel.bzImage) !== path("bzImage-volant")) {
-      const temp = `${path("bzImage-volant")}.tmp-${Deno.pid}`;
-      await Deno.copyFile(kernel.bzImage, temp);
-      await Deno.rename(temp, path("bzImage-volant"));
+  const prevInputs = previous?.inputs;
+  const requested = options.kernel ?? "volant";
+  let volant: VolantKernel | undefined;
+  let kernelSource: InputRecord | undefined;
+  let fallbackReason: string | undefined;
+  if (requested === "volant") {
+    try {
+      const result = await buildVolantKernel({
+        cacheDir: kernelDir,
+        source: options.kernelSource,
+        previousSource: prevInputs?.kernelSource,
+        log,
+      });
+      volant = result.kernel;
+      kernelSource = result.sourceRecord;
+    } catch (err) {
+      fallbackReason = err instanceof Error ? err.message : String(err);
+      log(`the Volant kernel could not be built; using Debian's instead. Why: ${fallbackReason}`);
     }
-    return kernel.bzImageSha256;
-  });
+  }
+  const debian = volant ? undefined : await fetchDebianKernel(kernelDir);
+  const flavor: GuestKernel = volant ? "volant" : "debian";
+  const bzImage = volant
+    ? { path: volant.bzImage, sha256: volant.bzImageSha256 }
+    : { path: debian!.bzImage, sha256: debian!.bzImageSha256 };
+  await step(
+    "bzImage-volant",
+    await keyOf({ kernel: flavor, bzImage: bzImage.sha256 }),
+    async () => {
+      if (await Deno.realPath(bzImage.path) !== path("bzImage-volant")) {
+        const temp = `${path("bzImage-volant")}.tmp-${Deno.pid}`;
+        await Deno.copyFile(bzImage.path, temp);
+        await Deno.rename(temp, path("bzImage-volant"));
+      }
+      return bzImage.sha256;
+    },
+  );
 
   let pvhEntry = previous?.vmlinuxPvhEntry ?? "";
-  const vmlinuxKey = await keyOf({ bzImage: kernel.bzImageSha256, v: VMLINUX_EXTRACTOR_VERSION });
+  // Volant's vmlinux comes from its build; Debian's is extracted from the bzImage.
+  const vmlinuxKey = volant
+    ? await keyOf({ kernel: flavor, vmlinux: volant.vmlinuxSha256 })
+    : await keyOf({ bzImage: bzImage.sha256, v: VMLINUX_EXTRACTOR_VERSION });
   await step("vmlinux-generic", vmlinuxKey, async () => {
+    if (volant) {
+      const data = await Deno.readFile(volant.vmlinux);
+      pvhEntry = "0x" + inspectVmlinux(data).pvhEntry.toString(16);
+      await writeAtomic(path("vmlinux-generic"), data);
+      return volant.vmlinuxSha256;
+    }
     const { data, info } = extractVmlinux(await Deno.readFile(path("bzImage-volant")));
     await writeAtomic(path("vmlinux-generic"), data);
     pvhEntry = "0x" + info.pvhEntry.toString(16);
     return undefined;
   });
 
-  // Stage 0: busybox + modules in dependency order + /init.
-  const prevInputs = previous?.inputs;
+  // Stage 0: busybox + modules in dependency order (none with Volant's kernel) + /init.
   const busybox = await hashInput(busyboxPath, prevInputs?.busybox);
-  const order = moduleLoadOrder(
-    await readModulesDep(kernel.modulesDir),
-    options.modules ?? STAGE0_MODULES,
-  );
   const modules: InitramfsModule[] = [];
-  for (const m of order) {
-    modules.push({ ...m, data: await Deno.readFile(`${kernel.modulesDir}/${m.path}`) });
+  if (debian) {
+    const order = moduleLoadOrder(
+      await readModulesDep(debian.modulesDir),
+      options.modules ?? STAGE0_MODULES,
+    );
+    for (const m of order) {
+      modules.push({ ...m, data: await Deno.readFile(`${debian.modulesDir}/${m.path}`) });
+    }
   }
   const moduleRecords = await Promise.all(modules.map(async (m) => ({
     name: m.name,
@@ -265,13 +343,30 @@ export async function buildGuest(options: BuildGuestOptions): Promise<GuestManif
 
   const manifest: GuestManifest = {
     format: GUEST_MANIFEST_FORMAT,
-    kernel: { package: kernel.package, version: kernel.version, abi: kernel.abi },
+    kernel: volant
+      ? {
+        flavor,
+        requested,
+        package: volant.source.package,
+        version: volant.source.version,
+        abi: volant.release,
+        key: volant.key,
+      }
+      : {
+        flavor,
+        requested,
+        ...(fallbackReason === undefined ? {} : { fallbackReason }),
+        package: debian!.package,
+        version: debian!.version,
+        abi: debian!.abi,
+      },
     files: files as Record<GuestFile, OutputRecord>,
     inputs: {
       bundle,
       deno,
       denoLibraries,
       busybox,
+      ...(kernelSource ? { kernelSource } : {}),
       modules: moduleRecords,
       initScriptVersion: INIT_SCRIPT_VERSION,
       initScriptSha256,

@@ -2,6 +2,7 @@ import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { sha256File } from "./_hash.ts";
 import { buildGuest, GUEST_FILES, type GuestManifest, readGuestManifest } from "./guest.ts";
 import { readCpio } from "./cpio.ts";
+import { readKernelInfo } from "./debian_kernel.ts";
 import { STAGE0_MODULES } from "./modules.ts";
 import { CACHED_KERNEL, KERNEL_CACHE, NO_KERNEL_REASON } from "./testing.ts";
 import { main as buildGuestCli, summary } from "../tools/build_guest.ts";
@@ -9,9 +10,19 @@ import { main as buildGuestCli, summary } from "../tools/build_guest.ts";
 const BUSYBOX = "/bin/busybox";
 const REPO = new URL("..", import.meta.url).pathname;
 
-/** A small build: busybox stands in for Deno so the runtime image stays small and fast. */
+/**
+ * A small build with Debian's kernel: busybox stands in for Deno so the runtime image stays
+ * small and fast. (Volant's own kernel: volant_kernel_test.ts.)
+ */
 function small(dir: string, bundle: string) {
-  return { dir, bundle, kernelDir: KERNEL_CACHE, deno: BUSYBOX, busybox: BUSYBOX };
+  return {
+    dir,
+    bundle,
+    kernel: "debian" as const,
+    kernelDir: KERNEL_CACHE,
+    deno: BUSYBOX,
+    busybox: BUSYBOX,
+  };
 }
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -111,25 +122,61 @@ Deno.test({
 });
 
 Deno.test({
-  name: "buildGuest() leaves a kernel fetched into the guest dir itself in place (relative dir)" +
+  name: "buildGuest() takes Debian's kernel from an older kernel dir layout (relative dir)" +
     (CACHED_KERNEL ? "" : ` (skipped: ${NO_KERNEL_REASON})`),
   ignore: !CACHED_KERNEL,
   fn: () =>
     withDir(async (dir) => {
-      // The layout fetchDebianKernel(dir) leaves: the bzImage in dir, kernel.json naming it.
+      // The layout fetchDebianKernel(dir) used to leave: the bzImage copied into dir as
+      // bzImage-volant, kernel.json naming it. The package's own image is used now, so the
+      // guest's bzImage-volant may hold another kernel without losing Debian's.
       await Deno.copyFile(CACHED_KERNEL!.bzImage, `${dir}/bzImage-volant`);
       await Deno.writeTextFile(
         `${dir}/kernel.json`,
         JSON.stringify({ ...CACHED_KERNEL, bzImage: `${dir}/bzImage-volant` }),
       );
       await Deno.writeTextFile(`${dir}/volant.js`, "console.log(1);\n");
-      const before = await Deno.stat(`${dir}/bzImage-volant`);
       const relative = "../".repeat(Deno.cwd().split("/").length - 1) + dir.slice(1);
-      const m = await buildGuest({ dir: relative, bundle: `${dir}/volant.js`, deno: BUSYBOX });
-      const after = await Deno.stat(`${dir}/bzImage-volant`);
-      equal(after.ino, before.ino, "bzImage-volant was rewritten");
-      equal(after.mtime?.getTime(), before.mtime?.getTime());
+      const m = await buildGuest({
+        dir: relative,
+        bundle: `${dir}/volant.js`,
+        kernel: "debian",
+        deno: BUSYBOX,
+      });
+      equal(m.kernel.flavor, "debian");
       equal(m.files["bzImage-volant"].sha256, CACHED_KERNEL!.bzImageSha256);
+      const info = await readKernelInfo(dir);
+      match(info?.bzImage ?? "", /\/pkg\/boot\/vmlinuz-/);
+      // Another kernel in the guest's bzImage-volant leaves Debian's where it is.
+      await Deno.writeTextFile(`${dir}/bzImage-volant`, "another kernel");
+      equal((await readKernelInfo(dir))?.bzImageSha256, CACHED_KERNEL!.bzImageSha256);
+    }),
+});
+
+Deno.test({
+  name: "buildGuest() falls back to Debian's kernel when Volant's cannot be built, saying why" +
+    (CACHED_KERNEL ? "" : ` (skipped: ${NO_KERNEL_REASON})`),
+  ignore: !CACHED_KERNEL,
+  fn: () =>
+    withDir(async (dir) => {
+      await Deno.writeTextFile(`${dir}/volant.js`, "console.log(1);\n");
+      const lines: string[] = [];
+      const m = await buildGuest({
+        ...small(`${dir}/guest`, `${dir}/volant.js`),
+        kernel: "volant",
+        kernelSource: `${dir}/no-linux-source.tar.xz`,
+        log: (l) => lines.push(l),
+      });
+      equal(m.kernel.requested, "volant");
+      equal(m.kernel.flavor, "debian");
+      match(
+        m.kernel.fallbackReason ?? "",
+        /no-linux-source\.tar\.xz does not exist.*linux-source-6\.1/,
+      );
+      ok(lines.some((l) => l.includes("using Debian's instead")), lines.join("\n"));
+      equal(m.files["bzImage-volant"].sha256, CACHED_KERNEL!.bzImageSha256);
+      ok(m.inputs.modules.length > 0);
+      ok(summary("g", m).some((l) => l.includes("could not be built")));
     }),
 });
 
@@ -154,6 +201,8 @@ Deno.test("buildGuest() names the missing or unsuitable input", async () => {
 Deno.test("tools/build_guest.ts exits 2 on wrong arguments and 1 on a failed build", async () => {
   equal(await buildGuestCli([]), 2);
   equal(await buildGuestCli(["a", "b", "c"]), 2);
+  equal(await buildGuestCli(["--kernel", "linux", "a", "b"]), 2);
+  equal(await buildGuestCli(["--kernel=debian", "a"]), 2);
   await withDir(async (dir) => {
     equal(await buildGuestCli([dir, `${dir}/missing.js`]), 1);
   });
@@ -172,7 +221,7 @@ Deno.test({
       await Deno.writeTextFile(`${dir}/volant.js`, "console.log(1);\n");
       const run = () =>
         new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", "tools/build_guest.ts", out, `${dir}/volant.js`],
+          args: ["run", "-A", "tools/build_guest.ts", "--kernel=debian", out, `${dir}/volant.js`],
           cwd: REPO,
           stdout: "piped",
           stderr: "piped",

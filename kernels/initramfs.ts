@@ -11,7 +11,7 @@ import { type CpioEntry, writeCpio } from "./cpio.ts";
 import type { ModuleToLoad } from "./modules.ts";
 
 /** Version of the `/init` script contract; recorded in `guest.json`. */
-export const INIT_SCRIPT_VERSION = 4;
+export const INIT_SCRIPT_VERSION = 5;
 
 /** The line stage 0 prints (followed by what failed) before powering off. */
 export const STAGE0_ERROR_MARKER = "VOLANT_STAGE0_ERROR";
@@ -123,6 +123,7 @@ fail() {
 	exit 1
 }
 mount -t proc proc /proc || fail "mount proc on /proc"
+read -r VOLANT_T_KERNEL _ </proc/uptime
 mount -t sysfs sysfs /sys || fail "mount sysfs on /sys"
 mount -t devtmpfs devtmpfs /dev || fail "mount devtmpfs on /dev"
 mkdir -p /dev/pts /dev/shm
@@ -176,12 +177,13 @@ mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp || fail "mount tmpfs on /newroot/
 mount -t tmpfs -o mode=0755 tmpfs /newroot/run || fail "mount tmpfs on /newroot/run"
 mkdir -p /newroot${STAGE0_ROOT_BIND}
 mount --bind / /newroot${STAGE0_ROOT_BIND} || fail "mount --bind / /newroot${STAGE0_ROOT_BIND}"
+read -r VOLANT_T_STAGE0 _ </proc/uptime
 mount --move /proc /newroot/proc || fail "mount --move /proc /newroot/proc"
 mount --move /sys /newroot/sys || fail "mount --move /sys /newroot/sys"
 mount --move /dev /newroot/dev || fail "mount --move /dev /newroot/dev"
 cd /newroot || fail "cd /newroot"
 mount --move . / || fail "mount --move /newroot /"
-export DENO_DIR=/tmp/deno HOME=/tmp NO_COLOR=1 PATH=/usr/bin:/bin
+export DENO_DIR=/tmp/deno HOME=/tmp NO_COLOR=1 PATH=/usr/bin:/bin VOLANT_T_KERNEL VOLANT_T_STAGE0
 ${exec}
 `;
 }

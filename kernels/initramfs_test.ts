@@ -28,11 +28,12 @@ function lineOf(lines: string[], pattern: RegExp): number {
   return i;
 }
 
-Deno.test("initScript() runs the stage-0 steps in the contract's order (v4: bind the initramfs root, chroot)", () => {
+Deno.test("initScript() runs the stage-0 steps in the contract's order (v5: timeline marks, bind the initramfs root, chroot)", () => {
   const lines = initScript({ modules: modules() }).split("\n");
   equal(lines[0], "#!/.volant/bin/sh");
   const steps = [
     /^mount -t proc proc \/proc /,
+    /^read -r VOLANT_T_KERNEL _ <\/proc\/uptime$/,
     /^mount -t sysfs sysfs \/sys /,
     /^mount -t devtmpfs devtmpfs \/dev /,
     /^mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts \/dev\/pts /,
@@ -50,12 +51,13 @@ Deno.test("initScript() runs the stage-0 steps in the contract's order (v4: bind
     /^mount -t tmpfs -o mode=1777 tmpfs \/newroot\/tmp /,
     /^mount -t tmpfs -o mode=0755 tmpfs \/newroot\/run /,
     /^mount --bind \/ \/newroot\/run\/volant\/root /,
+    /^read -r VOLANT_T_STAGE0 _ <\/proc\/uptime$/,
     /^mount --move \/proc \/newroot\/proc /,
     /^mount --move \/sys \/newroot\/sys /,
     /^mount --move \/dev \/newroot\/dev /,
     /^cd \/newroot /,
     /^mount --move \. \/ /,
-    /^export DENO_DIR=\/tmp\/deno HOME=\/tmp NO_COLOR=1 PATH=\/usr\/bin:\/bin$/,
+    /^export DENO_DIR=\/tmp\/deno HOME=\/tmp NO_COLOR=1 PATH=\/usr\/bin:\/bin VOLANT_T_KERNEL VOLANT_T_STAGE0$/,
     /^exec chroot \. \/usr\/bin\/deno run -A --no-config --no-lock --quiet \/opt\/volant\/kestrel\.js kestrel$/,
   ];
   const at = steps.map((s) => lineOf(lines, s));

@@ -1,11 +1,12 @@
 /**
- * Guest kernel and images: fetch Debian's cloud kernel, extract its ELF vmlinux, build the
- * stage-0 initramfs and the shared read-only runtime image, and record them in `guest.json`.
+ * Guest kernel and images: build Volant's own kernel (tinyconfig + a fragment, everything built
+ * in) or fetch Debian's cloud kernel and extract its ELF vmlinux, build the stage-0 initramfs
+ * and the shared read-only runtime image, and record them in `guest.json`.
  *
  * ```ts ignore
  * import { buildGuest } from "./mod.ts";
  * const manifest = await buildGuest({ dir: "/var/lib/volant/guest", bundle: "dist/kestrel.js" });
- * console.log(manifest.build.rebuilt);
+ * console.log(manifest.kernel.flavor, manifest.build.rebuilt);
  * ```
  *
  * @module
@@ -17,7 +18,10 @@ export {
   buildGuest,
   type BuildGuestOptions,
   GUEST_FILES,
+  GUEST_KERNELS,
   type GuestFile,
+  type GuestKernel,
+  type GuestKernelRecord,
   type GuestManifest,
   readGuestManifest,
 } from "./guest.ts";
@@ -63,3 +67,26 @@ export {
   inspectVmlinux,
   type VmlinuxInfo,
 } from "./vmlinux.ts";
+export {
+  assertVolantConfig,
+  type ConfigProblem,
+  configProblems,
+  parseKconfig,
+  REQUIRED_OPTIONS,
+  type RequiredOption,
+  VOLANT_CONFIG_FRAGMENT,
+} from "./volant_config.ts";
+export {
+  buildVolantKernel,
+  type BuildVolantKernelOptions,
+  readVolantKernel,
+  resolveVolantConfig,
+  type ResolveVolantConfigOptions,
+  VOLANT_KERNEL_BUILD_ENV,
+  VOLANT_KERNEL_RECIPE,
+  VOLANT_KERNEL_SOURCE,
+  type VolantKernel,
+  volantKernelKey,
+  type VolantKernelKeyInputs,
+  type VolantKernelResult,
+} from "./volant_kernel.ts";

@@ -148,3 +148,43 @@ export function bootSkipReason(): string | undefined {
   if (Deno.uid() !== 0) return "network namespaces need root";
   return undefined;
 }
+
+/**
+ * A stand-in for the kestrel bundle that behaves like kestrel just enough: prints
+ * `KESTREL_PROBE <json>` (what stage 0 set up: PID, args, env, mounts, loaded modules or null
+ * without module support, kernel release, /tmp and /run modes, /dev/vda, input devices), then
+ * `KESTREL_READY <json>`, and powers off.
+ */
+export const KESTREL_STAND_IN = `
+const libc = Deno.dlopen("libc.so.6", {
+  sync: { parameters: [], result: "void" },
+  reboot: { parameters: ["i32"], result: "i32" },
+});
+const uptimeMs = Math.round(Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]) * 1000);
+let rootWritable = true;
+try { Deno.writeTextFileSync("/probe", "x"); } catch { rootWritable = false; }
+const probe = {
+  pid: Deno.pid,
+  args: Deno.args,
+  env: Deno.env.toObject(),
+  mounts: Deno.readTextFileSync("/proc/mounts").trim().split("\\n").map((l) => l.split(" ").slice(0, 4)),
+  modules: (() => { try { return Deno.readTextFileSync("/proc/modules").trim().split("\\n").map((l) => l.split(" ")[0]); } catch { return null; } })(),
+  release: Deno.readTextFileSync("/proc/sys/kernel/osrelease").trim(),
+  rootWritable,
+  tmpMode: Deno.statSync("/tmp").mode & 0o7777,
+  runMode: Deno.statSync("/run").mode & 0o7777,
+  vda: Deno.statSync("/dev/vda").isBlockDevice,
+  input: [...Deno.readDirSync("/dev/input")].map((e) => e.name),
+};
+console.log("KESTREL_PROBE " + JSON.stringify(probe));
+console.log("KESTREL_READY " + JSON.stringify({
+  name: "t", kestrel_version: "test", uptime_ms: uptimeMs, mem_total_kb: 1, mem_available_kb: 1,
+}));
+libc.symbols.sync();
+libc.symbols.reboot(0x4321fedc);
+`;
+
+/** The text after `<marker> ` on the first console line that starts with it. */
+export function lineAfter(console: string, marker: string): string | undefined {
+  return console.split("\n").find((l) => l.startsWith(marker + " "))?.slice(marker.length + 1);
+}

@@ -185,3 +185,30 @@ export type ActionInfo = z.infer<typeof ActionInfo>;
 export const ActionList = z.object({ actions: z.array(ActionInfo) });
 /** `GET /v1/actions`. */
 export type ActionList = z.infer<typeof ActionList>;
+
+/**
+ * `GET /v1/stats`: the guest's memory and kestrel's own, read from `/proc` when asked. Memory in
+ * use is `MemTotal − MemAvailable` (what the guest could not hand out without swapping), the same
+ * figure the ready report and the benchmarks use.
+ */
+export const GuestStats = z.object({
+  uptime_ms: z.number(),
+  memory: z.object({
+    total_kb: z.number(),
+    available_kb: z.number(),
+    used_kb: z.number(),
+    free_kb: z.number(),
+    cached_kb: z.number(),
+    shmem_kb: z.number(),
+  }),
+  /** kestrel (PID 1): resident set now and at its peak, split into anonymous, file-backed and shared memory. */
+  kestrel: z.object({
+    rss_kb: z.number(),
+    hwm_kb: z.number(),
+    anon_kb: z.number(),
+    file_kb: z.number(),
+    shmem_kb: z.number(),
+  }),
+});
+/** `GET /v1/stats`. */
+export type GuestStats = z.infer<typeof GuestStats>;

@@ -84,7 +84,38 @@ export const BootConfig = z.strictObject({
 /** Boot configuration for kestrel (version 1). */
 export type BootConfig = z.infer<typeof BootConfig>;
 
-/** What kestrel reports after the marker: version, uptime and memory use read inside the guest. */
+/**
+ * Where a boot's time went, in guest uptime milliseconds (kestrel's report; phases a boot did
+ * not have are absent): the kernel handing over to stage 0, stage 0 handing over to the
+ * runtime (drivers loaded, runtime disk mounted), Deno running kestrel's code, kestrel's mounts,
+ * the guest network, the workload started, and kestrel ready (its API listening).
+ */
+export const BootTimeline = z.object({
+  kernel_ms: z.optional(z.number().check(z.minimum(0), z.maximum(86_400_000))),
+  stage0_ms: z.optional(z.number().check(z.minimum(0), z.maximum(86_400_000))),
+  runtime_ms: z.optional(z.number().check(z.minimum(0), z.maximum(86_400_000))),
+  kestrel_ms: z.optional(z.number().check(z.minimum(0), z.maximum(86_400_000))),
+  mounts_ms: z.optional(z.number().check(z.minimum(0), z.maximum(86_400_000))),
+  network_ms: z.optional(z.number().check(z.minimum(0), z.maximum(86_400_000))),
+  workload_ms: z.optional(z.number().check(z.minimum(0), z.maximum(86_400_000))),
+  ready_ms: z.optional(z.number().check(z.minimum(0), z.maximum(86_400_000))),
+});
+/** {@linkcode BootTimeline}. */
+export type BootTimeline = z.infer<typeof BootTimeline>;
+
+/** The phases of a {@linkcode BootTimeline}, in boot order. */
+export const TIMELINE_PHASES = [
+  "kernel_ms",
+  "stage0_ms",
+  "runtime_ms",
+  "kestrel_ms",
+  "mounts_ms",
+  "network_ms",
+  "workload_ms",
+  "ready_ms",
+] as const;
+
+/** What kestrel reports after the marker: version, uptime, memory use read inside the guest, timeline. */
 export const ReadyReport = z.object({
   name: z.string(),
   kestrel_version: z.string(),
@@ -95,6 +126,8 @@ export const ReadyReport = z.object({
   kestrel_rss_kb: z.optional(z.number()),
   /** The guest's IPv4 address (no prefix), when kestrel configured the network. */
   ip: z.optional(z.string()),
+  /** Where the boot's time went (guest uptime). */
+  timeline: z.optional(BootTimeline),
 });
 /** kestrel's readiness report. */
 export type ReadyReport = z.infer<typeof ReadyReport>;

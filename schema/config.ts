@@ -150,6 +150,9 @@ export const DaemonConfig = z.strictObject({
     serial_log_bytes: z.number().int().min(64 * 1024).default(8 * 1024 * 1024).describe(
       "A VM's serial log is rotated when it grows past this many bytes",
     ),
+    max_artifact_bytes: z.number().int().min(1024 * 1024).default(16 * 1024 ** 3).describe(
+      "A plugin artifact (initramfs, rootfs, disk) larger than this is refused while it downloads",
+    ),
     serial_log_files: z.number().int().min(1).max(10).default(2).describe(
       "Serial log files kept per VM, the current one included (serial.log, serial.log.1, …)",
     ),

@@ -45,6 +45,7 @@ export {
   BOOT_CONFIG_KEY,
   BOOT_CONFIG_PATH,
   BootConfig,
+  BootTimeline,
   decodeBootConfig,
   encodeBootConfig,
   GUEST_ROOT_DIR,
@@ -52,6 +53,7 @@ export {
   ImageRoot,
   READY_MARKER,
   ReadyReport,
+  TIMELINE_PHASES,
 } from "./boot_config.ts";
 export {
   AccelChoice,
@@ -85,6 +87,7 @@ export {
   AGENT_PORT,
   AgentHealth,
   AgentHealthWithWorkload,
+  GuestStats,
   HealthVerdict,
   LEGACY_AGENT_PORT,
   LogLine,

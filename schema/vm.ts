@@ -207,6 +207,20 @@ export const VmRecord = z.object({
     checked_at: z.string(),
     error: z.string().nullable(),
   }).nullable().describe("The plugin's workload as kestrel last reported it"),
+  timeline: z.object({
+    kernel_ms: z.number().optional(),
+    stage0_ms: z.number().optional(),
+    runtime_ms: z.number().optional(),
+    kestrel_ms: z.number().optional(),
+    mounts_ms: z.number().optional(),
+    network_ms: z.number().optional(),
+    workload_ms: z.number().optional(),
+    ready_ms: z.number().optional(),
+  }).nullable().default(null).describe(
+    "The last boot's phases in guest uptime ms, as kestrel reported them: kernel → stage 0 " +
+      "→ runtime (Deno) → kestrel → mounts → network → workload started → ready (null: not " +
+      "reported yet); boot_ms is the host's start request → running",
+  ),
   deployment: z.string().nullable().default(null).describe(
     "The deployment this VM is a replica of, or null",
   ),

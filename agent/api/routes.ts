@@ -1,6 +1,6 @@
 /**
  * The route table kestrel serves, one file per concern: `health.ts` (`GET /healthz`),
- * `net_check.ts` (`POST /v1/net/check`), and with a workload `workload.ts`
+ * `net_check.ts` (`POST /v1/net/check`), `stats.ts` (`GET /v1/stats`), and with a workload `workload.ts`
  * (`GET /v1/workload`, `POST /v1/workload/restart`), `logs.ts` (`GET /v1/logs`), `actions.ts`
  * (`GET /v1/actions`, `POST /v1/actions/<name>`) and `proxy.ts` (any other `/v1/*`, to the
  * workload). kestrel's own routes win over the proxy.
@@ -12,6 +12,7 @@ import { type AgentInfo, healthRoute } from "./health.ts";
 import { logsRoute } from "./logs.ts";
 import { type FetchFn, netCheckRoute } from "./net_check.ts";
 import { proxyRoute, type SupervisedWorkload } from "./proxy.ts";
+import { statsRoute } from "./stats.ts";
 import type { Route } from "./router.ts";
 import { workloadRoutes } from "./workload.ts";
 
@@ -25,6 +26,8 @@ export interface RoutesOptions {
   workload?: SupervisedWorkload;
   /** The `fetch` towards the workload (actions, proxy); default the global one. */
   workloadFetch?: FetchFn;
+  /** Reads a `/proc` file for `/v1/stats`; default `Deno.readTextFile`. */
+  readProc?: (path: string) => Promise<string>;
 }
 
 /**
@@ -42,6 +45,7 @@ export function apiRoutes(info: AgentInfo, options: RoutesOptions = {}): Route[]
   const routes = [
     healthRoute(info, options.uptime, () => workload?.status() ?? null),
     netCheckRoute(options.fetch),
+    statsRoute(options.readProc),
   ];
   if (workload === undefined) return routes;
   const toWorkload = options.workloadFetch ?? fetch;

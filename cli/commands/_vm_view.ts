@@ -126,3 +126,41 @@ export function vmSummary(vm: VmRecord, color: boolean, word?: string): string {
     : "";
   return `${vm.name}  ${state}${ready}\n`;
 }
+
+const PHASE_LABELS: Record<string, string> = {
+  kernel_ms: "kernel (to stage 0)",
+  stage0_ms: "stage 0 (drivers, runtime disk)",
+  runtime_ms: "runtime started (Deno)",
+  kestrel_ms: "kestrel running",
+  mounts_ms: "mounts",
+  network_ms: "network",
+  workload_ms: "workload started",
+  ready_ms: "kestrel ready",
+};
+
+/**
+ * `volar vms get --timeline`: each phase of the last boot at its guest uptime and what it took.
+ *
+ * @example
+ * ```ts ignore
+ * console.log(timelineView(vm));
+ * ```
+ */
+export function timelineView(vm: VmRecord): string {
+  if (vm.timeline === null) {
+    return `${vm.name}: no boot timeline yet (kestrel reports it when it is ready; VMs with ` +
+      "init none or custom have none)\n";
+  }
+  let previous = 0;
+  const rows: string[][] = [];
+  for (const [phase, label] of Object.entries(PHASE_LABELS)) {
+    const at = vm.timeline[phase as keyof typeof vm.timeline];
+    if (at === undefined) continue;
+    rows.push([label, formatSeconds(at), `+${formatSeconds(Math.max(0, at - previous))}`]);
+    previous = at;
+  }
+  const running = vm.boot_ms === null
+    ? ""
+    : `\nhost: start request → running ${formatSeconds(vm.boot_ms)} (boot_ms)\n`;
+  return formatTable(["PHASE", "GUEST UPTIME", "TOOK"], rows) + running;
+}

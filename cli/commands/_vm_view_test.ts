@@ -1,6 +1,6 @@
 import { match } from "node:assert/strict";
 import { VmRecord } from "../../schema/mod.ts";
-import { vmDetails, vmTable } from "./_vm_view.ts";
+import { timelineView, vmDetails, vmTable } from "./_vm_view.ts";
 
 const now = Date.parse("2026-01-01T00:01:00Z");
 const base = VmRecord.parse({
@@ -84,4 +84,25 @@ Deno.test("vmDetails() shows the VMM's jail: uid, cgroup and the limits in force
   match(text, /^cgroup: +\/sys\/fs\/cgroup\/volant\/web \(v2\)$/m);
   match(text, /^limits: +memory 448 MiB, cpu 1\.25 CPUs, pids 256$/m);
   match(vmDetails(base, now, false), /^jail: +none \(security\.jail: off\)$/m);
+});
+
+Deno.test("timelineView: each phase at its guest uptime and what it took; none yet says why", () => {
+  const vm = {
+    ...base,
+    boot_ms: 3100,
+    timeline: {
+      kernel_ms: 700,
+      stage0_ms: 1200,
+      runtime_ms: 1300,
+      kestrel_ms: 2100,
+      ready_ms: 2400,
+    },
+  };
+  const text = timelineView(vm);
+  match(text, /^PHASE\s+GUEST UPTIME\s+TOOK/);
+  match(text, /kernel \(to stage 0\)\s+0\.70 s\s+\+0\.70 s/);
+  match(text, /kestrel running\s+2\.10 s\s+\+0\.80 s/);
+  match(text, /kestrel ready\s+2\.40 s\s+\+0\.30 s/);
+  match(text, /host: start request → running 3\.10 s/);
+  match(timelineView({ ...base, timeline: null }), /no boot timeline yet/);
 });

@@ -5,7 +5,8 @@
  * @module
  */
 import type { Command } from "commander";
-import { CallAction, VmLogs } from "../../schema/operations/mod.ts";
+import { CallAction, GetVmStats, VmLogs } from "../../schema/operations/mod.ts";
+import type { GuestStats } from "../../schema/mod.ts";
 import { UsageError } from "../errors.ts";
 import { paint } from "../format.ts";
 import { colorEnabled, type Io } from "../io.ts";
@@ -82,4 +83,43 @@ export function registerVmAgent(vms: Command, io: Io): void {
         }
       });
     });
+
+  vms.command("stats").description(
+    "the guest's memory in use and kestrel's RSS (anonymous, file-backed, shared), read now",
+  )
+    .argument("<name>", "the VM", parseName)
+    .action(async (name, _flags, cmd) => {
+      const globals = globalFlags(cmd);
+      const stats = await withClient(globals, io, (client) => client.call(GetVmStats, { name }));
+      if (globals.json) io.out(`${JSON.stringify(stats, null, 2)}\n`);
+      else io.out(formatStats(name, stats));
+    });
+}
+
+const mib = (kb: number) => `${(kb / 1024).toFixed(1)} MiB`;
+
+/**
+ * `volar vms stats` for people.
+ *
+ * @example
+ * ```ts
+ * import { formatStats } from "./vm_agent.ts";
+ * const text = formatStats("web", {
+ *   uptime_ms: 6250,
+ *   memory: { total_kb: 223000, available_kb: 175000, used_kb: 48000, free_kb: 150000, cached_kb: 20000, shmem_kb: 3000 },
+ *   kestrel: { rss_kb: 50000, hwm_kb: 61000, anon_kb: 18000, file_kb: 31000, shmem_kb: 1000 },
+ * });
+ * console.assert(text.includes("46.9 MiB in use of 217.8 MiB"));
+ * ```
+ */
+export function formatStats(name: string, s: GuestStats): string {
+  const m = s.memory;
+  const k = s.kestrel;
+  return `${name}: guest memory ${mib(m.used_kb)} in use of ${mib(m.total_kb)} ` +
+    `(available ${mib(m.available_kb)}, page cache ${mib(m.cached_kb)}, shared ${
+      mib(m.shmem_kb)
+    })\n` +
+    `kestrel (PID 1): RSS ${mib(k.rss_kb)} = anonymous ${mib(k.anon_kb)} + file-backed ` +
+    `${mib(k.file_kb)} + shared ${mib(k.shmem_kb)}; peak ${mib(k.hwm_kb)}\n` +
+    `guest uptime ${(s.uptime_ms / 1000).toFixed(2)} s\n`;
 }

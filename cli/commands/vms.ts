@@ -26,7 +26,7 @@ import { startProgress } from "../progress.ts";
 import { pullImage } from "./images.ts";
 import { globalFlags, printJson, withClient } from "./_context.ts";
 import { bootAndWait, DEFAULT_WAIT_MS } from "./_wait.ts";
-import { vmDetails, vmSummary, vmTable } from "./_vm_view.ts";
+import { timelineView, vmDetails, vmSummary, vmTable } from "./_vm_view.ts";
 import {
   collectEgressRules,
   collectHostPorts,
@@ -433,10 +433,15 @@ export function registerVms(program: Command, io: Io): void {
 
   vms.command("get").description("show one VM")
     .argument("<name>", NAME_HELP, parseName)
-    .action(async (name, _opts, cmd) => {
+    .option("--timeline", "show where its last boot's time went, phase by phase")
+    .action(async (name, opts, cmd) => {
       const globals = globalFlags(cmd);
       const vm = await withClient(globals, io, (client) => client.getVm(name));
-      if (globals.json) printJson(io, vm);
+      if (opts.timeline) {
+        if (globals.json) {
+          printJson(io, { name: vm.name, boot_ms: vm.boot_ms, timeline: vm.timeline });
+        } else io.out(timelineView(vm));
+      } else if (globals.json) printJson(io, vm);
       else io.out(vmDetails(vm, io.now(), colorEnabled(io)));
     });
 

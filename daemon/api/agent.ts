@@ -8,8 +8,8 @@
  *
  * @module
  */
-import { VolantError } from "../../schema/mod.ts";
-import type { AgentProxy, CallAction, VmLogs } from "../../schema/operations/mod.ts";
+import { GuestStats, VolantError } from "../../schema/mod.ts";
+import type { AgentProxy, CallAction, GetVmStats, VmLogs } from "../../schema/operations/mod.ts";
 import {
   isKestrelRefusal,
   KESTREL_LIMITS,
@@ -174,4 +174,31 @@ export const agentProxy: Handler<typeof AgentProxy> = async ({ params, deps, req
     ...(body ? { body } : {}),
     signal: request.signal,
   });
+};
+
+/**
+ * `GET /api/v1/vms/:name/stats`: kestrel's `/v1/stats`, checked (a guest's answer is untrusted:
+ * bounded by the client, then validated) before it is answered.
+ */
+export const vmStats: Handler<typeof GetVmStats> = async ({ params, deps, request }) => {
+  const res = await toAgent(deps, params.name, "/v1/stats", {
+    method: "GET",
+    signal: request.signal,
+  });
+  const text = await res.text();
+  let parsed: ReturnType<typeof GuestStats.safeParse> | undefined;
+  try {
+    parsed = res.ok ? GuestStats.safeParse(JSON.parse(text)) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed?.success) {
+    throw new VolantError(
+      "agent_unreachable",
+      `VM ${params.name}: kestrel answered /v1/stats with HTTP ${res.status} and no valid stats ` +
+        "(a kestrel older than stats, or a broken guest)",
+      { name: params.name, status: res.status },
+    );
+  }
+  return parsed.data;
 };

@@ -121,3 +121,60 @@ Deno.test("API → kestrel: the VM's secret goes out, caller credentials and gue
     await env.dispose();
   }
 });
+
+Deno.test("GET /api/v1/vms/:name/stats: kestrel's stats validated; a guest answering nonsense is refused", async () => {
+  const env = await makeTestEnv();
+  const daemon = env.open();
+  let answer: unknown = {
+    uptime_ms: 6000,
+    memory: {
+      total_kb: 223000,
+      available_kb: 175000,
+      used_kb: 48000,
+      free_kb: 150000,
+      cached_kb: 20000,
+      shmem_kb: 3000,
+    },
+    kestrel: { rss_kb: 50000, hwm_kb: 61000, anon_kb: 18000, file_kb: 31000, shmem_kb: 1000 },
+  };
+  const kestrel = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    (req) =>
+      new URL(req.url).pathname === "/v1/stats"
+        ? Response.json(answer)
+        : new Response("no", { status: 404 }),
+  );
+  const app = createApp({
+    service: daemon.service,
+    plugins: daemon.plugins,
+    version: VERSION,
+    hypervisor: {
+      name: daemon.driver.name,
+      version: "fake-1.0",
+      kvm: false,
+      acceleration: { accel: "tcg", reason: "software emulation", probe: null },
+    },
+    logger: env.logger,
+    kestrelConnect: (_target, signal) =>
+      Deno.connect({ hostname: "127.0.0.1", port: kestrel.addr.port, signal }),
+  });
+  try {
+    await daemon.service.create({ name: "web" });
+    await daemon.service.wait("web", "running", 5_000);
+    const res = await app.request("http://localhost/api/v1/vms/web/stats");
+    equal(res.status, 200);
+    deepEqual(await res.json(), answer);
+    answer = { uptime_ms: "soon", memory: "lots" };
+    const bad = await app.request("http://localhost/api/v1/vms/web/stats");
+    equal(bad.status, 502);
+    const body = ErrorBody.parse(await bad.json());
+    equal(body.code, "agent_unreachable");
+    match(body.message, /no valid stats/);
+    const missing = await app.request("http://localhost/api/v1/vms/ghost/stats");
+    equal(missing.status, 404);
+    await missing.body?.cancel();
+  } finally {
+    await kestrel.shutdown();
+    await env.dispose();
+  }
+});

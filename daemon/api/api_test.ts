@@ -198,6 +198,7 @@ Deno.test("API: /openapi.json lists every route with schemas", async () => {
       "/api/v1/vms/{name}/network-policy",
       "/api/v1/vms/{name}/restart",
       "/api/v1/vms/{name}/start",
+      "/api/v1/vms/{name}/stats",
       "/api/v1/vms/{name}/stop",
       "/api/v1/vms/{name}/wait",
       "/healthz",

@@ -15,7 +15,7 @@ import type {
   TokenService,
 } from "../services/mod.ts";
 import { ndjsonResponse } from "./_ndjson.ts";
-import { agentProxy, callAction, vmLogs } from "./agent.ts";
+import { agentProxy, callAction, vmLogs, vmStats } from "./agent.ts";
 import { vmConsole } from "./console.ts";
 import { vmEvents } from "./events.ts";
 import { runAgui } from "../agui/mod.ts";
@@ -74,6 +74,7 @@ export const HANDLERS: Handlers = {
   setVmNetworkPolicy: ({ params, body, deps }) => deps.service.setNetworkPolicy(params.name, body),
   callAction,
   vmLogs,
+  getVmStats: vmStats,
   vmConsole,
   agentProxy,
   vmEvents,

@@ -41,6 +41,7 @@ export async function stageBlob(
   label: string,
   chunks: AsyncIterable<Uint8Array>,
   onBytes: (received: number) => void,
+  maxBytes = Number.POSITIVE_INFINITY,
 ): Promise<StagedBlob> {
   const path = `${tmpDir}/${label}.${crypto.randomUUID()}${TEMP_SUFFIX}`;
   const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
@@ -51,6 +52,14 @@ export async function stageBlob(
     let filled = 0;
     let size = 0;
     for await (const chunk of chunks) {
+      if (size + chunk.length > maxBytes) {
+        throw new VolantError(
+          "artifact_unavailable",
+          `${label}: the artifact is larger than ${maxBytes} bytes, the most an artifact may ` +
+            "be (limits.max_artifact_bytes); nothing was kept",
+          { max: maxBytes },
+        );
+      }
       hash.update(chunk);
       if (filled + chunk.length > WRITE_SIZE && filled > 0) {
         await writeAll(file, pending.subarray(0, filled), path);

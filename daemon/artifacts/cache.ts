@@ -98,9 +98,14 @@ export class ArtifactCache {
   readonly root: string;
   readonly #blobs: string;
   readonly #tmp: string;
+  readonly #maxBytes: number;
 
-  /** A cache rooted at `<stateDir>/artifacts`; its directories are created on first write. */
-  constructor(stateDir: string) {
+  /**
+   * A cache rooted at `<stateDir>/artifacts`; its directories are created on first write. A
+   * download larger than `maxBytes` (`limits.max_artifact_bytes`) is refused as it arrives.
+   */
+  constructor(stateDir: string, options: { maxBytes?: number } = {}) {
+    this.#maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
     if (!stateDir.startsWith("/")) {
       throw new VolantError(
         "invalid_argument",
@@ -172,6 +177,7 @@ export class ArtifactCache {
         paths.hex,
         source.chunks,
         (received) => progress({ received, total: source.total }),
+        this.#maxBytes,
       );
     } finally {
       await source.cancel();

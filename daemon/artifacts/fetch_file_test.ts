@@ -110,3 +110,23 @@ Deno.test("fetchArtifact() stops and cleans up when its signal aborts", async ()
     deepEqual(await names(`${cache.root}/tmp`), []);
   });
 });
+
+Deno.test("fetchArtifact() refuses an artifact past limits.max_artifact_bytes as it arrives, keeping nothing", async () => {
+  await withTempDir(async (dir) => {
+    const source = `${dir}/big.img`;
+    await Deno.writeFile(source, DATA);
+    const cache = new ArtifactCache(`${dir}/state`, { maxBytes: 1024 * 1024 });
+    let seen = 0;
+    const err = await rejectsWith(
+      cache.fetchArtifact(source, SUM, { onProgress: (p) => seen = p.received }),
+      "artifact_unavailable",
+    );
+    ok(/larger than 1048576 bytes/.test(err.message), err.message);
+    ok(seen <= 1024 * 1024, `stopped at ${seen} bytes`);
+    deepEqual(await names(`${dir}/state/artifacts/tmp`), [], "no partial file");
+    deepEqual(await names(`${dir}/state/artifacts/sha256`), []);
+    // Within the limit it is fetched.
+    const fits = new ArtifactCache(`${dir}/state`, { maxBytes: DATA.length });
+    equal((await fits.fetchArtifact(source, SUM)).size, DATA.length);
+  });
+});

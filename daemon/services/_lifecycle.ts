@@ -143,6 +143,7 @@ export async function launch(rt: VmRuntime, row: VmRow, image?: GuestImage): Pro
       started_at: startedAt.toISOString(),
       ready_at: null,
       boot_ms: null,
+      timeline: null,
       last_error: null,
       serial_offset: offset,
     });

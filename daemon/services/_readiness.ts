@@ -159,6 +159,18 @@ export function watchReady(rt: VmRuntime, run: Run, serialLog: string, offset: n
     serial = result;
     if (result.kind === "ready") {
       rt.logger.info("kestrel report", { vm: run.name, report: result.report ?? result.line });
+      // The guest's own account of its boot (validated, bounded numbers), for this run only
+      // (never after the service closed: the store may be gone).
+      const timeline = result.report?.timeline;
+      if (timeline && !signal.aborted && current(rt, run)) {
+        try {
+          if (rt.store.get(run.name)?.handle?.pid === run.handle.pid) {
+            rt.store.update(run.name, { timeline });
+          }
+        } catch (err) {
+          rt.logger.warn("boot timeline not recorded", { vm: run.name, error: err });
+        }
+      }
     }
     return result;
   });

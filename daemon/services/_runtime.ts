@@ -127,6 +127,7 @@ export function toRecord(row: VmRow): VmRecord {
     tap: row.tap,
     ports: row.ports.map((p) => ({ ...p })),
     network_policy: structuredClone(row.network_policy),
+    timeline: row.timeline === null ? null : { ...row.timeline },
     deployment: row.deployment,
     restart: { ...row.restart },
     jail: jailRecord(row.handle?.jail),

@@ -398,3 +398,24 @@ Deno.test("a kernel the hypervisor cannot boot is refused before anything is cre
     await env.dispose();
   }
 });
+
+Deno.test("VmService: the boot timeline from kestrel's ready line lands on the VM, reset at each start", async () => {
+  const env = await makeTestEnv();
+  try {
+    const timeline = { kernel_ms: 700, stage0_ms: 1200, kestrel_ms: 2100, ready_ms: 2400 };
+    const daemon = env.open({ behavior: { readyReport: { timeline } } });
+    await daemon.service.create({ name: "web" });
+    const vm = await daemon.service.wait("web", "running", 5_000);
+    const deadline = Date.now() + 5_000;
+    while (daemon.service.get("web").timeline === null && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    deepEqual(daemon.service.get("web").timeline, timeline);
+    ok(vm.boot_ms !== null);
+    daemon.driver.setBehavior({});
+    await daemon.service.restart("web");
+    equal(daemon.service.get("web").timeline, null, "a new run starts without one");
+  } finally {
+    await env.dispose();
+  }
+});

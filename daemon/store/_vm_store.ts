@@ -10,6 +10,7 @@ import {
 } from "../../schema/mod.ts";
 import type { VmmHandle } from "../../hypervisor/driver.ts";
 import type { VmmJail } from "../../hypervisor/jail/types.ts";
+import type { BootTimeline } from "../../schema/boot_config.ts";
 import type { ImageOverrides, NewVm, VmPatch, VmRow, VmStore, WorkloadSummary } from "./types.ts";
 import { createPolicyReader } from "./_policy_store.ts";
 import { AgentSecret } from "../kestrel/secret.ts";
@@ -110,6 +111,9 @@ function toRow(r: SqlRow, ports: PortMapping[], network_policy: NetworkPolicy): 
     restart: r.restart === null || r.restart === undefined
       ? { ...NO_RESTARTS }
       : JSON.parse(String(r.restart)) as VmRestartState,
+    timeline: r.timeline === null || r.timeline === undefined
+      ? null
+      : JSON.parse(String(r.timeline)) as BootTimeline,
   };
 }
 
@@ -176,6 +180,7 @@ export function createVmStore(
     values.agent_secret = vm.agent_secret?.reveal() ?? null;
     values.workload = vm.workload === null ? null : JSON.stringify(vm.workload);
     values.restart = vm.restart === undefined ? null : JSON.stringify(vm.restart);
+    values.timeline = vm.timeline ? JSON.stringify(vm.timeline) : null;
     values.image_overrides = vm.image_overrides === null
       ? null
       : JSON.stringify(vm.image_overrides);
@@ -209,6 +214,9 @@ export function createVmStore(
       values.workload = patch.workload === null ? null : JSON.stringify(patch.workload);
     }
     if (patch.restart !== undefined) values.restart = JSON.stringify(patch.restart);
+    if (patch.timeline !== undefined) {
+      values.timeline = patch.timeline === null ? null : JSON.stringify(patch.timeline);
+    }
     if (patch.image_overrides !== undefined) {
       values.image_overrides = patch.image_overrides === null
         ? null

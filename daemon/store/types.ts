@@ -18,6 +18,7 @@ import type {
 } from "../../schema/mod.ts";
 import type { VmmHandle } from "../../hypervisor/driver.ts";
 import type { ImageOverrides } from "../../schema/image_manifest.ts";
+import type { BootTimeline } from "../../schema/boot_config.ts";
 import type { AgentSecret } from "../kestrel/secret.ts";
 
 export type { ImageOverrides };
@@ -95,6 +96,8 @@ export interface VmRow {
   generation: number | null;
   /** Its restart policy and what was done about crashes. */
   restart: VmRestartState;
+  /** The last boot's phases as kestrel reported them, or `null`. */
+  timeline: BootTimeline | null;
 }
 
 /** What the daemon keeps of kestrel's workload status. */
@@ -118,7 +121,8 @@ type LaterFields =
   | "jail_uid"
   | "deployment"
   | "generation"
-  | "restart";
+  | "restart"
+  | "timeline";
 
 /** What {@linkcode VmStore.insert} takes (the store sets `id`, `created_at`, `updated_at`). */
 export type NewVm =

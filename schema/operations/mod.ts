@@ -24,7 +24,7 @@ import {
   StopVm,
   WaitVm,
 } from "./vms.ts";
-import { AgentProxy, CallAction, VmConsole, VmLogs } from "./vm_agent.ts";
+import { AgentProxy, CallAction, GetVmStats, VmConsole, VmLogs } from "./vm_agent.ts";
 import { VmEvents } from "./events.ts";
 import {
   CreateDeployment,
@@ -65,6 +65,7 @@ export {
   ActionAnswer,
   AgentProxy,
   CallAction,
+  GetVmStats,
   LogsQuery,
   LogTail,
   VmConsole,
@@ -116,6 +117,7 @@ export const OPERATIONS = [
   SetVmNetworkPolicy,
   CallAction,
   VmLogs,
+  GetVmStats,
   VmConsole,
   AgentProxy,
   VmEvents,

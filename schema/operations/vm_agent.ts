@@ -7,7 +7,7 @@
  * @module
  */
 import { z } from "zod";
-import { LogLine } from "../agent.ts";
+import { GuestStats, LogLine } from "../agent.ts";
 import { ConsoleInfo } from "../api.ts";
 import { defineOperation } from "../operation.ts";
 import { VmName } from "../vm.ts";
@@ -143,5 +143,24 @@ export const AgentProxy = defineOperation({
   mcp: {
     restOnly: "Any method and path of kestrel's API, bodies of any type; vm_action and " +
       "vm_logs are the bounded forms agents get",
+  },
+});
+
+/** `GET /api/v1/vms/:name/stats` */
+export const GetVmStats = defineOperation({
+  operationId: "getVmStats",
+  method: "GET",
+  path: "/api/v1/vms/:name/stats",
+  summary: "The guest's memory now (in use = MemTotal − MemAvailable) and kestrel's resident " +
+    "memory split into anonymous, file-backed and shared, read in the guest when asked",
+  params: ByVm,
+  status: 200,
+  response: GuestStats,
+  errors: agentErrors,
+  access: "read",
+  mcp: {
+    tool: "vm_stats",
+    title: "A VM's memory",
+    description: "Guest memory in use and kestrel's RSS (anonymous, file-backed, shared), now",
   },
 });

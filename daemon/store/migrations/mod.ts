@@ -11,6 +11,7 @@ import { migration as m0008 } from "./0008_vmm_jail.ts";
 import { migration as m0009 } from "./0009_events.ts";
 import { migration as m0010 } from "./0010_deployments.ts";
 import { migration as m0011 } from "./0011_policy_peer_deployments.ts";
+import { migration as m0012 } from "./0012_boot_timeline.ts";
 
 /** All migrations, oldest first. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -25,4 +26,5 @@ export const MIGRATIONS: readonly Migration[] = [
   m0009,
   m0010,
   m0011,
+  m0012,
 ];
