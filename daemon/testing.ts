@@ -26,6 +26,7 @@ import type { VmServiceConfig } from "./services/mod.ts";
 import { openStore, type Store } from "./store/mod.ts";
 import type { Hono } from "hono";
 import { createApp } from "./api/app.ts";
+import type { Connect } from "./kestrel/mod.ts";
 import { VERSION } from "./version.ts";
 
 /** A daemon's worth of state in a temp dir. */
@@ -243,6 +244,7 @@ export async function unixFetch(
 export function testApp(
   env: TestEnv,
   access: { allowedHosts?: string[]; tcpInsecure?: boolean } = {},
+  options: { kestrelConnect?: Connect } = {},
 ): { app: Hono; daemon: TestDaemon; tokens: TokenService } {
   const daemon = env.open();
   const tokens = new TokenService({ store: daemon.store.tokens, logger: env.logger });
@@ -250,6 +252,7 @@ export function testApp(
     service: daemon.service,
     plugins: daemon.plugins,
     deployments: daemon.deployments,
+    ...(options.kestrelConnect ? { kestrelConnect: options.kestrelConnect } : {}),
     version: VERSION,
     hypervisor: {
       name: daemon.driver.name,

@@ -1,7 +1,7 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { ErrorBody } from "../../schema/mod.ts";
 import type { KestrelTarget } from "../kestrel/mod.ts";
-import { makeTestEnv } from "../testing.ts";
+import { makeTestEnv, testApp } from "../testing.ts";
 import { VERSION } from "../version.ts";
 import { createApp } from "./app.ts";
 
@@ -124,7 +124,6 @@ Deno.test("API → kestrel: the VM's secret goes out, caller credentials and gue
 
 Deno.test("GET /api/v1/vms/:name/stats: kestrel's stats validated; a guest answering nonsense is refused", async () => {
   const env = await makeTestEnv();
-  const daemon = env.open();
   let answer: unknown = {
     uptime_ms: 6000,
     memory: {
@@ -144,17 +143,7 @@ Deno.test("GET /api/v1/vms/:name/stats: kestrel's stats validated; a guest answe
         ? Response.json(answer)
         : new Response("no", { status: 404 }),
   );
-  const app = createApp({
-    service: daemon.service,
-    plugins: daemon.plugins,
-    version: VERSION,
-    hypervisor: {
-      name: daemon.driver.name,
-      version: "fake-1.0",
-      kvm: false,
-      acceleration: { accel: "tcg", reason: "software emulation", probe: null },
-    },
-    logger: env.logger,
+  const { app, daemon } = testApp(env, {}, {
     kestrelConnect: (_target, signal) =>
       Deno.connect({ hostname: "127.0.0.1", port: kestrel.addr.port, signal }),
   });
