@@ -385,3 +385,42 @@ Deno.test("/mcp: Host, Origin and Content-Type checked; read tokens call read-on
     await env.dispose();
   }
 });
+
+Deno.test("TCP: read tokens list, get and wait for deployments and read VM stats, but change nothing", async () => {
+  const env = await makeTestEnv();
+  const { app, daemon } = testApp(env);
+  try {
+    const reader = await mint(app, "dash", "read");
+    equal(
+      (await call(app, VIA_TCP, "/api/v1/deployments", { headers: bearer(reader) })).status,
+      200,
+    );
+    const refused = [
+      ["POST", "/api/v1/deployments", { name: "web", plugin: "web", replicas: 1 }],
+      ["POST", "/api/v1/deployments/web/scale", { replicas: 2 }],
+      ["PATCH", "/api/v1/deployments/web", { memory_mb: 256 }],
+      ["DELETE", "/api/v1/deployments/web", undefined],
+    ] as const;
+    for (const [method, path, body] of refused) {
+      const init = body === undefined
+        ? { method, headers: bearer(reader) }
+        : { ...json(body, bearer(reader)), method };
+      match(
+        (await expectError(await call(app, VIA_TCP, path, init), "forbidden")).message,
+        new RegExp(`read-only: ${method} ${path.replaceAll("/", "\\/")} needs an admin token`),
+      );
+    }
+    equal(daemon.store.deployments.list().length, 0, "nothing was created");
+    // Past the checks, reads reach their lookups.
+    await expectError(
+      await call(app, VIA_TCP, "/api/v1/deployments/web", { headers: bearer(reader) }),
+      "not_found",
+    );
+    await expectError(
+      await call(app, VIA_TCP, "/api/v1/vms/web/stats", { headers: bearer(reader) }),
+      "not_found",
+    );
+  } finally {
+    await env.dispose();
+  }
+});

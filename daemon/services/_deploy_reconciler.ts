@@ -106,8 +106,7 @@ export class DeploymentReconciler {
   #observe(row: DeploymentRow): ObservedReplica[] {
     const now = Date.now();
     const prefix = `${row.name}-`;
-    return this.#o.vms.runtime.store.list()
-      .filter((vm) => vm.deployment === row.name)
+    return this.#o.vms.runtime.store.listByDeployment(row.name)
       .map((vm) => {
         const healthy = vm.state === "running" && (vm.workload === null || vm.workload.healthy);
         let unhealthyForMs: number | null = null;

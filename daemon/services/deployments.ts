@@ -136,7 +136,7 @@ export class DeploymentService {
   }
 
   #members(name: string): VmRow[] {
-    return this.#vms.runtime.store.list().filter((vm) => vm.deployment === name);
+    return this.#vms.runtime.store.listByDeployment(name);
   }
 
   #toRecord(row: DeploymentRow): DeploymentRecord {

@@ -333,3 +333,33 @@ Deno.test("network policy: allow_from deployment:<name> lets every replica in, n
     await env.dispose();
   }
 });
+
+Deno.test("kill -9 leftovers: a delete cut short goes on at the next start; a crash nobody restarted is restarted", async () => {
+  const env = await makeTestEnv({ workloadPollMs: 30 });
+  try {
+    const first = env.open({ behavior: { workload: workload(), readyDelayMs: 5 } });
+    await installWeb(env, first);
+    first.start();
+    await first.deployments.create({ name: "web", plugin: "web", replicas: 2 });
+    await first.deployments.wait("web", 10_000);
+    await first.service.create({ name: "solo", restart: "always" });
+    await first.service.wait("solo", "running", 5_000);
+    // What a daemon killed right after the delete's first transaction leaves: the row marked.
+    first.store.deployments.update("web", { deleting: true });
+    // And a VMM that died while no restarter ran.
+    first.restarter.close();
+    env.registry.kill(first.service.get("solo").pid!);
+    await until("crashed", () => first.service.get("solo").state === "crashed");
+    await first.close();
+
+    const second = env.open({ behavior: { workload: workload(), readyDelayMs: 5 } });
+    await reconcile(second.service);
+    second.start();
+    await until("the delete finished", () => second.deployments.list().length === 0);
+    deepEqual(names(second), ["solo"], "the replicas went with it");
+    await until("solo restarted", () => second.service.get("solo").state === "running");
+    equal(second.service.get("solo").restart.restarts, 1);
+  } finally {
+    await env.dispose();
+  }
+});

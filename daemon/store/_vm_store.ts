@@ -137,17 +137,21 @@ export function createVmStore(
 ): VmStore {
   const selectOne = db.prepare(`${SELECT} WHERE vms.name = ?`);
   const selectAll = db.prepare(`${SELECT} ORDER BY vms.name`);
+  const selectByDeployment = db.prepare(`${SELECT} WHERE vms.deployment = ? ORDER BY vms.name`);
   const portsOf = db.prepare(`${PORTS} WHERE vm_id = ? ${PORT_ORDER}`);
   const allPorts = db.prepare(`${PORTS} ${PORT_ORDER}`);
   const countAll = db.prepare("SELECT COUNT(*) AS n FROM vms");
   const deleteOne = db.prepare("DELETE FROM vms WHERE name = ?");
   const policies = createPolicyReader(db);
 
-  function get(name: string): VmRow | undefined {
-    const r = selectOne.get(name) as SqlRow | undefined;
-    if (r === undefined) return undefined;
+  function withParts(r: SqlRow): VmRow {
     const id = Number(r.id);
     return toRow(r, (portsOf.all(id) as SqlRow[]).map(toPort), policies.of(id));
+  }
+
+  function get(name: string): VmRow | undefined {
+    const r = selectOne.get(name) as SqlRow | undefined;
+    return r === undefined ? undefined : withParts(r);
   }
 
   function list(): VmRow[] {
@@ -238,6 +242,7 @@ export function createVmStore(
     insert,
     get,
     list,
+    listByDeployment: (name) => (selectByDeployment.all(name) as SqlRow[]).map(withParts),
     count: () => Number((countAll.get() as SqlRow).n),
     update,
     delete: (name) => Number(deleteOne.run(name).changes) > 0,

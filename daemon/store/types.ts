@@ -140,6 +140,8 @@ export interface VmStore {
   get(name: string): VmRow | undefined;
   /** All VMs, ordered by name. */
   list(): VmRow[];
+  /** The replicas of deployment `name`, ordered by name (through its index). */
+  listByDeployment(name: string): VmRow[];
   /** Number of VMs. */
   count(): number;
   /** Changes fields and `updated_at`; `not_found` when the VM does not exist. */

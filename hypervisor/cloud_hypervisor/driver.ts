@@ -44,6 +44,7 @@ import {
   claimRuntimeDir,
   launchRestVmm,
   removeIfPresent,
+  restVmmHandle,
 } from "./rest_vmm.ts";
 
 const LABEL = "Cloud Hypervisor";
@@ -179,15 +180,8 @@ export class CloudHypervisorDriver implements Driver {
       answers: () => api.ping(1_000).then(() => true),
     });
     const jail = spec.jail ? await this.#jail({ ...spec, jail: spec.jail }) : undefined;
-    const handleOf = (pid: number, startTime: number): VmmHandle => ({
-      driver: this.name,
-      pid,
-      startTime,
-      apiSocket: paths.apiSocket,
-      runtimeDir: spec.runtimeDir,
-      vmmLog: spec.vmmLog,
-      ...(spec.jail ? { jail: spec.jail } : {}),
-    });
+    const handleOf = (pid: number, startTime: number) =>
+      restVmmHandle(this.name, spec, paths.apiSocket, pid, startTime);
     const vmm = await launchRestVmm({
       label: LABEL,
       argv: [jail ? jail.binary : this.#options.binary, ...chArgs(spec.runtimeDir)],

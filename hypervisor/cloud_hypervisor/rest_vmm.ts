@@ -7,7 +7,7 @@
  * @module
  */
 import { VolantError } from "../../schema/mod.ts";
-import type { KernelFormat, VmSpec } from "../driver.ts";
+import type { KernelFormat, VmmHandle, VmSpec } from "../driver.ts";
 import { type DetachedProcess, killAndWait, logTail, spawnDetached } from "../process/mod.ts";
 import { removeIfPresent } from "../spec_files.ts";
 import type { VmmJailFiles } from "../jail/prepare.ts";
@@ -122,6 +122,28 @@ export function checkRestSpec(spec: VmSpec, rules: RestSpecRules): void {
       spec.runtimeDir,
     );
   }
+}
+
+/**
+ * The handle of a REST VMM (Cloud Hypervisor, Firecracker) of `driver` for `spec`, once its
+ * process is known (the pid and start time guard re-adoption).
+ */
+export function restVmmHandle(
+  driver: string,
+  spec: VmSpec,
+  apiSocket: string,
+  pid: number,
+  startTime: number,
+): VmmHandle {
+  return {
+    driver,
+    pid,
+    startTime,
+    apiSocket,
+    runtimeDir: spec.runtimeDir,
+    vmmLog: spec.vmmLog,
+    ...(spec.jail ? { jail: spec.jail } : {}),
+  };
 }
 
 /** Options of {@linkcode claimRuntimeDir}. */

@@ -41,6 +41,7 @@ import {
   claimRuntimeDir,
   launchRestVmm,
   removeIfPresent,
+  restVmmHandle,
 } from "../cloud_hypervisor/rest_vmm.ts";
 import { FcApi, type FcInstanceState } from "./api.ts";
 import {
@@ -182,15 +183,8 @@ export class FirecrackerDriver implements Driver {
       answers: () => api.info(1_000).then(() => true),
     });
     const jail = spec.jail ? await this.#jail({ ...spec, jail: spec.jail }) : undefined;
-    const handleOf = (pid: number, startTime: number): VmmHandle => ({
-      driver: this.name,
-      pid,
-      startTime,
-      apiSocket: paths.apiSocket,
-      runtimeDir: spec.runtimeDir,
-      vmmLog: spec.vmmLog,
-      ...(spec.jail ? { jail: spec.jail } : {}),
-    });
+    const handleOf = (pid: number, startTime: number) =>
+      restVmmHandle(this.name, spec, paths.apiSocket, pid, startTime);
     const vmm = await launchRestVmm({
       label: LABEL,
       argv: [jail ? jail.binary : this.#options.binary, ...fcArgs(spec.runtimeDir)],
