@@ -9,7 +9,6 @@
  * @module
  */
 import { guestDirArtifacts } from "../daemon/guest.ts";
-import { detectKvm, resolveAccel } from "../hypervisor/kvm.ts";
 import { qemuArgs } from "../hypervisor/qemu/cmdline.ts";
 import { type E2eDaemon, ip, startDaemon } from "../e2e/harness.ts";
 import { VmRecord } from "../schema/mod.ts";
@@ -101,7 +100,7 @@ async function rawBoot(
   daemon: E2eDaemon,
   guestDir: string,
   dir: string,
-  vm: { ip: string; mac: string; cmdline: string; initramfs: string },
+  vm: { ip: string; mac: string; cmdline: string; initramfs: string; kvm: boolean },
   i: number,
 ): Promise<number> {
   const image = await guestDirArtifacts(guestDir).resolve("bzImage-volant");
@@ -123,7 +122,9 @@ async function rawBoot(
       serialLog: `${runtimeDir}/serial.log`,
       vmmLog: `${runtimeDir}/vmm.log`,
       runtimeDir,
-    }, { accel: resolveAccel("auto", await detectKvm()) }).filter((a) => a !== "-S");
+      // The accelerator the daemon's VM ran with (proven by its probe boot), not /dev/kvm's
+      // presence: a KVM that cannot boot the guest must not be the raw side's either.
+    }, { accel: vm.kvm ? "kvm" : "tcg" }).filter((a) => a !== "-S");
     const started = performance.now();
     const child = new Deno.Command("ip", {
       args: ["netns", "exec", daemon.ns, "qemu-system-x86_64", ...args],
@@ -231,6 +232,7 @@ export async function runApplianceBench(runs: number): Promise<ApplianceBenchRes
           mac: vm.mac!,
           cmdline: launch.cmdline,
           initramfs,
+          kvm: vm.kvm,
         }, i),
       );
     }

@@ -97,17 +97,6 @@ export const MCP_RESOURCE_TEMPLATES: readonly McpResourceTemplate[] = [
   },
 ];
 
-/** What the resources read of deployments (wired by the deployment service when present). */
-interface DeploymentsAccess {
-  list(): unknown[];
-  get(name: string): unknown;
-}
-
-/** The deployments of `deps`, if this volantd has them. The one place that reaches for them. */
-function deploymentsOf(deps: ApiDeps): DeploymentsAccess | undefined {
-  return (deps as { deployments?: DeploymentsAccess }).deployments;
-}
-
 /** A parsed resource URI: a collection, and a name within it (checked) or none. */
 export interface ResourceTarget {
   /** The collection. */
@@ -170,9 +159,9 @@ async function valueOf(target: ResourceTarget, deps: ApiDeps): Promise<unknown> 
   if (target.kind === "vms") {
     return target.name === undefined ? { vms: deps.service.list() } : deps.service.get(target.name);
   }
-  const deployments = deploymentsOf(deps);
-  if (target.name === undefined) return { deployments: (await deployments?.list()) ?? [] };
-  const found = await deployments?.get(target.name);
+  const deployments = deps.deployments;
+  if (target.name === undefined) return { deployments: deployments?.list() ?? [] };
+  const found = deployments?.get(target.name);
   if (found === undefined || found === null) {
     throw new VolantError("not_found", `Deployment ${target.name} does not exist`, {
       deployment: target.name,

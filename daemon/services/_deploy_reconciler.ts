@@ -14,7 +14,7 @@ import type {
 } from "../../schema/mod.ts";
 import type { DeploymentEventType } from "../../schema/event.ts";
 import type { Logger } from "../log.ts";
-import type { DeploymentRow, DeploymentStore } from "../store/mod.ts";
+import type { DeploymentRow, DeploymentStore, VmRow } from "../store/mod.ts";
 import type { VmService } from "./vms.ts";
 import type { VolantEvent } from "./events.ts";
 import { type ObservedReplica, plan, type PlanAction } from "./_deploy_plan.ts";
@@ -31,6 +31,11 @@ export interface ReconcilerOptions {
   emit(type: DeploymentEventType, row: DeploymentRow): void;
   fail(name: string, failure: DeploymentFailure): void;
   succeeded(name: string): void;
+}
+
+/** Whether a replica counts as available: running, its workload healthy (or without one). */
+export function replicaHealthy(row: VmRow): boolean {
+  return row.state === "running" && (row.workload === null || row.workload.healthy);
 }
 
 const BACKOFF_MIN_MS = 1_000;
@@ -108,7 +113,7 @@ export class DeploymentReconciler {
     const prefix = `${row.name}-`;
     return this.#o.vms.runtime.store.listByDeployment(row.name)
       .map((vm) => {
-        const healthy = vm.state === "running" && (vm.workload === null || vm.workload.healthy);
+        const healthy = replicaHealthy(vm);
         let unhealthyForMs: number | null = null;
         if (vm.state === "running" && !healthy) {
           const seen = this.#unhealthy.get(vm.name);

@@ -35,8 +35,9 @@ import type { DeploymentRow, DeploymentStore, Store, VmRow } from "../store/mod.
 import type { ImageService } from "./images.ts";
 import type { PluginService } from "./plugins.ts";
 import type { VmService } from "./vms.ts";
-import { DeploymentReconciler } from "./_deploy_reconciler.ts";
-import { toRecord } from "./_runtime.ts";
+import { DeploymentReconciler, replicaHealthy } from "./_deploy_reconciler.ts";
+
+export { replicaHealthy };
 
 /** The `deployments` section of the config, and the crash-loop threshold. */
 export interface DeploymentSettings {
@@ -60,11 +61,6 @@ export interface DeploymentServiceOptions {
   images?: ImageService;
   settings: DeploymentSettings;
   logger: Logger;
-}
-
-/** Whether a replica counts as available. */
-export function replicaHealthy(row: VmRow): boolean {
-  return row.state === "running" && (row.workload === null || row.workload.healthy);
 }
 
 /** Failed actions kept per deployment. */
@@ -451,10 +447,5 @@ export class DeploymentService {
       }
       await new Promise((r) => setTimeout(r, Math.min(100, Math.max(0, deadline - Date.now()))));
     }
-  }
-
-  /** The VM record of each replica (diagnostics). */
-  replicas(name: string) {
-    return this.#members(name).map(toRecord);
   }
 }
