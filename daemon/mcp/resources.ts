@@ -155,7 +155,7 @@ function mcpErrorOf(err: unknown, uri: string): McpError {
 }
 
 /** The JSON value a resource URI stands for. */
-async function valueOf(target: ResourceTarget, deps: ApiDeps): Promise<unknown> {
+function valueOf(target: ResourceTarget, deps: ApiDeps): unknown {
   if (target.kind === "vms") {
     return target.name === undefined ? { vms: deps.service.list() } : deps.service.get(target.name);
   }
