@@ -1,6 +1,6 @@
 /**
  * The few libc calls kestrel needs as PID 1, through Deno FFI (`Deno.dlopen("libc.so.6")`):
- * mount, umount2, reboot, sethostname, waitpid, sync and prctl. A failing call throws a
+ * mount, umount2, reboot, sethostname, waitpid, sync, prctl and close. A failing call throws a
  * {@linkcode VolantError} whose message and `details.errno` carry the errno name (`EBUSY`…).
  * The library is opened on first use, so importing this module has no effect.
  *
@@ -44,6 +44,7 @@ const SYMBOLS = {
   waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   sync: { parameters: [], result: "void" },
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -243,5 +244,22 @@ export function sync(): void {
 export function setChildSubreaper(on: boolean): void {
   if (lib().prctl(PR_SET_CHILD_SUBREAPER, on ? 1n : 0n, 0n, 0n, 0n) !== 0) {
     throw fail("prctl PR_SET_CHILD_SUBREAPER", errno(), { on });
+  }
+}
+
+/**
+ * Closes file descriptor `fd` of this process (`close(2)`): for descriptors kestrel inherited
+ * from stage 0, which Deno has no handle for. Throws naming the errno (`EBADF`…).
+ *
+ * @example
+ * ```ts ignore
+ * import { closeFd } from "./libc.ts";
+ * closeFd(3);
+ * ```
+ */
+export function closeFd(fd: number): void {
+  if (lib().close(fd) !== 0) {
+    const code = errno();
+    throw fail(`close ${fd}`, code, { fd });
   }
 }

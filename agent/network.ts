@@ -13,6 +13,7 @@ import { formatMac, parseMac } from "../net/mac.ts";
 import { ensureAddress } from "../net/netlink/address.ts";
 import { setLinkUp } from "../net/netlink/link.ts";
 import { addRoute } from "../net/netlink/route.ts";
+import { NetlinkError } from "../net/netlink/error.ts";
 import type { System } from "./system.ts";
 
 /** How long kestrel waits for the NIC to appear, in ms of the guest's clock. */
@@ -311,6 +312,14 @@ export function realNetOps(): NetOps {
     links: () => readLinks(),
     up: (name) => setLinkUp(name),
     addAddress: (link, cidr) => void ensureAddress(link, cidr),
-    addDefaultRoute: (gateway, dev) => addRoute({ dst: "default", gateway, dev }),
+    // Stage 0 may have configured the network already (from the same boot settings) when it
+    // started the workload itself: an existing address or default route is kept.
+    addDefaultRoute: (gateway, dev) => {
+      try {
+        addRoute({ dst: "default", gateway, dev });
+      } catch (err) {
+        if (!(err instanceof NetlinkError && err.errno === "EEXIST")) throw err;
+      }
+    },
   };
 }

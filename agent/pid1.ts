@@ -5,15 +5,17 @@
  *
  * @module
  */
-import { Timeline } from "./timeline.ts";
+import { STAGE0_MARKS, Timeline } from "./timeline.ts";
 import { $ZodError } from "zod/v4/core";
 import {
   BOOT_CONFIG_PATH,
   BootConfig,
   decodeBootConfig,
   GUEST_ROOT_DIR,
+  KESTREL_BOOT_CONFIG,
   type ReadyReport,
 } from "../schema/boot_config.ts";
+import { adoptEarlyWorkload, type AdoptedRun } from "./workload/adopt.ts";
 import { fromZodError } from "../schema/error.ts";
 import { describeMount, ensureMounts, type MountSpec } from "./mounts.ts";
 import { findPowerButtons, type PowerReason, type PowerWatch, watchPower } from "./power.ts";
@@ -168,12 +170,17 @@ export async function boot(system: System): Promise<BootResult> {
   } catch (err) {
     system.log(`warning: cannot read /proc/cmdline: ${message(err)}`);
   }
+  // Stage 0 moves the file out of the workload's root; an older stage 0 left it in place.
   let file: string | undefined;
-  const path = `${GUEST_ROOT_DIR}${BOOT_CONFIG_PATH}`;
-  try {
-    file = await system.readText(path);
-  } catch {
-    file = undefined;
+  let path = KESTREL_BOOT_CONFIG;
+  for (const candidate of [KESTREL_BOOT_CONFIG, `${GUEST_ROOT_DIR}${BOOT_CONFIG_PATH}`]) {
+    try {
+      file = await system.readText(candidate);
+      path = candidate;
+      break;
+    } catch {
+      file = undefined;
+    }
   }
   const resolved = resolveBoot(cmdline, file);
   for (const problem of resolved.problems) system.log(problem);
@@ -225,6 +232,16 @@ export interface Pid1Options extends Omit<ServicesOptions, "timeline"> {
   stop?: () => Promise<void>;
 }
 
+/** The workload stage 0 started, adopted; `undefined` (and a log line) when it cannot be. */
+async function adoptEarly(system: System, reaper: Reaper): Promise<AdoptedRun | undefined> {
+  try {
+    return await adoptEarlyWorkload({ claim: (pid) => reaper.claim(pid), log: system.log });
+  } catch (err) {
+    system.log(`cannot adopt the workload stage 0 started (${message(err)}); starting it anew`);
+    return undefined;
+  }
+}
+
 function readUptime(): string | undefined {
   try {
     return Deno.readTextFileSync("/proc/uptime");
@@ -235,10 +252,7 @@ function readUptime(): string | undefined {
 
 function stage0Marks(): Record<string, string | undefined> {
   try {
-    return {
-      VOLANT_T_KERNEL: Deno.env.get("VOLANT_T_KERNEL"),
-      VOLANT_T_STAGE0: Deno.env.get("VOLANT_T_STAGE0"),
-    };
+    return Object.fromEntries(STAGE0_MARKS.map((name) => [name, Deno.env.get(name)]));
   } catch {
     return {};
   }
@@ -316,10 +330,17 @@ export async function runPid1(
       const started = (async () => {
         const booted = await boot(system);
         timeline.mark("mounts_ms");
+        // Claimed before the reaper's first scan, so its status is not taken for an orphan's.
+        const adopt = system.dryRun ? undefined : await adoptEarly(system, reaper);
         reaper.start();
         return {
           booted,
-          services: await startServices(system, booted, { reaper, timeline, ...options }),
+          services: await startServices(system, booted, {
+            reaper,
+            timeline,
+            ...options,
+            ...(adopt ? { adopt } : {}),
+          }),
         };
       })();
       const up = await started.catch(async (err) => {

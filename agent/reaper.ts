@@ -3,7 +3,9 @@
  * `waitpid`, but Deno's runtime collects the children it spawned for `Deno.Command` itself:
  * stealing their status would break `child.status`. So the reaper only collects zombies whose
  * parent is this process and whose pid it did not spawn through {@linkcode Reaper.spawn}
- * (or register with {@linkcode Reaper.track}). It scans on SIGCHLD and on a slow timer.
+ * (or register with {@linkcode Reaper.track}). It scans on SIGCHLD and on a slow timer. A child
+ * PID 1 inherited rather than spawned (the workload stage 0 started) is {@linkcode Reaper.claim}ed:
+ * its status goes to the claimant instead of being dropped as an orphan's.
  *
  * @module
  */
@@ -105,6 +107,7 @@ export interface ReaperOptions {
  */
 export class Reaper {
   #tracked = new Set<number>();
+  #claims = new Map<number, (status: ExitStatus) => void>();
   #procDir: string;
   #parentPid: number;
   #intervalMs: number;
@@ -143,6 +146,17 @@ export class Reaper {
   /** Stops leaving `pid` alone (after its owner collected it). */
   untrack(pid: number): void {
     this.#tracked.delete(pid);
+  }
+
+  /**
+   * Claims child `pid` (one this process inherited, not spawned): the reaper collects it like
+   * an orphan but resolves the promise with its status instead of counting it as one. Claim it
+   * before the reaper starts, or its status may be taken as an orphan's.
+   */
+  claim(pid: number): Promise<ExitStatus> {
+    const { promise, resolve } = Promise.withResolvers<ExitStatus>();
+    this.#claims.set(pid, resolve);
+    return promise;
   }
 
   /**
@@ -198,6 +212,7 @@ export class Reaper {
       // Check the tracked set right before waitpid, in the same tick: a Deno.Command child
       // spawned during this scan is tracked before any await can let us reach it.
       if (stat === undefined || !isReapable(stat, this.#parentPid, this.#tracked)) continue;
+      const claimant = this.#claims.get(pid);
       let result: WaitResult;
       try {
         result = this.#waitpid(pid, WNOHANG);
@@ -205,6 +220,11 @@ export class Reaper {
         continue; // ECHILD: someone else collected it
       }
       if (result.pid !== pid) continue;
+      if (claimant !== undefined) {
+        this.#claims.delete(pid);
+        claimant(decodeWaitStatus(result.status));
+        continue;
+      }
       const reaped = { pid, comm: stat.comm, status: decodeWaitStatus(result.status) };
       this.#count++;
       out.push(reaped);
@@ -213,7 +233,10 @@ export class Reaper {
     return out;
   }
 
-  /** Scans on every SIGCHLD and every `intervalMs`. Idempotent. */
+  /**
+   * Scans now (a child may have ended before anyone listened), then on every SIGCHLD and every
+   * `intervalMs`. Idempotent.
+   */
   start(): void {
     if (this.#listener !== undefined) return;
     const trigger = () => {
@@ -222,6 +245,7 @@ export class Reaper {
     this.#listener = trigger;
     Deno.addSignalListener("SIGCHLD", trigger);
     this.#timer = setInterval(trigger, this.#intervalMs);
+    trigger();
   }
 
   /** Stops scanning (the listener and the timer). */

@@ -11,7 +11,7 @@ import { assembleImageRoot } from "./image_root.ts";
 import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REC } from "./libc.ts";
 import type { Reaper } from "./reaper.ts";
 import { type ConsoleShell, startConsoleShell } from "./console_shell.ts";
-import { startWorkload, type Supervisor } from "./workload/mod.ts";
+import { type AdoptedRun, killGroup, startWorkload, type Supervisor } from "./workload/mod.ts";
 import { apiRoutes, type RoutesOptions } from "./api/routes.ts";
 import type { AgentInfo } from "./api/health.ts";
 import { requireSecret } from "./api/auth.ts";
@@ -41,6 +41,11 @@ export interface ServicesOptions {
   busybox?: string;
   /** Marks the boot's phases (network, workload started). */
   timeline?: Pick<Timeline, "mark">;
+  /**
+   * The workload stage 0 already started (`adoptEarlyWorkload`): supervised as the first run,
+   * in the root stage 0 prepared.
+   */
+  adopt?: AdoptedRun;
 }
 
 /**
@@ -172,6 +177,13 @@ export async function startServices(
     mac: network?.nicMac ?? null,
   };
   const manifest = booted.config?.manifest;
+  const adopt = options.adopt;
+  if (adopt !== undefined && (manifest === undefined || booted.config?.image_root !== undefined)) {
+    system.log(
+      `ending pid ${adopt.pid}: stage 0 started a workload this boot config does not have`,
+    );
+    killGroup(adopt.pid, "SIGKILL");
+  }
   let workload: Supervisor | undefined;
   if (manifest !== undefined) {
     const root = workloadRoot(booted);
@@ -181,15 +193,21 @@ export async function startServices(
     } else if (image !== undefined && !(await imageRootReady(system, image, root, booted, info))) {
       info.status = "degraded";
     } else {
-      prepareRoot(system, root);
+      // Stage 0 gave the root its /proc, /sys and /dev when it started the workload itself.
+      if (adopt === undefined) prepareRoot(system, root);
       const reaper = options.reaper;
       workload = startWorkload(manifest, {
         root,
         busybox: options.busybox ?? "/bin/busybox",
         ...(reaper ? { spawn: (cmd, opts) => reaper.spawn(cmd, opts) } : {}),
+        ...(adopt ? { adopt } : {}),
       });
       options.timeline?.mark("workload_ms");
-      system.log(`workload ${manifest.name} ${manifest.version} starting in ${root}`);
+      system.log(
+        `workload ${manifest.name} ${manifest.version} ${
+          adopt ? `started by stage 0 (pid ${adopt.pid}), adopted` : "starting"
+        } in ${root}`,
+      );
     }
   }
   let api: ApiServer | undefined;

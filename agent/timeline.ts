@@ -1,11 +1,24 @@
 /**
  * The boot timeline kestrel reports (`BootTimeline`): the guest's uptime at each phase. Stage 0
- * passes its own two marks in the environment (`VOLANT_T_KERNEL`, `VOLANT_T_STAGE0`: uptimes
- * in seconds as `/proc/uptime` prints them); kestrel marks the rest as it boots.
+ * passes its own marks in the environment ({@linkcode STAGE0_MARKS}: uptimes in seconds as
+ * `/proc/uptime` prints them; the network and workload ones only when stage 0 started the
+ * workload itself); kestrel marks the rest as it boots (a phase is marked once: stage 0's
+ * mark stands).
  *
  * @module
  */
 import type { BootTimeline } from "../schema/boot_config.ts";
+
+/** The environment variables stage 0 passes, and the phase each marks. */
+const STAGE0_PHASES = {
+  VOLANT_T_KERNEL: "kernel_ms",
+  VOLANT_T_STAGE0: "stage0_ms",
+  VOLANT_T_NETWORK: "network_ms",
+  VOLANT_T_WORKLOAD: "workload_ms",
+} as const satisfies Record<string, keyof BootTimeline>;
+
+/** The names of stage 0's marks. */
+export const STAGE0_MARKS = Object.keys(STAGE0_PHASES) as Array<keyof typeof STAGE0_PHASES>;
 
 /** Seconds as `/proc/uptime` prints them (`12.34`) → whole milliseconds, or undefined. */
 export function uptimeMs(text: string | undefined): number | undefined {
@@ -44,10 +57,10 @@ export class Timeline {
     sinceRuntimeMs: number,
   ) {
     this.#read = readUptime;
-    const kernel = uptimeMs(env.VOLANT_T_KERNEL);
-    const stage0 = uptimeMs(env.VOLANT_T_STAGE0);
-    if (kernel !== undefined) this.#phases.kernel_ms = kernel;
-    if (stage0 !== undefined) this.#phases.stage0_ms = stage0;
+    for (const [name, phase] of Object.entries(STAGE0_PHASES)) {
+      const ms = uptimeMs(env[name]);
+      if (ms !== undefined) this.#phases[phase] = ms;
+    }
     const now = this.#now();
     if (now !== undefined) {
       this.#phases.kestrel_ms = now;

@@ -2,15 +2,17 @@
  * Appliance benchmark (issue 6): a `volar build` appliance (busybox httpd, the binary as PID 1)
  * from `POST /api/v1/vms` to its first HTTP 200, against a raw `qemu-system-x86_64` launch of
  * the same kernel, the same initramfs (copied from the daemon's VM) and the same command line on
- * a tap of the same bridge, to the same first HTTP 200; interleaved, median of N. Also the
- * appliance's size, and the guest's memory in use after boot (MemTotal − MemAvailable from
- * `/proc/meminfo`, read by a CGI script inside the guest) with init mode `none` and `kestrel`.
+ * a tap of the same bridge, to the same first HTTP 200; and the same appliance under kestrel
+ * (issue 17: its workload is started by stage 0 and adopted) against `init none`; interleaved,
+ * median of N. Also the appliance's size, and the guest's memory in use after boot
+ * (MemTotal − MemAvailable from `/proc/meminfo`, as `volar vms stats` computes it, read by a
+ * CGI script inside the guest) with init mode `none` and `kestrel`.
  *
  * @module
  */
 import { guestDirArtifacts } from "../daemon/guest.ts";
 import { qemuArgs } from "../hypervisor/qemu/cmdline.ts";
-import { type E2eDaemon, ip, startDaemon } from "../e2e/harness.ts";
+import { type E2eDaemon, ip, startDaemon, testGuestDir } from "../e2e/harness.ts";
 import { VmRecord } from "../schema/mod.ts";
 import { httpdApplianceConfig } from "../e2e/httpd_appliance.ts";
 
@@ -22,6 +24,14 @@ export interface ApplianceBenchResult {
   volantMs: number[];
   /** Raw QEMU launch of the same kernel + initramfs → first HTTP 200, ms, one per run. */
   rawMs: number[];
+  /** The same appliance under kestrel: `POST /api/v1/vms` → first HTTP 200, ms, one per run. */
+  kestrelMs: number[];
+  /**
+   * The raw launch again with Debian's cloud kernel and its own stage 0 (which loads the
+   * virtio, erofs and overlay modules) in place of Volant's, the same appliance and boot
+   * archive → first HTTP 200, ms, one per run (issue 17: Volant's kernel vs Debian's).
+   */
+  debianRawMs: number[];
   /** `volar build` wall time, ms. */
   buildMs: number;
   /** The appliance archive (`.cpio.gz`), bytes. */
@@ -102,16 +112,17 @@ async function rawBoot(
   dir: string,
   vm: { ip: string; mac: string; cmdline: string; initramfs: string; kvm: boolean },
   i: number,
+  tag = "raw",
 ): Promise<number> {
   const image = await guestDirArtifacts(guestDir).resolve("bzImage-volant");
-  const runtimeDir = `${dir}/raw-${i}`;
+  const runtimeDir = `${dir}/${tag}-${i}`;
   await Deno.mkdir(runtimeDir, { recursive: true });
-  const tap = `vb-raw${i}`;
+  const tap = `vb-${tag.slice(0, 3)}${i}`;
   await ip("-n", daemon.ns, "tuntap", "add", tap, "mode", "tap");
   try {
     await ip("-n", daemon.ns, "link", "set", tap, "master", "vbr0", "up");
     const args = qemuArgs({
-      id: `raw-${i}`,
+      id: `${tag}-${i}`,
       cpus: 1,
       memoryMib: 256,
       kernel: image.kernel,
@@ -143,6 +154,26 @@ async function rawBoot(
   }
 }
 
+/**
+ * The VM's initramfs with Debian's stage 0 (and its modules) in place of the shared Volant one:
+ * the appliance and the boot archive that follow it are kept byte for byte.
+ */
+async function withDebianStage0(
+  vmInitramfs: string,
+  volantGuest: string,
+  debianGuest: string,
+  out: string,
+): Promise<void> {
+  const pad = (n: number) => n + ((4 - (n % 4)) % 4);
+  const shared = pad((await Deno.stat(`${volantGuest}/initramfs.cpio`)).size);
+  const debian = await Deno.readFile(`${debianGuest}/initramfs.cpio`);
+  const rest = (await Deno.readFile(vmInitramfs)).subarray(shared);
+  const bytes = new Uint8Array(pad(debian.length) + rest.length);
+  bytes.set(debian);
+  bytes.set(rest, pad(debian.length));
+  await Deno.writeFile(out, bytes);
+}
+
 /** The `-append` value and the initramfs of a running VM's QEMU, from its command line. */
 async function launchOf(pid: number): Promise<{ cmdline: string; initramfs: string }> {
   const argv = (await Deno.readTextFile(`/proc/${pid}/cmdline`)).split("\0");
@@ -172,6 +203,8 @@ async function guestMemory(
  * ```
  */
 export async function runApplianceBench(runs: number): Promise<ApplianceBenchResult> {
+  // Debian's kernel and its stage 0, built beside the test guest (once; then cached).
+  const debianGuest = await testGuestDir("debian");
   const daemon = await startDaemon();
   const work = `${daemon.dir}/appliance`;
   try {
@@ -211,6 +244,9 @@ export async function runApplianceBench(runs: number): Promise<ApplianceBenchRes
     const applianceBytes = (await Deno.stat(built.none!.archive)).size;
     const volantMs: number[] = [];
     const rawMs: number[] = [];
+    const kestrelMs: number[] = [];
+    const debianRawMs: number[] = [];
+    let memKestrel = { used: NaN, total: NaN };
     let vmInitramfsBytes = 0;
     let memNone = { used: NaN, total: NaN };
     let accel = "tcg";
@@ -235,15 +271,40 @@ export async function runApplianceBench(runs: number): Promise<ApplianceBenchRes
           kvm: vm.kvm,
         }, i),
       );
+      const debianInitramfs = `${raw}/initramfs-debian-${i}.cpio`;
+      await withDebianStage0(initramfs, guestDir, debianGuest, debianInitramfs);
+      debianRawMs.push(
+        await rawBoot(
+          daemon,
+          debianGuest,
+          raw,
+          {
+            ip: vm.ip!,
+            mac: vm.mac!,
+            cmdline: launch.cmdline,
+            initramfs: debianInitramfs,
+            kvm: vm.kvm,
+          },
+          i,
+          "deb",
+        ),
+      );
+      const kestrel = await volantBoot(daemon, `app-k${i}`, "app-kestrel");
+      kestrelMs.push(kestrel.ms);
+      if (i === 0) {
+        // Settled, as a user reads it: once kestrel is ready and a few seconds on.
+        await daemon.api(`/api/v1/vms/app-k${i}/wait?state=running&timeout_ms=120000`);
+        await new Promise((r) => setTimeout(r, 5_000));
+        memKestrel = await guestMemory(daemon, kestrel.vm);
+      }
+      await volarOk(daemon, "vms", "delete", `app-k${i}`);
     }
-    const kestrel = await volantBoot(daemon, "app-k", "app-kestrel");
-    await daemon.api(`/api/v1/vms/app-k/wait?state=running&timeout_ms=120000`);
-    const memKestrel = await guestMemory(daemon, kestrel.vm);
-    await volarOk(daemon, "vms", "delete", "app-k");
     return {
       accel,
       volantMs,
       rawMs,
+      kestrelMs,
+      debianRawMs,
       buildMs,
       applianceBytes,
       vmInitramfsBytes,

@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { AGENT_PORT, READY_MARKER, ReadyReport, VmRecord } from "../schema/mod.ts";
+import { AGENT_PORT, GuestStats, READY_MARKER, ReadyReport, VmRecord } from "../schema/mod.ts";
 import { AgentSecret } from "../daemon/kestrel/mod.ts";
 import { guestDirArtifacts, type GuestImage } from "../daemon/guest.ts";
 import { loadConfig } from "../daemon/config.ts";
@@ -58,7 +58,15 @@ export interface BootBenchResult {
   volantdRssKb: number;
   /** RSS of one QEMU process at ready, kB. */
   qemuRssKb: number;
+  /**
+   * The last guest settled ({@linkcode SETTLE_MS} after running), read as users read it:
+   * `GET /api/v1/vms/:name/stats` (`volar vms stats`).
+   */
+  settled?: GuestStats;
 }
+
+/** How long after `running` the settled figures are read, ms. */
+export const SETTLE_MS = 5_000;
 
 /** The median of a list of numbers. */
 export function median(values: number[]): number {
@@ -356,6 +364,10 @@ export async function runBootBench(runs: number): Promise<BootBenchResult> {
     const line = serial.split("\n").find((l) => l.startsWith(READY_PREFIX))!;
     const report = ReadyReport.parse(JSON.parse(line.slice(READY_PREFIX.length)));
     const qemuRssKb = await rssKb(last!.pid!);
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const stats = await daemon.api(`/api/v1/vms/${last!.name}/stats`);
+    if (stats.status !== 200) throw new Error(`stats: ${JSON.stringify(stats.body)}`);
+    const settled = GuestStats.parse(stats.body);
     await daemon.api(`/api/v1/vms/${last!.name}`, { method: "DELETE" });
     const volantdRssKb = await rssKb(daemon.pid()!);
     return {
@@ -368,6 +380,7 @@ export async function runBootBench(runs: number): Promise<BootBenchResult> {
       report,
       volantdRssKb,
       qemuRssKb,
+      settled,
     };
   } finally {
     if (setup) await ip("netns", "del", setup.ns).catch(() => {});

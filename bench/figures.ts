@@ -96,6 +96,30 @@ export function bootFigures(b: BootBenchResult): Extracted {
         direction: lower,
         samples: r.kestrel_rss_kb,
       },
+      guest_mem_settled_kib: b.settled === undefined ? null : {
+        label: "guest memory in use, settled (volar vms stats)",
+        unit: "KiB",
+        direction: lower,
+        samples: b.settled.memory.used_kb,
+      },
+      kestrel_rss_settled_kib: b.settled === undefined ? null : {
+        label: "kestrel RSS, settled (volar vms stats)",
+        unit: "KiB",
+        direction: lower,
+        samples: b.settled.kestrel.rss_kb,
+      },
+      kestrel_anon_settled_kib: b.settled === undefined ? null : {
+        label: "kestrel RSS, anonymous part (V8 heap, stacks)",
+        unit: "KiB",
+        direction: lower,
+        samples: b.settled.kestrel.anon_kb,
+      },
+      kestrel_file_settled_kib: b.settled === undefined ? null : {
+        label: "kestrel RSS, file-backed part (the Deno binary's pages)",
+        unit: "KiB",
+        direction: lower,
+        samples: b.settled.kestrel.file_kb,
+      },
       guest_uptime_at_ready_ms: {
         label: "guest uptime at ready",
         unit: "ms",
@@ -159,6 +183,23 @@ export function applianceFigures(a: ApplianceBenchResult): Extracted {
         baseline: {
           label: "raw qemu (same kernel + initramfs) → first HTTP 200",
           samples: a.rawMs,
+        },
+      },
+      kestrel_post_to_http_ms: {
+        label: "POST /api/v1/vms → first HTTP 200, the same appliance under kestrel",
+        unit: "ms",
+        direction: lower,
+        samples: a.kestrelMs,
+        baseline: { label: "init none (the binary as PID 1)", samples: a.volantMs },
+      },
+      kernel_raw_to_http_ms: {
+        label: "raw qemu, Volant's kernel → first HTTP 200 (init none appliance)",
+        unit: "ms",
+        direction: lower,
+        samples: a.rawMs,
+        baseline: {
+          label: "the same with Debian's cloud kernel and its stage 0 (modules)",
+          samples: a.debianRawMs,
         },
       },
       build_ms: { label: "volar build time", unit: "ms", direction: lower, samples: a.buildMs },

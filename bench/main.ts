@@ -119,9 +119,23 @@ function printAppliance(a: ApplianceBenchResult, runs: number): void {
       fmtMs(raw),
       (volant / raw).toFixed(3),
     ],
+    [
+      "the same appliance under kestrel (stage 0 starts it) vs init none → first HTTP 200",
+      fmtMs(median(a.kestrelMs)),
+      fmtMs(volant),
+      (median(a.kestrelMs) / volant).toFixed(3),
+    ],
+    [
+      "raw qemu: Volant's kernel vs Debian's kernel + its stage 0 → first HTTP 200",
+      fmtMs(raw),
+      fmtMs(median(a.debianRawMs)),
+      (raw / median(a.debianRawMs)).toFixed(3),
+    ],
   ]));
-  console.log(`\nruns: volant ${a.volantMs.map(fmtMs).join(", ")}`);
-  console.log(`      raw    ${a.rawMs.map(fmtMs).join(", ")}`);
+  console.log(`\nruns: volant  ${a.volantMs.map(fmtMs).join(", ")}`);
+  console.log(`      raw     ${a.rawMs.map(fmtMs).join(", ")}`);
+  console.log(`      kestrel ${a.kestrelMs.map(fmtMs).join(", ")}`);
+  console.log(`      debian  ${a.debianRawMs.map(fmtMs).join(", ")}`);
   console.log("\nSize and memory\n");
   const kb = (n: number) => `${(n / 1024).toFixed(1)} MiB`;
   console.log(table(["measure", "value"], [

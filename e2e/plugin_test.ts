@@ -261,10 +261,11 @@ Deno.test("a signed plugin runs supervised in a real VM: health, actions, logs, 
     const writer = cli.stdin.getWriter();
     // The shell computes 6*7 so the answer cannot be the echo of what was typed. Then what the
     // guest shows of kestrel's secret: the kernel command line, the boot config's directory
-    // (boot.json is gone once kestrel read it), and every process's environment.
+    // and where stage 0 moves it (boot.json is gone from both once kestrel read it), and every
+    // process's environment.
     await writer.write(encoder.encode("\necho console-$((6*7))-$(hostname)\n"));
     await writer.write(encoder.encode(
-      "cat /proc/cmdline; ls /run/volant/root/volant; " +
+      "cat /proc/cmdline; ls /run/volant /run/volant/root/volant; " +
         "cat /proc/[0-9]*/environ | tr '\\0' '\\n'; echo probe-$((40+2))-done\n",
     ));
     const busyConsole = await until("the console to be attached", async () => {
@@ -290,8 +291,11 @@ Deno.test("a signed plugin runs supervised in a real VM: health, actions, logs, 
     equal(consoleStatus.code, 0, consoleErr);
     match(consoleText, /console-42-web1/, "the guest's shell ran the typed command");
     match(consoleText, /volant\.boot=/, "the console showed /proc/cmdline");
-    match(consoleText, /boot\.env/, "the console listed /run/volant/root/volant");
-    ok(!/boot\.json/.test(consoleText.split("ls /run/volant/root/volant")[1] ?? ""), consoleText);
+    match(consoleText, /^\/run\/volant\/root\/volant:/m, "the console listed both directories");
+    ok(
+      !/boot\.json/.test(consoleText.split("ls /run/volant /run/volant/root/volant")[1] ?? ""),
+      consoleText,
+    );
     ok(!consoleText.includes(secret), "the secret is in the guest's cmdline or an environment");
     const record = await volarOk(daemon, "vms", "get", "web1", "--json");
     const serialLog = await Deno.readTextFile(`${daemon.dir}/log/vms/web1/serial.log`);

@@ -3,7 +3,8 @@
  * create (VMM process up, VM configured, not running) → boot → pause/resume →
  * shutdown → delete. `hypervisor/` knows nothing of plugins, IPAM or the store:
  * it receives a complete {@linkcode VmSpec} and hands back a {@linkcode VmmHandle}
- * the caller persists, so a restarted daemon can re-adopt the VMM.
+ * (built by {@linkcode vmmHandle}) the caller persists, so a restarted daemon can re-adopt
+ * the VMM.
  *
  * @module
  */
@@ -65,6 +66,40 @@ export interface VmmHandle {
   vmmLog: string;
   /** The jail the VMM runs in (the spec's), so whoever releases the VMM releases it too. */
   jail?: VmmJail;
+}
+
+/**
+ * The handle of the VMM of driver `driver` for `spec`, once its process is known (the pid and
+ * start time guard re-adoption); every driver builds its handles so.
+ *
+ * @example
+ * ```ts
+ * import { vmmHandle } from "./driver.ts";
+ * const handle = vmmHandle("qemu", {
+ *   id: "web", cpus: 1, memoryMib: 256,
+ *   kernel: { path: "/k/bzImage", format: "bzImage" },
+ *   cmdline: "console=ttyS0", disks: [], nics: [],
+ *   serialLog: "/log/serial.log", vmmLog: "/log/vmm.log", runtimeDir: "/run/web",
+ * }, "/run/web/qmp.sock", 4242, 123456);
+ * console.assert(handle.pid === 4242 && handle.runtimeDir === "/run/web" && !handle.jail);
+ * ```
+ */
+export function vmmHandle(
+  driver: string,
+  spec: VmSpec,
+  apiSocket: string,
+  pid: number,
+  startTime: number,
+): VmmHandle {
+  return {
+    driver,
+    pid,
+    startTime,
+    apiSocket,
+    runtimeDir: spec.runtimeDir,
+    vmmLog: spec.vmmLog,
+    ...(spec.jail ? { jail: spec.jail } : {}),
+  };
 }
 
 /** Hooks {@linkcode Driver.create} calls while it works. */

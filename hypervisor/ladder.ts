@@ -1,7 +1,8 @@
 /**
  * The stop ladder every driver uses: ask the guest to power off (the driver's own way, e.g.
- * QMP `system_powerdown`), wait; SIGTERM the VMM, wait; SIGKILL it, wait. Resolves once the
- * process is gone, naming the step that ended it.
+ * QMP `system_powerdown`), wait; ask the VMM to exit (when it has a call for that, e.g. Cloud
+ * Hypervisor's `vmm.shutdown`), wait; SIGTERM the VMM, wait; SIGKILL it, wait. Resolves once
+ * the process is gone, naming the step that ended it.
  *
  * @module
  */
@@ -16,6 +17,12 @@ export interface StopLadderOptions extends ShutdownOptions {
    * guest is not running), which skips the graceful wait. Errors are treated like false.
    */
   requestPowerOff?: () => Promise<boolean>;
+  /**
+   * Asks the VMM itself to exit: the first half of the terminate step, before SIGTERM. Once it
+   * resolves the VMM has `termMs` to go, and a VMM gone after it was asked ended at the
+   * terminate step (`sigterm`). A rejection goes straight to SIGTERM.
+   */
+  requestExit?: () => Promise<void>;
   /** How long to wait after SIGKILL before giving up; default 10 000 ms. */
   killMs?: number;
   /** Label in error messages; default `VMM`. */
@@ -51,7 +58,15 @@ export async function stopLadder(
       return { via: "already-exited" };
     }
   }
-  if (!(await signalProcess(pid, startTime, "SIGTERM"))) return { via: "already-exited" };
+  const exitAsked = options.requestExit
+    ? await options.requestExit().then(() => true, () => false)
+    : false;
+  if (exitAsked && await waitGone(pid, startTime, { timeoutMs: options.termMs })) {
+    return { via: "sigterm" };
+  }
+  if (!(await signalProcess(pid, startTime, "SIGTERM"))) {
+    return { via: exitAsked ? "sigterm" : "already-exited" };
+  }
   if (await waitGone(pid, startTime, { timeoutMs: options.termMs })) return { via: "sigterm" };
   if (!(await signalProcess(pid, startTime, "SIGKILL"))) return { via: "sigterm" };
   const killMs = options.killMs ?? 10_000;

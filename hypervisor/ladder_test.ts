@@ -97,3 +97,37 @@ Deno.test("stopLadder() reports a process that is already gone", async () => {
     equal(asked, false);
   });
 });
+
+Deno.test("stopLadder() asks the VMM to exit before SIGTERM; its exit counts as sigterm", async () => {
+  await withSleeper(true, async (p) => {
+    const steps: string[] = [];
+    const result = await stopLadder(p.pid, p.startTime, {
+      gracefulMs: 300,
+      termMs: 10_000,
+      requestPowerOff: () => Promise.resolve(steps.push("power-off") > 0),
+      // The VMM exits on its own when asked (SIGTERM is ignored, so it was not that).
+      requestExit: () => {
+        steps.push("exit");
+        Deno.kill(p.pid, "SIGKILL");
+        return Promise.resolve();
+      },
+    });
+    deepEqual(result, { via: "sigterm" });
+    deepEqual(steps, ["power-off", "exit"]);
+    equal((await exitStatus(p)).signal, "SIGKILL");
+  });
+});
+
+Deno.test("stopLadder() signals a VMM that cannot be asked to exit or ignores it", async () => {
+  for (const requestExit of [() => Promise.reject(new Error("no API")), () => Promise.resolve()]) {
+    await withSleeper(false, async (p) => {
+      const result = await stopLadder(p.pid, p.startTime, {
+        gracefulMs: 0,
+        termMs: 300,
+        requestExit,
+      });
+      deepEqual(result, { via: "sigterm" });
+      equal((await exitStatus(p)).signal, "SIGTERM");
+    });
+  }
+});

@@ -2,7 +2,8 @@
  * Hypervisor drivers: the {@linkcode Driver} interface, the Cloud Hypervisor, Firecracker and
  * QEMU drivers, probing all of them and selecting one from the daemon config (`auto`: the first
  * usable of {@linkcode AUTO_ORDER}), KVM detection, and the process management and VMM jails
- * (`jail/`) every driver shares.
+ * (`jail/`) every driver shares. The Cloud Hypervisor and Firecracker drivers are descriptions
+ * on one REST-VMM driver (`rest/`); all three check specs with `spec_check.ts`.
  *
  * ```ts ignore
  * import { DaemonConfig } from "../schema/mod.ts";

@@ -1,6 +1,8 @@
 /**
  * File checks before a VMM starts, so a missing kernel or disk is reported by name instead of
- * as a VMM failure; and removal of the VMM's leftover files.
+ * as a VMM failure; claiming a runtime dir (refusing one whose API socket still answers,
+ * removing a dead VMM's leftover files); and removal of the VMM's files. Shared by every
+ * driver.
  *
  * @module
  */
@@ -53,4 +55,52 @@ export async function checkSpecFiles(spec: VmSpec): Promise<void> {
   await mustExist(spec.runtimeDir, "invalid_argument", "Runtime directory", "dir");
   await mustExist(parentDir(spec.serialLog), "invalid_argument", "Serial log directory", "dir");
   await mustExist(parentDir(spec.vmmLog), "invalid_argument", "VMM log directory", "dir");
+}
+
+/** Options of {@linkcode claimRuntimeDir}. */
+export interface ClaimOptions {
+  /** Name in messages, e.g. `QEMU`. */
+  label: string;
+  runtimeDir: string;
+  /** The VMM's API socket in `runtimeDir`. */
+  socket: string;
+  /** Files the VMM leaves behind (removed when stale), besides the socket. */
+  files: readonly string[];
+  /** True when a VMM answers on the socket. */
+  answers: () => Promise<boolean>;
+}
+
+/**
+ * Refuses (`invalid_state`) a runtime dir whose API socket still answers; otherwise removes the
+ * stale socket and files so a new VMM can bind.
+ *
+ * @example
+ * ```ts
+ * import { claimRuntimeDir } from "./spec_files.ts";
+ * const runtimeDir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${runtimeDir}/fc.pid`, "4242\n");
+ * await claimRuntimeDir({
+ *   label: "Firecracker", runtimeDir, socket: `${runtimeDir}/fc.sock`,
+ *   files: [`${runtimeDir}/fc.pid`], answers: () => Promise.resolve(false),
+ * });
+ * console.assert([...Deno.readDirSync(runtimeDir)].length === 0, "the stale pid file is gone");
+ * await Deno.remove(runtimeDir);
+ * ```
+ */
+export async function claimRuntimeDir(options: ClaimOptions): Promise<void> {
+  let present = true;
+  try {
+    await Deno.lstat(options.socket);
+  } catch {
+    present = false;
+  }
+  if (present && await options.answers().catch(() => false)) {
+    throw new VolantError(
+      "invalid_state",
+      `Runtime directory ${options.runtimeDir} belongs to a ${options.label} that is still ` +
+        `running (${options.socket} answers); stop it first`,
+      { runtimeDir: options.runtimeDir },
+    );
+  }
+  for (const file of [options.socket, ...options.files]) await removeIfPresent(file);
 }

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { BOOT_CONFIG_PATH, type BootConfig } from "../schema/mod.ts";
+import { BOOT_CONFIG_PATH, type BootConfig, type EarlyWorkload } from "../schema/mod.ts";
 import { writeCpio } from "./cpio.ts";
 import { BOOT_ENV_PATH } from "./initramfs.ts";
 
@@ -26,6 +26,11 @@ export interface BootEnv {
   init: "kestrel" | "custom" | "none";
   /** Program and arguments for `custom`/`none`. */
   exec?: readonly string[];
+  /**
+   * For `kestrel`: the workload stage 0 starts before kestrel runs (kestrel adopts it); absent:
+   * kestrel starts it.
+   */
+  early?: EarlyWorkload;
 }
 
 function shellQuote(word: string): string {
@@ -42,6 +47,19 @@ export function bootEnvText(config: BootConfig, env: BootEnv): string {
     ["VOLANT_PREFIX", String(config.network?.prefix ?? "")],
     ["VOLANT_GATEWAY", config.network?.gateway ?? ""],
   ];
+  const early = env.init === "kestrel" ? env.early : undefined;
+  if (early !== undefined) {
+    vars.push(
+      ["VOLANT_EARLY_EXEC", early.argv.map(shellQuote).join(" ")],
+      [
+        "VOLANT_EARLY_ENV",
+        Object.entries(early.env).map(([k, v]) => shellQuote(`${k}=${v}`)).join(" "),
+      ],
+      ["VOLANT_EARLY_DIR", early.workdir],
+      ["VOLANT_EARLY_UID", early.uid === undefined ? "" : String(early.uid)],
+      ["VOLANT_EARLY_GID", early.gid === undefined ? "" : String(early.gid)],
+    );
+  }
   return vars.map(([k, v]) => `${k}=${shellQuote(v)}\n`).join("");
 }
 

@@ -37,6 +37,7 @@ import {
   sharedLibraries,
   uuidFromDigest,
 } from "./runtime_image.ts";
+import { buildDetach } from "./detach/build.ts";
 import { extractVmlinux, inspectVmlinux } from "./vmlinux.ts";
 import { buildVolantKernel, type VolantKernel } from "./volant_kernel.ts";
 
@@ -92,6 +93,11 @@ export interface GuestManifest {
     deno: InputRecord;
     denoLibraries: InputRecord[];
     busybox: InputRecord;
+    /**
+     * Stage 0's `detach` helper (`kernels/detach/`): compiler and sha256, or why it could not
+     * be built (then stage 0 never starts a workload itself).
+     */
+    detach?: { compiler: string; sha256: string } | { error: string };
     /** The Volant kernel's source tarball (its hash is reused while unchanged). */
     kernelSource?: InputRecord;
     modules: Array<{ name: string; path: string; required: boolean; sha256: string }>;
@@ -303,7 +309,20 @@ export async function buildGuest(options: BuildGuestOptions): Promise<GuestManif
     sha256: await sha256Bytes(m.data as Uint8Array<ArrayBuffer>),
   })));
   const busyboxBytes = await Deno.readFile(busybox.path);
-  const cpio = buildInitramfs({ busybox: busyboxBytes, modules });
+  let detach: { compiler: string; sha256: string } | { error: string };
+  let detachBytes: Uint8Array | undefined;
+  try {
+    const built = await buildDetach();
+    detachBytes = built.data;
+    detach = {
+      compiler: built.compiler,
+      sha256: await sha256Bytes(built.data as Uint8Array<ArrayBuffer>),
+    };
+  } catch (err) {
+    detach = { error: err instanceof Error ? err.message : String(err) };
+    log(`${detach.error}; kestrel will start every workload itself (later)`);
+  }
+  const cpio = buildInitramfs({ busybox: busyboxBytes, modules, detach: detachBytes });
   const cpioSha = await sha256Bytes(cpio as Uint8Array<ArrayBuffer>);
   // The archive is cheap to compute, so its own digest is the key: any change to busybox, a
   // module, the order or the script gives a new one.
@@ -366,6 +385,7 @@ export async function buildGuest(options: BuildGuestOptions): Promise<GuestManif
       deno,
       denoLibraries,
       busybox,
+      detach,
       ...(kernelSource ? { kernelSource } : {}),
       modules: moduleRecords,
       initScriptVersion: INIT_SCRIPT_VERSION,

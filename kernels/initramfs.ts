@@ -7,11 +7,17 @@
  *
  * @module
  */
+import {
+  BOOT_CONFIG_PATH,
+  EARLY_WORKLOAD_FDS,
+  EARLY_WORKLOAD_FILES,
+  KESTREL_BOOT_CONFIG,
+} from "../schema/boot_config.ts";
 import { type CpioEntry, writeCpio } from "./cpio.ts";
 import type { ModuleToLoad } from "./modules.ts";
 
 /** Version of the `/init` script contract; recorded in `guest.json`. */
-export const INIT_SCRIPT_VERSION = 5;
+export const INIT_SCRIPT_VERSION = 6;
 
 /** The line stage 0 prints (followed by what failed) before powering off. */
 export const STAGE0_ERROR_MARKER = "VOLANT_STAGE0_ERROR";
@@ -36,6 +42,10 @@ export const STAGE0_APPLETS = [
   "poweroff",
   "setsid",
   "cttyhack",
+  "mkfifo",
+  "mv",
+  "env",
+  "nsenter",
 ] as const;
 
 /**
@@ -82,10 +92,16 @@ function quote(word: string): string {
  * module files; source {@linkcode BOOT_ENV_PATH} when present. Then, by `VOLANT_INIT`:
  *
  * - `kestrel` (default): wait up to 5 s for `/dev/vda` and mount it `-t erofs -o ro` on
- *   `/newroot`; tmpfs on `/newroot/tmp` (1777) and `/newroot/run` (0755); bind the initramfs
- *   root (with any plugin payload merged into it) on `/newroot/run/volant/root`; move `/proc`,
- *   `/sys`, `/dev` into `/newroot`; move `/newroot` over `/` and `exec chroot` into kestrel.
- *   (Not `switch_root`: it would delete the payload kestrel's workload runs from.)
+ *   `/newroot`; tmpfs on `/newroot/tmp` (1777) and `/newroot/run` (0755); move kestrel's boot
+ *   config there ({@linkcode KESTREL_BOOT_CONFIG}); bind the initramfs root (with any plugin
+ *   payload merged into it) on `/newroot/run/volant/root`. With `VOLANT_EARLY_EXEC` set (and the
+ *   `detach` helper present): configure the network, give the workload's root its own proc,
+ *   sysfs and `/dev`, and start the workload there exactly as kestrel would (`detach` — own
+ *   session, default signals — then `env -i`, `nsenter -F -r -w [-S -G]`), its output into two
+ *   FIFOs held open on fds 3 and 4, its pid in {@linkcode EARLY_WORKLOAD_FILES}; kestrel adopts
+ *   it. Then move `/proc`, `/sys`, `/dev` into `/newroot`; move `/newroot` over `/` and
+ *   `exec chroot` into kestrel. (Not `switch_root`: it would delete the payload kestrel's
+ *   workload runs from.)
  * - `custom` / `none`: set the hostname, configure `eth0` with busybox `ip` from the settings,
  *   print {@linkcode STAGE0_EXEC_MARKER} and `exec` the program in `VOLANT_EXEC` as PID 1.
  *
@@ -141,8 +157,7 @@ if [ "$mode" = shell ]; then
 	setsid cttyhack sh
 fi
 # This runs as PID 1 inside the guest VM (never on the host): configure the guest's own eth0.
-if [ "$VOLANT_INIT" != kestrel ]; then
-	[ -n "$VOLANT_EXEC" ] || fail "VOLANT_INIT=$VOLANT_INIT needs VOLANT_EXEC"
+network() {
 	[ -z "$VOLANT_HOSTNAME" ] || hostname "$VOLANT_HOSTNAME"
 	ip link set lo up
 	if [ -n "$VOLANT_IP" ]; then
@@ -157,6 +172,11 @@ if [ "$VOLANT_INIT" != kestrel ]; then
 		ip addr add "$VOLANT_IP/$VOLANT_PREFIX" dev eth0 || fail "ip addr add $VOLANT_IP/$VOLANT_PREFIX dev eth0"
 		if [ -n "$VOLANT_GATEWAY" ]; then ip route add default via "$VOLANT_GATEWAY" || fail "ip route add default via $VOLANT_GATEWAY"; fi
 	fi
+	read -r VOLANT_T_NETWORK _ </proc/uptime
+}
+if [ "$VOLANT_INIT" != kestrel ]; then
+	[ -n "$VOLANT_EXEC" ] || fail "VOLANT_INIT=$VOLANT_INIT needs VOLANT_EXEC"
+	network
 	export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/
 	eval "set -- $VOLANT_EXEC"
 	echo "${STAGE0_EXEC_MARKER} $*"
@@ -175,15 +195,34 @@ mount -t erofs -o ro /dev/vda /newroot || fail "mount -t erofs -o ro /dev/vda /n
 [ -f /newroot/opt/volant/kestrel.js ] || fail "the runtime disk has no /opt/volant/kestrel.js"
 mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp || fail "mount tmpfs on /newroot/tmp"
 mount -t tmpfs -o mode=0755 tmpfs /newroot/run || fail "mount tmpfs on /newroot/run"
-mkdir -p /newroot${STAGE0_ROOT_BIND}
+mkdir -p /newroot/run/volant /newroot${STAGE0_ROOT_BIND}
+# kestrel's secret leaves the workload's root before anything of the workload runs.
+if [ -f ${BOOT_CONFIG_PATH} ]; then mv ${BOOT_CONFIG_PATH} /newroot${KESTREL_BOOT_CONFIG} || fail "mv ${BOOT_CONFIG_PATH} /newroot${KESTREL_BOOT_CONFIG}"; fi
+rm -f ${BOOT_ENV_PATH}
 mount --bind / /newroot${STAGE0_ROOT_BIND} || fail "mount --bind / /newroot${STAGE0_ROOT_BIND}"
+if [ -n "$VOLANT_EARLY_EXEC" ] && [ -x /${STAGE0_DIR}/bin/detach ]; then
+	network
+	r=/newroot${STAGE0_ROOT_BIND}
+	mount -t proc -o nosuid,nodev,noexec proc "$r/proc" || fail "mount proc on the workload's /proc"
+	mount -t sysfs -o nosuid,nodev,noexec sysfs "$r/sys" || fail "mount sysfs on the workload's /sys"
+	mount --rbind /dev "$r/dev" || fail "mount --rbind /dev on the workload's /dev"
+	mkfifo -m 0600 /newroot${EARLY_WORKLOAD_FILES.stdout} /newroot${EARLY_WORKLOAD_FILES.stderr} || fail "mkfifo /newroot/run/volant/workload.{out,err}"
+	exec ${EARLY_WORKLOAD_FDS.stdout}<>/newroot${EARLY_WORKLOAD_FILES.stdout} ${EARLY_WORKLOAD_FDS.stderr}<>/newroot${EARLY_WORKLOAD_FILES.stderr}
+	ids=
+	[ -z "$VOLANT_EARLY_UID" ] || ids="-S $VOLANT_EARLY_UID -G $VOLANT_EARLY_GID"
+	eval "set -- $VOLANT_EARLY_EXEC"
+	eval "set -- /${STAGE0_DIR}/bin/detach /${STAGE0_DIR}/bin/env -i $VOLANT_EARLY_ENV /${STAGE0_DIR}/bin/nsenter -F \\"-r\\$r\\" \\"-w\\$r\\$VOLANT_EARLY_DIR\\" $ids -- \\"\\$@\\""
+	"$@" </dev/null >&${EARLY_WORKLOAD_FDS.stdout} 2>&${EARLY_WORKLOAD_FDS.stderr} ${EARLY_WORKLOAD_FDS.stdout}>&- ${EARLY_WORKLOAD_FDS.stderr}>&- &
+	echo $! >/newroot${EARLY_WORKLOAD_FILES.pid}
+	read -r VOLANT_T_WORKLOAD _ </proc/uptime
+fi
 read -r VOLANT_T_STAGE0 _ </proc/uptime
 mount --move /proc /newroot/proc || fail "mount --move /proc /newroot/proc"
 mount --move /sys /newroot/sys || fail "mount --move /sys /newroot/sys"
 mount --move /dev /newroot/dev || fail "mount --move /dev /newroot/dev"
 cd /newroot || fail "cd /newroot"
 mount --move . / || fail "mount --move /newroot /"
-export DENO_DIR=/tmp/deno HOME=/tmp NO_COLOR=1 PATH=/usr/bin:/bin VOLANT_T_KERNEL VOLANT_T_STAGE0
+export DENO_DIR=/tmp/deno HOME=/tmp NO_COLOR=1 PATH=/usr/bin:/bin VOLANT_T_KERNEL VOLANT_T_STAGE0 VOLANT_T_NETWORK VOLANT_T_WORKLOAD
 ${exec}
 `;
 }
@@ -202,6 +241,11 @@ export interface InitramfsOptions {
   modules: readonly InitramfsModule[];
   /** How long to wait for `/dev/vda`, in seconds; default 5. */
   diskTimeoutSeconds?: number;
+  /**
+   * The static `detach` helper (`kernels/detach/`); without it stage 0 never starts a workload
+   * itself and kestrel starts every workload.
+   */
+  detach?: Uint8Array;
 }
 
 /**
@@ -225,6 +269,9 @@ export function initramfsEntries(options: InitramfsOptions): CpioEntry[] {
     { type: "dir", path: `${STAGE0_DIR}/bin`, mode: 0o755 },
     { type: "dir", path: `${STAGE0_DIR}/modules`, mode: 0o755 },
     { type: "file", path: `${STAGE0_DIR}/bin/busybox`, data: options.busybox, mode: 0o755 },
+    ...(options.detach === undefined ? [] : [
+      { type: "file", path: `${STAGE0_DIR}/bin/detach`, data: options.detach, mode: 0o755 },
+    ] satisfies CpioEntry[]),
     ...STAGE0_APPLETS.map((a): CpioEntry => ({
       type: "symlink",
       path: `${STAGE0_DIR}/bin/${a}`,

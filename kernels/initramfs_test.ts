@@ -21,14 +21,7 @@ function modules(): InitramfsModule[] {
   ].map((m) => ({ ...m, data: enc.encode(`fake ${m.name} module`) }));
 }
 
-/** Index of the first line matching `pattern`, asserting it exists. */
-function lineOf(lines: string[], pattern: RegExp): number {
-  const i = lines.findIndex((l) => pattern.test(l));
-  ok(i >= 0, `no line matches ${pattern}`);
-  return i;
-}
-
-Deno.test("initScript() runs the stage-0 steps in the contract's order (v5: timeline marks, bind the initramfs root, chroot)", () => {
+Deno.test("initScript() runs the stage-0 steps in the contract's order (v6: the secret leaves the workload's root, the workload may start before kestrel)", () => {
   const lines = initScript({ modules: modules() }).split("\n");
   equal(lines[0], "#!/.volant/bin/sh");
   const steps = [
@@ -44,23 +37,45 @@ Deno.test("initScript() runs the stage-0 steps in the contract's order (v5: time
     /^insmod \/\.volant\/modules\/evdev\.ko /,
     /^rm -rf \/\.volant\/modules$/,
     /^if \[ -f \/volant\/boot\.env \]; then \. \/volant\/boot\.env /,
+    /^network\(\) \{$/,
     /^if \[ "\$VOLANT_INIT" != kestrel \]; then$/,
+    /^\tnetwork$/,
     /^\texec "\$@"$/,
     /^until \[ -b \/dev\/vda \]/,
     /^mount -t erofs -o ro \/dev\/vda \/newroot /,
     /^mount -t tmpfs -o mode=1777 tmpfs \/newroot\/tmp /,
     /^mount -t tmpfs -o mode=0755 tmpfs \/newroot\/run /,
+    /^if \[ -f \/volant\/boot\.json \]; then mv \/volant\/boot\.json \/newroot\/run\/volant\/boot\.json /,
+    /^rm -f \/volant\/boot\.env$/,
     /^mount --bind \/ \/newroot\/run\/volant\/root /,
+    /^if \[ -n "\$VOLANT_EARLY_EXEC" \] && \[ -x \/\.volant\/bin\/detach \]; then$/,
+    /^\tnetwork$/,
+    /^\tmount -t proc -o nosuid,nodev,noexec proc "\$r\/proc" /,
+    /^\tmount -t sysfs -o nosuid,nodev,noexec sysfs "\$r\/sys" /,
+    /^\tmount --rbind \/dev "\$r\/dev" /,
+    /^\tmkfifo -m 0600 \/newroot\/run\/volant\/workload\.out \/newroot\/run\/volant\/workload\.err /,
+    /^\texec 3<>\/newroot\/run\/volant\/workload\.out 4<>\/newroot\/run\/volant\/workload\.err$/,
+    /^\teval "set -- \/\.volant\/bin\/detach \/\.volant\/bin\/env -i \$VOLANT_EARLY_ENV \/\.volant\/bin\/nsenter -F /,
+    /^\t"\$@" <\/dev\/null >&3 2>&4 3>&- 4>&- &$/,
+    /^\techo \$! >\/newroot\/run\/volant\/workload\.pid$/,
+    /^\tread -r VOLANT_T_WORKLOAD _ <\/proc\/uptime$/,
     /^read -r VOLANT_T_STAGE0 _ <\/proc\/uptime$/,
     /^mount --move \/proc \/newroot\/proc /,
     /^mount --move \/sys \/newroot\/sys /,
     /^mount --move \/dev \/newroot\/dev /,
     /^cd \/newroot /,
     /^mount --move \. \/ /,
-    /^export DENO_DIR=\/tmp\/deno HOME=\/tmp NO_COLOR=1 PATH=\/usr\/bin:\/bin VOLANT_T_KERNEL VOLANT_T_STAGE0$/,
+    /^export DENO_DIR=\/tmp\/deno HOME=\/tmp NO_COLOR=1 PATH=\/usr\/bin:\/bin VOLANT_T_KERNEL VOLANT_T_STAGE0 VOLANT_T_NETWORK VOLANT_T_WORKLOAD$/,
     /^exec chroot \. \/usr\/bin\/deno run -A --no-config --no-lock --quiet \/opt\/volant\/kestrel\.js kestrel$/,
   ];
-  const at = steps.map((s) => lineOf(lines, s));
+  // Each step after the one before (a pattern may match earlier lines too, e.g. `\tnetwork`).
+  const at: number[] = [];
+  for (const step of steps) {
+    const from = (at.at(-1) ?? -1) + 1;
+    const i = lines.slice(from).findIndex((l) => step.test(l));
+    ok(i >= 0, `no line matches ${step} after line ${from}`);
+    at.push(from + i);
+  }
   deepEqual([...at].sort((a, b) => a - b), at, "steps out of order");
   equal(at.at(-1), lines.filter((l) => l !== "").length - 1, "exec is the last line");
 });
@@ -141,11 +156,19 @@ Deno.test("initramfsEntries() holds busybox, applets, console, modules and mount
     .map((l) => l.trim().replace(/^(exec|if|then|\|\|)\s+/, ""))
     .filter((l) => /^[a-z_]+( |$)/.test(l))
     .map((l) => l.split(" ")[0]!)
-    .filter((c) => !builtins.has(c) && c !== "fail" && c !== "done" && c !== "mode");
+    .filter((c) => !builtins.has(c) && !["fail", "network", "done", "mode"].includes(c));
   for (const c of new Set(commands)) {
     ok((STAGE0_APPLETS as readonly string[]).includes(c) || c === "busybox", `${c} not linked`);
   }
   ok(initramfsEntries({ busybox, modules: [] }).some((e) => e.path === "init"));
+  // The detach helper is there only when built (without it stage 0 never starts a workload).
+  equal(by.get(".volant/bin/detach"), undefined);
+  const detach = enc.encode("detach bytes");
+  const withDetach = readCpio(buildInitramfs({ busybox, modules: [], detach }));
+  const entry = withDetach.find((m) => m.path === ".volant/bin/detach");
+  deepEqual(entry?.data, detach);
+  equal(entry?.mode, 0o755);
+  ok(script.includes("[ -x /.volant/bin/detach ]"));
 });
 
 Deno.test("buildInitramfs() is deterministic: same inputs, same sha256", async () => {

@@ -21,6 +21,25 @@ export const BOOT_CONFIG_PATH = "/volant/boot.json";
 /** Where stage 0 makes the initramfs root (the workload's root on the initramfs path) visible to kestrel. */
 export const GUEST_ROOT_DIR = "/run/volant/root";
 
+/**
+ * Where kestrel finds what stage 0 started before it (on the runtime root's `/run` tmpfs, out of
+ * the workload's root): the workload's pid, and the FIFOs its stdout and stderr go to.
+ */
+export const EARLY_WORKLOAD_FILES = {
+  pid: "/run/volant/workload.pid",
+  stdout: "/run/volant/workload.out",
+  stderr: "/run/volant/workload.err",
+} as const;
+
+/** The file descriptors stage 0 holds the FIFOs open on (kestrel closes them once it reads). */
+export const EARLY_WORKLOAD_FDS = { stdout: 3, stderr: 4 } as const;
+
+/**
+ * Where stage 0 moves kestrel's boot config (it holds the API secret) before anything of the
+ * workload runs: the runtime root's `/run` tmpfs, which the workload's root does not contain.
+ */
+export const KESTREL_BOOT_CONFIG = "/run/volant/boot.json";
+
 /** Line prefix kestrel prints on the serial console when it is ready. */
 export const READY_MARKER = "KESTREL_READY";
 
@@ -103,7 +122,11 @@ export const BootTimeline = z.object({
 /** {@linkcode BootTimeline}. */
 export type BootTimeline = z.infer<typeof BootTimeline>;
 
-/** The phases of a {@linkcode BootTimeline}, in boot order. */
+/**
+ * The phases of a {@linkcode BootTimeline}, in kestrel's boot order. When stage 0 starts the
+ * workload itself, `network_ms` and `workload_ms` come before `stage0_ms` instead (see
+ * {@linkcode TIMELINE_CHAINS}).
+ */
 export const TIMELINE_PHASES = [
   "kernel_ms",
   "stage0_ms",
@@ -114,6 +137,15 @@ export const TIMELINE_PHASES = [
   "workload_ms",
   "ready_ms",
 ] as const;
+
+/**
+ * The orders every boot keeps, whoever starts the workload: kestrel's own path, and the
+ * workload's (its network before it, both before kestrel is ready).
+ */
+export const TIMELINE_CHAINS = [
+  ["kernel_ms", "stage0_ms", "runtime_ms", "kestrel_ms", "mounts_ms", "ready_ms"],
+  ["kernel_ms", "network_ms", "workload_ms", "ready_ms"],
+] as const satisfies ReadonlyArray<ReadonlyArray<typeof TIMELINE_PHASES[number]>>;
 
 /** What kestrel reports after the marker: version, uptime, memory use read inside the guest, timeline. */
 export const ReadyReport = z.object({

@@ -53,6 +53,7 @@ export {
   ImageRoot,
   READY_MARKER,
   ReadyReport,
+  TIMELINE_CHAINS,
   TIMELINE_PHASES,
 } from "./boot_config.ts";
 export {
@@ -115,6 +116,12 @@ export {
   Signature,
   Workload,
 } from "./manifest.ts";
+export {
+  DEFAULT_PATH,
+  type EarlyWorkload,
+  earlyWorkloadFor,
+  workloadEnv,
+} from "./workload_launch.ts";
 export {
   generateKeyPair,
   parsePublicKey,

@@ -10,8 +10,8 @@
 import { VolantError } from "../../schema/error.ts";
 import { resolveUser, type UserIds } from "./user.ts";
 
-/** `PATH` of the workload when its manifest sets none. */
-export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+import { DEFAULT_PATH, workloadEnv } from "../../schema/workload_launch.ts";
+export { DEFAULT_PATH, workloadEnv };
 
 /** Where busybox is in the guest's runtime image. */
 export const DEFAULT_BUSYBOX = "/usr/bin/busybox";
@@ -49,20 +49,6 @@ export interface LaunchSpec {
   cwd: string;
   /** Ids for a direct spawn (`root` `/` with a user); nsenter sets them itself. */
   ids: UserIds | undefined;
-}
-
-/**
- * The workload's environment: exactly `env`, plus `PATH` = {@linkcode DEFAULT_PATH} unless set.
- *
- * @example
- * ```ts
- * import { workloadEnv } from "./launch.ts";
- * console.assert(workloadEnv({ A: "1" }).PATH?.startsWith("/usr/local/sbin"));
- * console.assert(workloadEnv({ PATH: "/x" }).PATH === "/x");
- * ```
- */
-export function workloadEnv(env: Record<string, string>): Record<string, string> {
-  return { PATH: DEFAULT_PATH, ...env };
 }
 
 /** `root` without a trailing slash (`/` stays `/`). */

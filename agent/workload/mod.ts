@@ -21,6 +21,7 @@ export {
   type SupervisedPlugin,
   type SupervisorOptions,
 } from "./options.ts";
+export { adoptEarlyWorkload, type AdoptedRun, type AdoptOptions, runStatus } from "./adopt.ts";
 export { backoffDelay, decideRestart, type RestartDecision, type RunEnd } from "./backoff.ts";
 export {
   execProbe,

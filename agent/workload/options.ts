@@ -5,6 +5,7 @@
  * @module
  */
 import type { Manifest } from "../../schema/manifest.ts";
+import type { AdoptedRun } from "./adopt.ts";
 import type { Spawn } from "./launch.ts";
 import type { LogBuffer, LogBufferOptions } from "./log_buffer.ts";
 import type { EchoSink } from "./output.ts";
@@ -49,4 +50,9 @@ export interface SupervisorOptions {
   restartOnUnhealthy?: boolean;
   /** The clock (tests); default `Date.now`. */
   now?: () => number;
+  /**
+   * A run already under way that the first `start` adopts instead of spawning (the workload
+   * stage 0 started before kestrel); later runs are spawned as usual.
+   */
+  adopt?: AdoptedRun;
 }

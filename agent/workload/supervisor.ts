@@ -32,6 +32,7 @@ import {
   planLaunch,
   type Spawn,
 } from "./launch.ts";
+import type { AdoptedRun } from "./adopt.ts";
 import { LogBuffer } from "./log_buffer.ts";
 import {
   STABLE_RUN_MS,
@@ -84,6 +85,7 @@ export class Supervisor {
   #restartOnUnhealthy: boolean;
   #now: () => number;
   #health: HealthMonitor;
+  #adopt: AdoptedRun | undefined;
 
   #state: WorkloadState = "stopped";
   #since: number;
@@ -118,6 +120,7 @@ export class Supervisor {
     this.#stopGraceMs = options.stopGraceMs ?? STOP_GRACE_MS;
     this.#stableMs = options.stableMs ?? STABLE_RUN_MS;
     this.#restartOnUnhealthy = options.restartOnUnhealthy ?? false;
+    this.#adopt = options.adopt;
     const check = plugin.health_check;
     const probe = check === undefined
       ? () => Promise.resolve({ ok: true })
@@ -167,7 +170,9 @@ export class Supervisor {
       if (this.#run !== undefined || this.#state === "backoff") return;
       this.#wanted = "up";
       this.#attempts = 0;
-      await this.#launch();
+      const adopted = this.#adopt;
+      this.#adopt = undefined;
+      await (adopted === undefined ? this.#launch() : this.#adoptRun(adopted));
     });
   }
 
@@ -252,13 +257,52 @@ export class Supervisor {
       this.#ended(run, { success: false, code: null, signal: null });
       return;
     }
-    const pid = child.pid;
+    this.#begin(child.pid, child.stdout, child.stderr, child.status, startedAt, child);
+  }
+
+  /** Takes over a run started elsewhere (stage 0), checking the launch as `#launch` would. */
+  async #adoptRun(adopted: AdoptedRun): Promise<void> {
+    this.#nextStartAt = null;
+    this.#setState("starting");
+    try {
+      await planLaunch(this.plugin.workload.entrypoint, this.#target, this.#place);
+    } catch (err) {
+      // What stage 0 started cannot be what the manifest asks for: end it, report why.
+      killGroup(adopted.pid, "SIGKILL");
+      adopted.status.catch(() => {});
+      this.#lastError = message(err);
+      this.#event(`cannot start: ${this.#lastError}`);
+      this.#setState("failed");
+      return;
+    }
+    this.#startedAt = this.#now();
+    this.#begin(
+      adopted.pid,
+      adopted.stdout,
+      adopted.stderr,
+      adopted.status,
+      this.#startedAt,
+      undefined,
+      "adopted (started by stage 0)",
+    );
+  }
+
+  #begin(
+    pid: number,
+    stdout: ReadableStream<Uint8Array>,
+    stderr: ReadableStream<Uint8Array>,
+    ended: Promise<{ success: boolean; code: number | null; signal: Deno.Signal | null }>,
+    startedAt: number,
+    child: Deno.ChildProcess | undefined,
+    how = "started",
+  ): void {
+    const argv = this.plugin.workload.entrypoint;
     const output = Promise.all([
-      pumpLines(child.stdout, (l, n) => this.#line("stdout", l, n)),
-      pumpLines(child.stderr, (l, n) => this.#line("stderr", l, n)),
+      pumpLines(stdout, (l, n) => this.#line("stdout", l, n)),
+      pumpLines(stderr, (l, n) => this.#line("stderr", l, n)),
     ]);
     const run: Run = { child, pid, startedAt, ended: Promise.resolve() };
-    run.ended = child.status.then(async (status) => {
+    run.ended = ended.then(async (status) => {
       // Whatever the workload left in its process group goes with it (its pipes close).
       killGroup(pid, "SIGKILL");
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -268,7 +312,7 @@ export class Supervisor {
     });
     this.#run = run;
     this.#lastError = null;
-    this.#event(`started pid ${pid}: ${argv.join(" ")}`);
+    this.#event(`${how} pid ${pid}: ${argv.join(" ")}`);
     this.#setState("running");
     this.#health.start();
   }

@@ -151,11 +151,21 @@ export function timelineView(vm: VmRecord): string {
     return `${vm.name}: no boot timeline yet (kestrel reports it when it is ready; VMs with ` +
       "init none or custom have none)\n";
   }
+  const t = vm.timeline;
+  // In time order: when stage 0 started the workload, network and workload come before Deno.
+  const early = t.workload_ms !== undefined && t.runtime_ms !== undefined &&
+    t.workload_ms < t.runtime_ms;
+  const phases = Object.entries(PHASE_LABELS)
+    .map(([phase, label], order) => ({
+      at: t[phase as keyof typeof t],
+      label: early && phase === "workload_ms" ? "workload started (by stage 0)" : label,
+      order,
+    }))
+    .filter((p): p is { at: number; label: string; order: number } => p.at !== undefined)
+    .sort((a, b) => a.at - b.at || a.order - b.order);
   let previous = 0;
   const rows: string[][] = [];
-  for (const [phase, label] of Object.entries(PHASE_LABELS)) {
-    const at = vm.timeline[phase as keyof typeof vm.timeline];
-    if (at === undefined) continue;
+  for (const { at, label } of phases) {
     rows.push([label, formatSeconds(at), `+${formatSeconds(Math.max(0, at - previous))}`]);
     previous = at;
   }

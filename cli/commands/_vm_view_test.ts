@@ -1,4 +1,4 @@
-import { match } from "node:assert/strict";
+import { deepEqual, match } from "node:assert/strict";
 import { VmRecord } from "../../schema/mod.ts";
 import { timelineView, vmDetails, vmTable } from "./_vm_view.ts";
 
@@ -105,4 +105,33 @@ Deno.test("timelineView: each phase at its guest uptime and what it took; none y
   match(text, /kestrel ready\s+2\.40 s\s+\+0\.30 s/);
   match(text, /host: start request → running 3\.10 s/);
   match(timelineView({ ...base, timeline: null }), /no boot timeline yet/);
+});
+
+Deno.test("timelineView: a workload stage 0 started is listed in time order, before Deno", () => {
+  const vm = {
+    ...base,
+    boot_ms: 3100,
+    timeline: {
+      kernel_ms: 500,
+      network_ms: 600,
+      workload_ms: 620,
+      stage0_ms: 650,
+      runtime_ms: 1300,
+      kestrel_ms: 2100,
+      mounts_ms: 2200,
+      ready_ms: 2400,
+    },
+  };
+  const labels = timelineView(vm).split("\n").slice(1, 9).map((l) => l.split(/\s{2,}/)[0]);
+  deepEqual(labels, [
+    "kernel (to stage 0)",
+    "network",
+    "workload started (by stage 0)",
+    "stage 0 (drivers, runtime disk)",
+    "runtime started (Deno)",
+    "kestrel running",
+    "mounts",
+    "kestrel ready",
+  ]);
+  match(timelineView(vm), /workload started \(by stage 0\)\s+0\.62 s\s+\+0\.02 s/);
 });

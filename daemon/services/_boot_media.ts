@@ -7,7 +7,13 @@
  *
  * @module
  */
-import { type AgentAccess, type BootConfig, type Manifest, VolantError } from "../../schema/mod.ts";
+import {
+  type AgentAccess,
+  type BootConfig,
+  earlyWorkloadFor,
+  type Manifest,
+  VolantError,
+} from "../../schema/mod.ts";
 import type { DiskSpec } from "../../hypervisor/driver.ts";
 import { createOverlay } from "../artifacts/mod.ts";
 import type { GuestImage } from "../guest.ts";
@@ -40,11 +46,16 @@ export async function pluginFiles(rt: VmRuntime, plugin: string): Promise<Plugin
   return await rt.plugins.bootFiles(plugin);
 }
 
-function stageZeroEnv(manifest: Manifest | undefined): BootEnv {
+/**
+ * What stage 0 runs. Under kestrel, a workload stage 0 can start exactly as kestrel would
+ * (`earlyWorkloadFor`) starts right after the network, before Deno; kestrel adopts it.
+ */
+function stageZeroEnv(manifest: Manifest | undefined, image: boolean): BootEnv {
   const mode = manifest?.init.mode ?? "kestrel";
   if (mode === "custom") return { init: mode, exec: [manifest!.init.path!] };
   if (mode === "none") return { init: mode, exec: manifest!.workload.entrypoint };
-  return { init: "kestrel" };
+  const early = manifest === undefined ? undefined : earlyWorkloadFor(manifest, { image });
+  return { init: "kestrel", ...(early ? { early } : {}) };
 }
 
 /**
@@ -64,7 +75,7 @@ export async function prepareBootMedia(
   agent?: AgentAccess,
 ): Promise<BootExtras> {
   const manifest = fromImage?.manifest ?? plugin?.manifest;
-  const env = stageZeroEnv(manifest);
+  const env = stageZeroEnv(manifest, fromImage !== undefined);
   // A root filesystem (an image's, or a plugin's rootfs artifact) becomes the workload's root:
   // read-only on /dev/vdb, the VM's own writable disk on /dev/vdc, overlayfs in kestrel.
   const lower = fromImage

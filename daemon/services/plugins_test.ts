@@ -82,6 +82,8 @@ Deno.test("plugins: a signed plugin installs, backs a VM, and cannot be removed 
     deepEqual(config.manifest.workload.entrypoint, ["/bin/httpd", "-f"]);
     const env = new TextDecoder().decode(tail.find((m) => m.path === "volant/boot.env")!.data);
     match(env, /^VOLANT_INIT='kestrel'$/m);
+    // An absolute program and no user: stage 0 starts it before kestrel (kestrel adopts it).
+    match(env, /^VOLANT_EARLY_EXEC=''\\''\/bin\/httpd'\\'' '\\''-f'\\'''$/m);
 
     const refused = await caught(() => f.daemon.plugins.remove("web"));
     equal(refused.code, "invalid_state");

@@ -6,7 +6,7 @@
  * @module
  */
 import type { ChVmConfig } from "./config.ts";
-import { type HttpMethod, restApiError, unixHttp } from "./unix_http.ts";
+import { type HttpMethod, restJson } from "../rest/unix_http.ts";
 
 /** The base path of every endpoint. */
 export const CH_API_BASE = "/api/v1";
@@ -84,16 +84,12 @@ export class ChApi {
   /** Sends `action` (with `body` as JSON) and returns the parsed answer (undefined for 204). */
   async call<T = unknown>(action: ChAction, body?: unknown, timeoutMs?: number): Promise<T> {
     const endpoint = CH_ENDPOINTS[action];
-    const request = { method: endpoint.method, path: `${CH_API_BASE}${endpoint.path}` };
-    const response = await unixHttp(this.socket, {
-      ...request,
+    return await restJson<T>("Cloud Hypervisor", this.socket, {
+      method: endpoint.method,
+      path: `${CH_API_BASE}${endpoint.path}`,
       ...(body === undefined ? {} : { body }),
       timeoutMs: timeoutMs ?? this.#timeoutMs,
     });
-    if (response.status < 200 || response.status > 299) {
-      throw restApiError("Cloud Hypervisor", request, response);
-    }
-    return (response.text === "" ? undefined : JSON.parse(response.text)) as T;
   }
 
   /** `GET /vmm.ping`. */

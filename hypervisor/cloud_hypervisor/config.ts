@@ -6,7 +6,7 @@
  * @module
  */
 import type { KernelFormat, VmSpec } from "../driver.ts";
-import type { RestSpecRules } from "./rest_vmm.ts";
+import { VMLINUX_ONLY_FIX, type VmSpecRules } from "../spec_check.ts";
 
 /** Files Cloud Hypervisor keeps in the VM's runtime dir. */
 export interface ChPaths {
@@ -39,11 +39,12 @@ export function chPaths(runtimeDir: string): ChPaths {
 /** Cloud Hypervisor boots an ELF vmlinux through its PVH entry (no bzImage). */
 export const CH_KERNEL_FORMATS: readonly KernelFormat[] = ["vmlinux"];
 
-/** The limits {@linkcode checkRestSpec} applies for Cloud Hypervisor. */
-export function chSpecRules(spec: VmSpec): RestSpecRules {
+/** The limits `checkVmSpec` applies for Cloud Hypervisor. */
+export function chSpecRules(spec: VmSpec): VmSpecRules {
   return {
     label: "Cloud Hypervisor",
     kernelFormats: CH_KERNEL_FORMATS,
+    kernelFormatFix: VMLINUX_ONLY_FIX,
     diskFormats: ["raw", "qcow2"],
     // KVM's vCPU limit on x86 is far above this; 254 keeps the APIC ids in range.
     maxCpus: 254,

@@ -1,7 +1,8 @@
 /**
- * The Cloud Hypervisor hypervisor driver (REST API over a unix socket, hardware KVM only), and
- * the pieces it shares with the Firecracker driver: the HTTP-over-unix-socket client, the
- * launch/claim helpers and the VMM binary probe.
+ * The Cloud Hypervisor hypervisor driver (REST API over a unix socket, hardware KVM only). The
+ * pieces it shares with the Firecracker driver (the HTTP-over-unix-socket client, the launch
+ * helper, the VMM binary probe) live in `../rest/`, the spec check and runtime-dir claim in
+ * `../spec_check.ts` and `../spec_files.ts`; they are re-exported here as before.
  *
  * ```ts ignore
  * import { openCloudHypervisorDriver } from "./mod.ts";
@@ -37,29 +38,23 @@ export {
 export { chStateOf, CloudHypervisorDriver, type CloudHypervisorDriverOptions } from "./driver.ts";
 export { openCloudHypervisorDriver, type OpenCloudHypervisorOptions } from "./open.ts";
 export { CH_INSTALL_FIX, CH_MIN_VERSION, probeCloudHypervisor } from "./probe.ts";
+export { checkVmSpec as checkRestSpec, type VmSpecRules as RestSpecRules } from "../spec_check.ts";
+export { type ClaimOptions, claimRuntimeDir } from "../spec_files.ts";
 export {
-  checkRestSpec,
-  type ClaimOptions,
-  claimRuntimeDir,
+  atLeast,
+  formatVersion,
+  type HttpMethod,
   launchRestVmm,
   type LaunchRestVmmOptions,
-  type RestSpecRules,
-} from "./rest_vmm.ts";
-export {
-  type HttpMethod,
+  parseVmmVersion,
+  probeVmm,
+  type ProbeVmmOptions,
   restApiError,
   unixHttp,
   type UnixHttpFailure,
   type UnixHttpRequest,
   type UnixHttpResponse,
   vmmErrorText,
-} from "./unix_http.ts";
-export {
-  atLeast,
-  formatVersion,
-  parseVmmVersion,
-  probeVmm,
-  type ProbeVmmOptions,
   type VmmProbe,
   type VmmVersion,
-} from "./vmm_probe.ts";
+} from "../rest/mod.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 import type { KvmStatus } from "../kvm.ts";
-import { probeVmm, type VmmProbe, type VmmVersion } from "./vmm_probe.ts";
+import { probeVmm, type VmmProbe, type VmmVersion } from "../rest/vmm_probe.ts";
 
 /**
  * The oldest Cloud Hypervisor this driver supports: v53.0, the release whose API document

@@ -4,7 +4,6 @@ import { detectKvm, type KvmStatus } from "../kvm.ts";
 import { writeFakeCh } from "../testing/fake_ch_vmm.ts";
 import { openCloudHypervisorDriver } from "./open.ts";
 import { CH_MIN_VERSION, probeCloudHypervisor } from "./probe.ts";
-import { parseVmmVersion } from "./vmm_probe.ts";
 
 const KVM: KvmStatus = { available: true, path: "/dev/kvm", apiVersion: 12 };
 const NO_KVM: KvmStatus = {
@@ -22,26 +21,6 @@ async function withBin(fn: (dir: string) => Promise<void>): Promise<void> {
     await Deno.remove(dir, { recursive: true });
   }
 }
-
-Deno.test("parseVmmVersion() reads Cloud Hypervisor's --version forms", () => {
-  deepEqual(parseVmmVersion("cloud-hypervisor v53.0\n", "cloud-hypervisor"), {
-    major: 53,
-    minor: 0,
-    patch: 0,
-  });
-  deepEqual(parseVmmVersion("cloud-hypervisor v53.0-246-gae44c2971-dirty", "cloud-hypervisor"), {
-    major: 53,
-    minor: 0,
-    patch: 0,
-  });
-  deepEqual(parseVmmVersion("Cloud-Hypervisor 41.1.2", "cloud-hypervisor"), {
-    major: 41,
-    minor: 1,
-    patch: 2,
-  });
-  equal(parseVmmVersion("cloud-hypervisor (unknown)", "cloud-hypervisor"), null);
-  equal(parseVmmVersion("qemu 8.2.0", "cloud-hypervisor"), null);
-});
 
 Deno.test("probeCloudHypervisor() accepts v53.0 on a KVM host", async () => {
   await withBin(async (dir) => {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type HttpMethod, restApiError, unixHttp } from "../cloud_hypervisor/unix_http.ts";
+import { type HttpMethod, restJson } from "../rest/unix_http.ts";
 import type { FcConfigRequest } from "./config.ts";
 
 /** Every call the driver makes: action name → method and path template. */
@@ -73,16 +73,12 @@ export class FcApi {
     body?: unknown,
     timeoutMs?: number,
   ): Promise<T> {
-    const response = await unixHttp(this.socket, {
+    return await restJson<T>("Firecracker", this.socket, {
       method,
       path,
       ...(body === undefined ? {} : { body }),
       timeoutMs: timeoutMs ?? this.#timeoutMs,
     });
-    if (response.status < 200 || response.status > 299) {
-      throw restApiError("Firecracker", { method, path }, response);
-    }
-    return (response.text === "" ? undefined : JSON.parse(response.text)) as T;
   }
 
   /** `GET /`: the instance's state and version. */

@@ -6,7 +6,7 @@
  * @module
  */
 import type { KernelFormat, VmSpec } from "../driver.ts";
-import type { RestSpecRules } from "../cloud_hypervisor/rest_vmm.ts";
+import { VMLINUX_ONLY_FIX, type VmSpecRules } from "../spec_check.ts";
 
 /** Files Firecracker keeps in the VM's runtime dir. */
 export interface FcPaths {
@@ -33,11 +33,12 @@ export function fcPaths(runtimeDir: string): FcPaths {
 /** Firecracker boots an uncompressed ELF vmlinux only. */
 export const FC_KERNEL_FORMATS: readonly KernelFormat[] = ["vmlinux"];
 
-/** The limits `checkRestSpec` applies for Firecracker. */
-export function fcSpecRules(spec: VmSpec): RestSpecRules {
+/** The limits `checkVmSpec` applies for Firecracker. */
+export function fcSpecRules(spec: VmSpec): VmSpecRules {
   return {
     label: "Firecracker",
     kernelFormats: FC_KERNEL_FORMATS,
+    kernelFormatFix: VMLINUX_ONLY_FIX,
     // Its block devices are raw files; it has no qcow2 (or any image format) support.
     diskFormats: ["raw"],
     // machine-config's documented vcpu_count range.

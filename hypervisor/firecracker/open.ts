@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { openRestVmm, type OpenRestVmmOptions } from "../rest_open.ts";
+import { openRestVmm, type OpenRestVmmOptions } from "../rest/open.ts";
 import { FirecrackerDriver } from "./driver.ts";
 import { probeFirecracker } from "./probe.ts";
 

@@ -1,7 +1,7 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { VolantError } from "../../schema/mod.ts";
 import type { VmSpec } from "../driver.ts";
-import { checkRestSpec } from "../cloud_hypervisor/rest_vmm.ts";
+import { checkVmSpec } from "../spec_check.ts";
 import { testVmShapes } from "../testing/fake_ch_vmm.ts";
 import { OpenApiContract } from "../testing/openapi_contract.ts";
 import { FC_ENDPOINTS } from "./api.ts";
@@ -155,12 +155,12 @@ Deno.test("Firecracker's spec rules refuse exactly the shapes with a qcow2 disk"
   for (const [shape, spec] of Object.entries(testVmShapes("/srv/vm"))) {
     const hasQcow2 = spec.disks.some((d) => d.format === "qcow2");
     if (hasQcow2) {
-      throws(() => checkRestSpec(spec, fcSpecRules(spec)), (e: VolantError) => {
+      throws(() => checkVmSpec(spec, fcSpecRules(spec)), (e: VolantError) => {
         equal(e.code, "invalid_argument");
         return /format: Firecracker takes raw images, not qcow2/.test(e.message);
       }, shape);
     } else {
-      checkRestSpec(spec, fcSpecRules(spec));
+      checkVmSpec(spec, fcSpecRules(spec));
     }
   }
 });

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { probeVmm, type VmmProbe, type VmmVersion } from "../cloud_hypervisor/vmm_probe.ts";
 import type { KvmStatus } from "../kvm.ts";
+import { probeVmm, type VmmProbe, type VmmVersion } from "../rest/vmm_probe.ts";
 
 /**
  * The oldest Firecracker this driver supports: the 1.16 series, whose API document

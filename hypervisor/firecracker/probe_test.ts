@@ -1,6 +1,5 @@
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { VolantError } from "../../schema/mod.ts";
-import { parseVmmVersion } from "../cloud_hypervisor/vmm_probe.ts";
 import type { KvmStatus } from "../kvm.ts";
 import { writeFakeFc } from "../testing/fake_fc_vmm.ts";
 import { openFirecrackerDriver } from "./open.ts";
@@ -16,20 +15,6 @@ async function withBin(fn: (dir: string) => Promise<void>): Promise<void> {
     await Deno.remove(dir, { recursive: true });
   }
 }
-
-Deno.test("parseVmmVersion() reads Firecracker's --version", () => {
-  deepEqual(parseVmmVersion("Firecracker v1.16.1\n\n", "firecracker"), {
-    major: 1,
-    minor: 16,
-    patch: 1,
-  });
-  deepEqual(parseVmmVersion("Firecracker v1.17.0-dev\n", "firecracker"), {
-    major: 1,
-    minor: 17,
-    patch: 0,
-  });
-  equal(parseVmmVersion("cloud-hypervisor v53.0", "firecracker"), null);
-});
 
 Deno.test("probeFirecracker() accepts 1.16 on a KVM host and refuses 1.15", async () => {
   await withBin(async (dir) => {

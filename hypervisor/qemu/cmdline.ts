@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { VolantError } from "../../schema/mod.ts";
 import type { KernelFormat, VmSpec } from "../driver.ts";
 import type { Accel } from "../kvm.ts";
+import { checkVmSpec, type VmSpecRules } from "../spec_check.ts";
 
 /** Files QEMU keeps in the VM's runtime dir. */
 export interface QemuPaths {
@@ -65,12 +65,6 @@ export const QEMU_SANDBOX =
  */
 export const QEMU_TCG_TB_MIB = 64;
 
-/** Unix socket paths are limited to 107 bytes plus the terminating NUL. */
-const SUN_PATH_MAX = 107;
-const ID = /^[a-z0-9_]+$/;
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
-const TAP = /^[A-Za-z0-9_.-]{1,15}$/;
-
 /**
  * Escapes a value inside a QEMU `key=value,…` option list (a literal comma is doubled).
  *
@@ -84,13 +78,42 @@ export function optionValue(value: string): string {
   return value.replaceAll(",", ",,");
 }
 
-function invalid(field: string, message: string, value: unknown): VolantError {
-  return new VolantError("invalid_argument", `VmSpec.${field}: ${message}`, { field, value });
+/** Most vCPUs QEMU's microvm is given. */
+const QEMU_MAX_CPUS = 255;
+
+/**
+ * The limits {@linkcode checkVmSpec} applies for QEMU booting `kernelFormats`: a VM id without
+ * the commas and `=` its option lists split on (paths may hold commas: they are escaped), at
+ * most 255 vCPUs, any disk format, and the QMP socket's path length.
+ *
+ * @example
+ * ```ts
+ * import { qemuSpecRules } from "./cmdline.ts";
+ * const rules = qemuSpecRules({
+ *   id: "web", cpus: 1, memoryMib: 256,
+ *   kernel: { path: "/k/bzImage", format: "bzImage" },
+ *   cmdline: "console=ttyS0", disks: [], nics: [],
+ *   serialLog: "/log/serial.log", vmmLog: "/log/vmm.log", runtimeDir: "/run/web",
+ * }, ["bzImage"]);
+ * console.assert(rules.socket === "/run/web/qmp.sock" && rules.maxCpus === 255);
+ * ```
+ */
+export function qemuSpecRules(
+  spec: VmSpec,
+  kernelFormats: readonly KernelFormat[],
+): VmSpecRules {
+  return {
+    label: "QEMU",
+    kernelFormats,
+    maxCpus: QEMU_MAX_CPUS,
+    forbiddenIdChars: ",=",
+    socket: qemuPaths(spec.runtimeDir).qmpSocket,
+  };
 }
 
 /**
- * Checks what QEMU cannot be trusted to report clearly: ids, sizes, MAC and tap names, the
- * kernel format and the socket path length. Throws `invalid_argument` naming the field.
+ * Checks what QEMU cannot be trusted to report clearly (see {@linkcode checkVmSpec} and
+ * {@linkcode qemuSpecRules}). Throws `invalid_argument` naming the field.
  *
  * @example
  * ```ts ignore
@@ -99,62 +122,7 @@ function invalid(field: string, message: string, value: unknown): VolantError {
  * ```
  */
 export function validateSpec(spec: VmSpec, kernelFormats: readonly KernelFormat[]): void {
-  if (spec.id === "" || /[\s,=]/.test(spec.id)) {
-    throw invalid("id", "must be non-empty without spaces, commas or '='", spec.id);
-  }
-  if (!Number.isInteger(spec.cpus) || spec.cpus < 1 || spec.cpus > 255) {
-    throw invalid("cpus", "must be an integer from 1 to 255", spec.cpus);
-  }
-  if (!Number.isInteger(spec.memoryMib) || spec.memoryMib < 16) {
-    throw invalid("memoryMib", "must be an integer of at least 16", spec.memoryMib);
-  }
-  if (!kernelFormats.includes(spec.kernel.format)) {
-    throw invalid(
-      "kernel.format",
-      `qemu boots ${kernelFormats.join(" or ")}, not ${spec.kernel.format}`,
-      spec.kernel.format,
-    );
-  }
-  const paths: Array<[string, string | undefined]> = [
-    ["kernel.path", spec.kernel.path],
-    ["initramfs", spec.initramfs],
-    ["serialLog", spec.serialLog],
-    ["vmmLog", spec.vmmLog],
-    ["runtimeDir", spec.runtimeDir],
-    ...spec.disks.map((d, i): [string, string] => [`disks[${i}].path`, d.path]),
-  ];
-  for (const [field, path] of paths) {
-    if (path !== undefined && !path.startsWith("/")) {
-      throw invalid(field, "must be an absolute path", path);
-    }
-  }
-  const seen = new Set<string>();
-  for (const [i, disk] of spec.disks.entries()) {
-    if (!ID.test(disk.id) || seen.has(`disk-${disk.id}`)) {
-      throw invalid(`disks[${i}].id`, "must be unique and match [a-z0-9_]+", disk.id);
-    }
-    seen.add(`disk-${disk.id}`);
-  }
-  for (const [i, nic] of spec.nics.entries()) {
-    if (!ID.test(nic.id) || seen.has(`net-${nic.id}`)) {
-      throw invalid(`nics[${i}].id`, "must be unique and match [a-z0-9_]+", nic.id);
-    }
-    seen.add(`net-${nic.id}`);
-    if (!MAC.test(nic.mac)) {
-      throw invalid(`nics[${i}].mac`, "must look like 52:54:00:12:34:56", nic.mac);
-    }
-    if (!TAP.test(nic.tap)) {
-      throw invalid(`nics[${i}].tap`, "must be an interface name of 1-15 characters", nic.tap);
-    }
-  }
-  const { qmpSocket } = qemuPaths(spec.runtimeDir);
-  if (new TextEncoder().encode(qmpSocket).length > SUN_PATH_MAX) {
-    throw invalid(
-      "runtimeDir",
-      `is too long for a unix socket: ${qmpSocket} exceeds ${SUN_PATH_MAX} bytes`,
-      spec.runtimeDir,
-    );
-  }
+  checkVmSpec(spec, qemuSpecRules(spec, kernelFormats));
 }
 
 /**

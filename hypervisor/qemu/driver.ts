@@ -15,16 +15,17 @@
  * @module
  */
 import { VolantError } from "../../schema/mod.ts";
-import type {
-  CreateHooks,
-  Driver,
-  DriverProbe,
-  KernelFormat,
-  ShutdownOptions,
-  ShutdownResult,
-  VmmHandle,
-  VmmState,
-  VmSpec,
+import {
+  type CreateHooks,
+  type Driver,
+  type DriverProbe,
+  type KernelFormat,
+  type ShutdownOptions,
+  type ShutdownResult,
+  type VmmHandle,
+  vmmHandle,
+  type VmmState,
+  type VmSpec,
 } from "../driver.ts";
 import type { Accel } from "../kvm.ts";
 import { stopLadder } from "../ladder.ts";
@@ -36,7 +37,7 @@ import {
   spawnDetached,
   waitGone,
 } from "../process/mod.ts";
-import { checkSpecFiles, removeIfPresent } from "../spec_files.ts";
+import { checkSpecFiles, claimRuntimeDir, removeIfPresent } from "../spec_files.ts";
 import { prepareVmmJail } from "../jail/prepare.ts";
 import { qemuDataPaths } from "./data_files.ts";
 import { qemuArgs, qemuPaths, validateSpec } from "./cmdline.ts";
@@ -152,52 +153,27 @@ export class QemuDriver implements Driver {
     return this.#exe;
   }
 
-  /** Refuses a runtime dir whose QMP socket still answers; removes stale files otherwise. */
-  async #claimRuntimeDir(spec: VmSpec): Promise<void> {
-    const paths = qemuPaths(spec.runtimeDir);
-    try {
-      await Deno.lstat(paths.qmpSocket);
-    } catch {
-      await removeIfPresent(paths.pidFile);
-      await removeIfPresent(paths.consoleSocket);
-      return;
-    }
-    const live = await qmpExecute(paths.qmpSocket, "query-status", undefined, {
-      timeoutMs: 1_000,
-    }).then(() => true, () => false);
-    if (live) {
-      throw new VolantError(
-        "invalid_state",
-        `Runtime directory ${spec.runtimeDir} belongs to a QEMU that is still running ` +
-          `(${paths.qmpSocket} answers); stop it first`,
-        { runtimeDir: spec.runtimeDir },
-      );
-    }
-    await removeIfPresent(paths.qmpSocket);
-    await removeIfPresent(paths.pidFile);
-    await removeIfPresent(paths.consoleSocket);
-  }
-
   async create(spec: VmSpec, hooks: CreateHooks = {}): Promise<VmmHandle> {
     validateSpec(spec, this.kernelFormats);
     await checkSpecFiles(spec);
-    await this.#claimRuntimeDir(spec);
     const paths = qemuPaths(spec.runtimeDir);
+    await claimRuntimeDir({
+      label: "QEMU",
+      runtimeDir: spec.runtimeDir,
+      socket: paths.qmpSocket,
+      files: [paths.pidFile, paths.consoleSocket],
+      answers: () =>
+        qmpExecute(paths.qmpSocket, "query-status", undefined, { timeoutMs: 1_000 })
+          .then(() => true),
+    });
     const real = await this.#realBinary();
     const jail = spec.jail
       ? await prepareVmmJail({ ...spec, jail: spec.jail }, real, await qemuDataPaths(real))
       : undefined;
     // Jailed, the binary is bound at its real path: name it so.
     const argv = [jail ? real : this.#options.binary, ...qemuArgs(spec, this.#options)];
-    const handleOf = (pid: number, startTime: number): VmmHandle => ({
-      driver: this.name,
-      pid,
-      startTime,
-      apiSocket: paths.qmpSocket,
-      runtimeDir: spec.runtimeDir,
-      vmmLog: spec.vmmLog,
-      ...(spec.jail ? { jail: spec.jail } : {}),
-    });
+    const handleOf = (pid: number, startTime: number) =>
+      vmmHandle(this.name, spec, paths.qmpSocket, pid, startTime);
     const vmm = await spawnDetached({
       argv,
       log: spec.vmmLog,

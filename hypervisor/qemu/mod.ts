@@ -27,6 +27,7 @@ export {
   type QemuArgsOptions,
   type QemuPaths,
   qemuPaths,
+  qemuSpecRules,
   validateSpec,
 } from "./cmdline.ts";
 export {

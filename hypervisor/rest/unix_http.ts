@@ -1,7 +1,8 @@
 /**
  * HTTP/1.1 over a unix socket, the transport of Cloud Hypervisor's and Firecracker's APIs: one
  * request per connection (`fetch` through a `Deno.createHttpClient` whose proxy is the socket),
- * JSON bodies, a deadline per request. Shared by both REST drivers.
+ * JSON bodies, a deadline per request, and error answers turned into `VolantError`s carrying
+ * the VMM's own words. Shared by both REST drivers.
  *
  * @module
  */
@@ -176,4 +177,31 @@ export function restApiError(
     `${label} refused ${request.method} ${request.path} (HTTP ${response.status}): ${message}`,
     { method: request.method, path: request.path, status: response.status, vmm: message },
   );
+}
+
+/**
+ * Sends one request with {@linkcode unixHttp} and returns the parsed JSON answer (undefined for
+ * an empty body, e.g. 204). A non-2xx answer throws {@linkcode restApiError} naming `label`.
+ *
+ * @example
+ * ```ts ignore
+ * import { restJson } from "./unix_http.ts";
+ * const info = await restJson<{ state: string }>("Firecracker", "/run/volant/vms/web/fc.sock", {
+ *   method: "GET",
+ *   path: "/",
+ *   timeoutMs: 2_000,
+ * });
+ * console.log(info.state);
+ * ```
+ */
+export async function restJson<T = unknown>(
+  label: string,
+  socket: string,
+  request: UnixHttpRequest,
+): Promise<T> {
+  const response = await unixHttp(socket, request);
+  if (response.status < 200 || response.status > 299) {
+    throw restApiError(label, { method: request.method, path: request.path }, response);
+  }
+  return (response.text === "" ? undefined : JSON.parse(response.text)) as T;
 }

@@ -1,6 +1,6 @@
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { VolantError } from "../../schema/mod.ts";
-import { restApiError, unixHttp, vmmErrorText } from "./unix_http.ts";
+import { restApiError, restJson, unixHttp, vmmErrorText } from "./unix_http.ts";
 
 async function withServer(
   handler: (req: Request) => Response | Promise<Response>,
@@ -130,4 +130,39 @@ Deno.test("vmmErrorText() and restApiError() keep the VMM's own words", () => {
     );
     equal(err.details?.vmm, "Error from API: boom");
   }
+});
+
+Deno.test("restJson() parses 2xx answers and throws restApiError() for the others", async () => {
+  await withServer((req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/info") return Response.json({ state: "Running" });
+    if (path === "/empty") return new Response(null, { status: 204 });
+    return Response.json({ fault_message: "Invalid request" }, { status: 400 });
+  }, async (socket) => {
+    deepEqual(
+      await restJson("Firecracker", socket, { method: "GET", path: "/info", timeoutMs: 5_000 }),
+      {
+        state: "Running",
+      },
+    );
+    equal(
+      await restJson("Firecracker", socket, { method: "PUT", path: "/empty", timeoutMs: 5_000 }),
+      undefined,
+    );
+    await rejects(
+      () =>
+        restJson("Firecracker", socket, {
+          method: "PUT",
+          path: "/bad",
+          body: {},
+          timeoutMs: 5_000,
+        }),
+      (e: VolantError) => {
+        equal(e.code, "invalid_argument");
+        equal(e.message, "Firecracker refused PUT /bad (HTTP 400): Invalid request");
+        deepEqual(e.details, { method: "PUT", path: "/bad", status: 400, vmm: "Invalid request" });
+        return true;
+      },
+    );
+  });
 });

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { VolantError } from "../schema/mod.ts";
-import type { KvmStatus } from "./kvm.ts";
+import { VolantError } from "../../schema/mod.ts";
+import type { KvmStatus } from "../kvm.ts";
 
 /** Options every REST-driven VMM's open function takes. */
 export interface OpenRestVmmOptions {
@@ -37,7 +37,7 @@ interface Probed {
  *
  * @example
  * ```ts ignore
- * import { openRestVmm } from "./rest_open.ts";
+ * import { openRestVmm } from "./open.ts";
  * const driver = await openRestVmm("Firecracker", "firecracker", {}, probeFirecracker,
  *   (o) => new FirecrackerDriver(o));
  * ```
