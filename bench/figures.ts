@@ -14,6 +14,7 @@ import type { JailBenchResult } from "./jail_bench.ts";
 import type { EventsBenchResult } from "./events_bench.ts";
 import type { ApiBenchResult } from "./api_bench.ts";
 import type { DeployBenchResult } from "./deploy_bench.ts";
+import type { SnapshotBenchResult } from "./snapshot_bench.ts";
 import {
   type Benchmark,
   collectHost,
@@ -37,6 +38,7 @@ export interface RawResults {
   events?: EventsBenchResult;
   api?: ApiBenchResult;
   deploy?: DeployBenchResult;
+  snapshot?: SnapshotBenchResult;
 }
 
 /** One benchmark's figures (keyed), parameters and accelerator. */
@@ -451,6 +453,34 @@ export function apiFigures(a: ApiBenchResult): Extracted {
   };
 }
 
+/** `snapshot`: pause and size of a snapshot, restore → running against a cold create. */
+export function snapshotFigures(r: SnapshotBenchResult): Extracted {
+  const figures: Record<string, FigureSpec | null> = {};
+  for (const s of r.sizes) {
+    const m = `${s.memoryMb}mib`;
+    figures[`restore_to_running_${m}_ms`] = {
+      label: `restore → running, ${s.memoryMb} MiB guest`,
+      unit: "ms",
+      direction: lower,
+      samples: s.restoreMs,
+      baseline: { label: "cold POST /api/v1/vms → running (same VM)", samples: s.coldMs },
+    };
+    figures[`paused_${m}_ms`] = {
+      label: `guest paused for the snapshot, ${s.memoryMb} MiB guest`,
+      unit: "ms",
+      direction: lower,
+      samples: s.pausedMs,
+    };
+    figures[`size_${m}_bytes`] = {
+      label: `snapshot on disk, ${s.memoryMb} MiB guest`,
+      unit: "bytes",
+      direction: lower,
+      samples: s.bytes,
+    };
+  }
+  return { accel: r.accel, params: {}, figures: keyed("snapshot", figures) };
+}
+
 /** `deploy`: replica replacement against a plain create, and where its time goes. */
 export function deployFigures(d: DeployBenchResult): Extracted {
   return {
@@ -497,6 +527,7 @@ const EXTRACT: { [K in keyof RawResults]-?: (r: NonNullable<RawResults[K]>) => E
   events: eventsFigures,
   api: apiFigures,
   deploy: deployFigures,
+  snapshot: snapshotFigures,
 };
 
 /** Every benchmark that ran, as results-document entries measured on this host in `run`. */

@@ -3,7 +3,7 @@
  * baseline measured in the same run and the ratio. Timing targets live here, never in tests.
  *
  * Usage: `deno run -A bench/main.ts [--runs N]
- * [--only boot|net|appliance|image|probe|policy|jail|events|api|deploy[,…]]
+ * [--only boot|net|appliance|image|probe|policy|jail|events|api|deploy|snapshot[,…]]
  * [--json] [--out FILE] [--compare [FILE]] [--fail-on-regression] [--accept]`
  *
  * Every run writes its results as one JSON document (`bench/results.ts`) to `--out` (default
@@ -25,6 +25,7 @@ import { type JailBenchResult, runJailBench } from "./jail_bench.ts";
 import { type EventsBenchResult, runEventsBench } from "./events_bench.ts";
 import { type ApiBenchResult, runApiBench } from "./api_bench.ts";
 import { type DeployBenchResult, deployMedians, runDeployBench } from "./deploy_bench.ts";
+import { runSnapshotBench, type SnapshotBenchResult } from "./snapshot_bench.ts";
 import { compareArgs, prepareRecord } from "./record.ts";
 
 function fmtMs(ms: number): string {
@@ -378,6 +379,34 @@ function printDeploy(d: DeployBenchResult, runs: number): void {
   console.log(`      create  ${d.createMs.map(fmtMs).join(", ")}`);
 }
 
+function printSnapshot(r: SnapshotBenchResult, runs: number): void {
+  console.log(
+    `\nSnapshots (busybox httpd appliance under kestrel; ${r.accel.toUpperCase()}, median of ` +
+      `${runs}, one VM at a time)\n`,
+  );
+  console.log(table(
+    ["measure", "volant", "baseline", "ratio"],
+    r.sizes.flatMap((s) => {
+      const restore = median(s.restoreMs);
+      const cold = median(s.coldMs);
+      return [
+        [
+          `${s.memoryMb} MiB guest: restore → running vs cold create → running`,
+          fmtMs(restore),
+          fmtMs(cold),
+          (restore / cold).toFixed(3),
+        ],
+        [
+          `${s.memoryMb} MiB guest: paused for the snapshot (size on disk)`,
+          `${fmtMs(median(s.pausedMs))} (${(median(s.bytes) / 2 ** 20).toFixed(1)} MiB)`,
+          "-",
+          "-",
+        ],
+      ];
+    }),
+  ));
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({
     args: compareArgs(Deno.args),
@@ -407,6 +436,7 @@ if (import.meta.main) {
     "events",
     "api",
     "deploy",
+    "snapshot",
   ];
   const only = values.only?.split(",");
   if (only?.some((n) => !names.includes(n))) {
@@ -437,10 +467,11 @@ if (import.meta.main) {
     ? await runApiBench(Math.max(runs * 100, 200), Math.max(runs * 40, 100))
     : undefined;
   const deploy = want("deploy") ? await runDeployBench(Math.min(runs, 3)) : undefined;
+  const snapshot = want("snapshot") ? await runSnapshotBench(Math.min(runs, 3)) : undefined;
   if (values.json) {
     console.log(
       JSON.stringify(
-        { boot, net, appliance, image, probe, policy, jail, events, api, deploy },
+        { boot, net, appliance, image, probe, policy, jail, events, api, deploy, snapshot },
         null,
         2,
       ),
@@ -456,6 +487,7 @@ if (import.meta.main) {
     if (events) printEvents(events);
     if (api) printApi(api);
     if (deploy) printDeploy(deploy, Math.min(runs, 3));
+    if (snapshot) printSnapshot(snapshot, Math.min(runs, 3));
   }
   const code = await record({
     boot,
@@ -468,6 +500,7 @@ if (import.meta.main) {
     events,
     api,
     deploy,
+    snapshot,
   });
   if (code !== 0) Deno.exit(code);
 }

@@ -11,6 +11,7 @@ import type { Io } from "./io.ts";
 import { registerVersion, VOLAR_VERSION } from "./commands/version.ts";
 import { registerVms } from "./commands/vms.ts";
 import { registerDeployments } from "./commands/deployments.ts";
+import { registerSnapshots } from "./commands/snapshots.ts";
 import { registerSetup } from "./commands/setup.ts";
 import { registerPlugins } from "./commands/plugins.ts";
 import { registerKeys } from "./commands/keys.ts";
@@ -112,6 +113,7 @@ export function buildProgram(io: Io): Command {
   registerVms(program, io);
   registerVmAgent(program.commands.find((c) => c.name() === "vms")! as unknown as Command, io);
   registerDeployments(program, io);
+  registerSnapshots(program, io);
   registerPlugins(program, io);
   registerKeys(program, io);
   registerVersion(program, io);

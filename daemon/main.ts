@@ -236,6 +236,8 @@ async function serve(
       logger,
     });
     await reconcile(service);
+    // Snapshot directories a save cut short (volantd killed mid-way) left.
+    await service.snapshots.gc();
     // VMs left crashed under a restart policy, and deployments' replicas, from here on.
     restarter = new VmRestarter(service, config.restart, logger);
     restarter.start();

@@ -29,6 +29,16 @@ export interface NicSpec {
   mac: string;
 }
 
+/** What {@linkcode Driver.saveState} wrote. */
+export interface SavedState {
+  /** The files it wrote in the directory (names), all complete. */
+  files: string[];
+  /** Their total size in bytes. */
+  bytes: number;
+  /** How long the save took, ms (the guest was paused throughout). */
+  ms: number;
+}
+
 /** Everything a driver needs to launch one VM. Paths are absolute. */
 export interface VmSpec {
   /** Unique VM id; used to name files inside `runtimeDir`. */
@@ -46,6 +56,12 @@ export interface VmSpec {
   vmmLog: string;
   /** A directory owned by this VM for sockets and pid files; created by the caller. */
   runtimeDir: string;
+  /**
+   * Start from a saved state (the directory {@linkcode Driver.saveState} filled, same VMM build
+   * and the same spec otherwise) instead of booting: `create` leaves the VMM holding the guest
+   * as it was saved, paused; `resume` runs it.
+   */
+  restoreFrom?: string;
   /**
    * Confine the VMM (its own uid, cgroup, mount namespace and root; see `jail/`). The caller
    * made the uid's files, the cgroup and the empty root directory; drivers whose
@@ -169,6 +185,12 @@ export interface Driver {
   adopt(handle: VmmHandle): Promise<boolean>;
   /** Resolves when the VMM process exits (polls; works for adopted processes too). */
   waitExit(handle: VmmHandle): Promise<void>;
+  /**
+   * Pauses the guest if it runs and writes its memory, vCPU and device state into the empty
+   * directory `dir` (the VMM's own files, complete, or an error and nothing usable); the guest
+   * stays paused (`resume` runs it on). Drivers without snapshots do not have it.
+   */
+  saveState?(handle: VmmHandle, dir: string): Promise<SavedState>;
   /**
    * The unix socket of the guest's interactive serial console (one client at a time), when
    * this driver offers one; absent when the serial console only goes to `serialLog`.

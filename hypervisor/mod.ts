@@ -24,6 +24,7 @@ export type {
   DriverProbe,
   KernelFormat,
   NicSpec,
+  SavedState,
   ShutdownOptions,
   ShutdownResult,
   VmmHandle,

@@ -117,6 +117,14 @@ export {
   Workload,
 } from "./manifest.ts";
 export {
+  SnapshotCreateRequest,
+  SnapshotFile,
+  SnapshotList,
+  SnapshotName,
+  SnapshotRecord,
+  VmRestoreRequest,
+} from "./snapshot.ts";
+export {
   DEFAULT_PATH,
   type EarlyWorkload,
   earlyWorkloadFor,

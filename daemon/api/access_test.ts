@@ -386,6 +386,23 @@ Deno.test("/mcp: Host, Origin and Content-Type checked; read tokens call read-on
   }
 });
 
+/** Each call, made with a read token over TCP, is refused naming its method and path. */
+async function refusedToReaders(
+  app: Parameters<typeof call>[0],
+  reader: string,
+  calls: ReadonlyArray<readonly [string, string, unknown]>,
+): Promise<void> {
+  for (const [method, path, body] of calls) {
+    const init = body === undefined
+      ? { method, headers: bearer(reader) }
+      : { ...json(body, bearer(reader)), method };
+    match(
+      (await expectError(await call(app, VIA_TCP, path, init), "forbidden")).message,
+      new RegExp(`read-only: ${method} ${path.replaceAll("/", "\\/")} needs an admin token`),
+    );
+  }
+}
+
 Deno.test("TCP: read tokens list, get and wait for deployments and read VM stats, but change nothing", async () => {
   const env = await makeTestEnv();
   const { app, daemon } = testApp(env);
@@ -395,21 +412,12 @@ Deno.test("TCP: read tokens list, get and wait for deployments and read VM stats
       (await call(app, VIA_TCP, "/api/v1/deployments", { headers: bearer(reader) })).status,
       200,
     );
-    const refused = [
+    await refusedToReaders(app, reader, [
       ["POST", "/api/v1/deployments", { name: "web", plugin: "web", replicas: 1 }],
       ["POST", "/api/v1/deployments/web/scale", { replicas: 2 }],
       ["PATCH", "/api/v1/deployments/web", { memory_mb: 256 }],
       ["DELETE", "/api/v1/deployments/web", undefined],
-    ] as const;
-    for (const [method, path, body] of refused) {
-      const init = body === undefined
-        ? { method, headers: bearer(reader) }
-        : { ...json(body, bearer(reader)), method };
-      match(
-        (await expectError(await call(app, VIA_TCP, path, init), "forbidden")).message,
-        new RegExp(`read-only: ${method} ${path.replaceAll("/", "\\/")} needs an admin token`),
-      );
-    }
+    ]);
     equal(daemon.store.deployments.list().length, 0, "nothing was created");
     // Past the checks, reads reach their lookups.
     await expectError(
@@ -418,6 +426,33 @@ Deno.test("TCP: read tokens list, get and wait for deployments and read VM stats
     );
     await expectError(
       await call(app, VIA_TCP, "/api/v1/vms/web/stats", { headers: bearer(reader) }),
+      "not_found",
+    );
+  } finally {
+    await env.dispose();
+  }
+});
+
+Deno.test("TCP: read tokens list and show snapshots, but cannot take, restore or delete one", async () => {
+  const env = await makeTestEnv();
+  const { app, daemon } = testApp(env);
+  try {
+    await daemon.service.create({ name: "web" });
+    await daemon.service.wait("web", "running", 5_000);
+    const reader = await mint(app, "dash", "read");
+    equal(
+      (await call(app, VIA_TCP, "/api/v1/snapshots", { headers: bearer(reader) })).status,
+      200,
+    );
+    await refusedToReaders(app, reader, [
+      ["POST", "/api/v1/vms/web/snapshots", { snapshot: "s1" }],
+      ["POST", "/api/v1/vms/web/restore", { from: "s1", force: true }],
+      ["DELETE", "/api/v1/snapshots/s1", undefined],
+    ]);
+    equal((await daemon.service.snapshots.list()).length, 0, "nothing was taken");
+    equal((await daemon.service.get("web")).state, "running", "nothing was restored");
+    await expectError(
+      await call(app, VIA_TCP, "/api/v1/snapshots/s1", { headers: bearer(reader) }),
       "not_found",
     );
   } finally {

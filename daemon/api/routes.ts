@@ -80,6 +80,12 @@ export const HANDLERS: Handlers = {
   vmEvents,
   runAgui,
 
+  createSnapshot: ({ params, body, deps }) => deps.service.snapshots.create(params.name, body),
+  listSnapshots: async ({ deps }) => ({ snapshots: await deps.service.snapshots.list() }),
+  getSnapshot: ({ params, deps }) => deps.service.snapshots.get(params.snapshot),
+  deleteSnapshot: ({ params, deps }) => deps.service.snapshots.remove(params.snapshot),
+  restoreVm: ({ params, body, deps }) => deps.service.snapshots.restore(params.name, body),
+
   listDeployments: ({ deps }) => ({ deployments: deps.deployments?.list() ?? [] }),
   createDeployment: ({ body, deps }) => deployments(deps).create(body),
   getDeployment: ({ params, deps }) => deployments(deps).get(params.name),

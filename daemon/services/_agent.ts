@@ -29,6 +29,19 @@ export function issueAgentAccess(rt: VmRuntime, name: string): AgentAccess {
 }
 
 /**
+ * Records kestrel's port and secret as a restored guest already knows them (its memory holds
+ * them): the daemon must speak to that kestrel with them.
+ */
+export function keepAgentAccess(rt: VmRuntime, name: string, access: AgentAccess): AgentAccess {
+  const secret = AgentSecret.from(access.secret);
+  if (secret === null) {
+    throw new VolantError("invalid_state", `the saved guest's kestrel secret is not valid`);
+  }
+  rt.store.update(name, { agent_port: access.port, agent_secret: secret });
+  return access;
+}
+
+/**
  * Refuses a publish list that forwards to kestrel's port (TCP): kestrel answers only the
  * daemon, and a published port reaches it from every host address. `invalid_argument` naming
  * `publish[i].guest_port` and the way out.

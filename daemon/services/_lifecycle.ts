@@ -22,7 +22,8 @@ import { fileSize } from "../../hypervisor/process/mod.ts";
 import { ensureLease, guestNic, syncForwards } from "./_network.ts";
 import { watchReady } from "./_readiness.ts";
 import { syncPolicies } from "./_policy.ts";
-import { agentPort, issueAgentAccess, refuseAgentPort } from "./_agent.ts";
+import { agentPort, issueAgentAccess, keepAgentAccess, refuseAgentPort } from "./_agent.ts";
+import type { AgentAccess } from "../../schema/mod.ts";
 import {
   killHandle,
   killLadder,
@@ -64,15 +65,29 @@ async function createTap(rt: VmRuntime, row: VmRow, uid?: number): Promise<strin
   return tap;
 }
 
+/** A launch that resumes a saved guest instead of booting one (`snapshots.ts`). */
+export interface LaunchRestore {
+  /** The directory the driver saved the guest's state into. */
+  stateDir: string;
+  /** kestrel's port and secret as the saved guest knows them (its memory holds them). */
+  agent: AgentAccess;
+}
+
 /**
- * Launches the VMM for `row` (pending, stopped or crashed) and boots it: lease (kept when it
+ * Launches the VMM for `row` (pending, stopped or crashed) and boots it (or, with `restore`,
+ * resumes the saved guest: same secret, the state loaded before it runs): lease (kept when it
  * holds one), tap on the bridge, jail (uid, cgroup, root; see `_jail.ts`), VMM with the NIC —
  * its handle recorded as soon as it is spawned — and boot config with the address. The VM is
  * left `starting` with its watchers attached. On failure the process is ended and the tap and
  * jail removed before the error is thrown (the lease stays with the VM); the row's state is the
  * caller's to settle.
  */
-export async function launch(rt: VmRuntime, row: VmRow, image?: GuestImage): Promise<VmRow> {
+export async function launch(
+  rt: VmRuntime,
+  row: VmRow,
+  image?: GuestImage,
+  restore?: LaunchRestore,
+): Promise<VmRow> {
   const name = row.name;
   const resolved = image ?? await rt.guest.resolve(row.kernel);
   if (!rt.driver.kernelFormats.includes(resolved.kernel.format)) {
@@ -104,12 +119,13 @@ export async function launch(rt: VmRuntime, row: VmRow, image?: GuestImage): Pro
     faultPoint("launch_tap");
     const current = rt.store.get(name)!;
     const nic = guestNic(rt, current, tap);
-    const agent = issueAgentAccess(rt, name);
+    const agent = restore ? keepAgentAccess(rt, name, restore.agent) : issueAgentAccess(rt, name);
     // The tap's rules before the guest can send anything (kestrel's port as issued now).
     await syncPolicies(rt);
     const media = await prepareBootMedia(paths, resolved, name, nic, plugin, fromImage, agent);
     faultPoint("launch_media");
-    const spec = buildSpec(current, resolved, paths, rt.config.hostCmdline, nic, media);
+    const built = buildSpec(current, resolved, paths, rt.config.hostCmdline, nic, media);
+    const spec = restore ? { ...built, restoreFrom: restore.stateDir } : built;
     // Its own uid, cgroup and root (security.jail); the files it opens made its own.
     jail = await prepareJail(rt, name, spec);
     faultPoint("launch_jailed");
@@ -149,7 +165,7 @@ export async function launch(rt: VmRuntime, row: VmRow, image?: GuestImage): Pro
     });
     rt.runs.set(name, run);
     watchExit(rt, run);
-    await rt.driver.boot(handle);
+    await (restore ? rt.driver.resume(handle) : rt.driver.boot(handle));
     faultPoint("launch_booted");
     watchReady(rt, run, paths.serialLog, offset);
     capSerialLog(rt, run, paths.serialLog);

@@ -29,6 +29,7 @@ import { VmEvents } from "./events.ts";
 import { KeyedMutex } from "./_mutex.ts";
 import { vmPaths } from "./spec.ts";
 import { launch, stopVm } from "./_lifecycle.ts";
+import { SnapshotService } from "./snapshots.ts";
 import { pluginFiles } from "./_boot_media.ts";
 import type { PluginService } from "./plugins.ts";
 import type { ImageService } from "./images.ts";
@@ -133,6 +134,8 @@ export class VmService {
   readonly events: VmEvents;
   /** Internal: the shared context (used by the reconciler). */
   readonly runtime: VmRuntime;
+  /** Snapshots of its VMs, and restoring them. */
+  readonly snapshots: SnapshotService;
   #waits = new Set<(err: VolantError) => void>();
   #reserved: (name: string) => string | undefined = () => undefined;
 
@@ -159,6 +162,7 @@ export class VmService {
       now: options.now ?? (() => new Date()),
       closing: new AbortController(),
     };
+    this.snapshots = new SnapshotService(this.runtime);
   }
 
   #open(): void {

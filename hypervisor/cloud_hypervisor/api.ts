@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ChVmConfig } from "./config.ts";
+import type { ChRestoreConfig, ChSnapshotConfig, ChVmConfig } from "./config.ts";
 import { type HttpMethod, restJson } from "../rest/unix_http.ts";
 
 /** The base path of every endpoint. */
@@ -23,6 +23,8 @@ export const CH_ENDPOINTS = {
   powerButton: { method: "PUT", path: "/vm.power-button" },
   shutdownVm: { method: "PUT", path: "/vm.shutdown" },
   shutdownVmm: { method: "PUT", path: "/vmm.shutdown" },
+  snapshot: { method: "PUT", path: "/vm.snapshot" },
+  restore: { method: "PUT", path: "/vm.restore" },
 } as const satisfies Record<string, { method: HttpMethod; path: string }>;
 
 /** One of {@linkcode CH_ENDPOINTS}' actions. */
@@ -55,6 +57,8 @@ export interface ChApiOptions {
   timeoutMs?: number;
   /** Limit for `vm.boot` (it loads kernel and initramfs); default 30 000 ms. */
   bootTimeoutMs?: number;
+  /** Limit for `vm.snapshot` and `vm.restore` (they copy all guest memory); default 120 000 ms. */
+  stateTimeoutMs?: number;
 }
 
 /**
@@ -73,12 +77,14 @@ export class ChApi {
   readonly socket: string;
   readonly #timeoutMs: number;
   readonly #bootTimeoutMs: number;
+  readonly #stateTimeoutMs: number;
 
   /** A client for the API on `socket`. */
   constructor(socket: string, options: ChApiOptions = {}) {
     this.socket = socket;
     this.#timeoutMs = options.timeoutMs ?? 5_000;
     this.#bootTimeoutMs = options.bootTimeoutMs ?? 30_000;
+    this.#stateTimeoutMs = options.stateTimeoutMs ?? 120_000;
   }
 
   /** Sends `action` (with `body` as JSON) and returns the parsed answer (undefined for 204). */
@@ -140,5 +146,15 @@ export class ChApi {
   /** `PUT /vmm.shutdown`: the VMM process exits. */
   async shutdownVmm(): Promise<void> {
     await this.call("shutdownVmm");
+  }
+
+  /** `PUT /vm.snapshot`: writes the paused VM's state into the existing directory named. */
+  async snapshot(config: ChSnapshotConfig): Promise<void> {
+    await this.call("snapshot", config, this.#stateTimeoutMs);
+  }
+
+  /** `PUT /vm.restore`: a VMM without a VM takes the VM saved in the directory named. */
+  async restore(config: ChRestoreConfig): Promise<void> {
+    await this.call("restore", config, this.#stateTimeoutMs);
   }
 }

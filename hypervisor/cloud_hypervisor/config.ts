@@ -1,10 +1,12 @@
 /**
  * What the Cloud Hypervisor driver sends for one {@linkcode VmSpec}, as pure functions testable
- * without the VMM: the command line (an empty VMM with an API socket) and the `VmConfig` body of
- * `PUT /api/v1/vm.create`.
+ * without the VMM: the command line (an empty VMM with an API socket), the `VmConfig` body of
+ * `PUT /api/v1/vm.create`, the bodies of `vm.snapshot` and `vm.restore`, and the configuration
+ * a restore of the spec uses.
  *
  * @module
  */
+import { VolantError } from "../../schema/mod.ts";
 import type { KernelFormat, VmSpec } from "../driver.ts";
 import { VMLINUX_ONLY_FIX, type VmSpecRules } from "../spec_check.ts";
 
@@ -145,4 +147,125 @@ export function chVmConfig(spec: VmSpec): ChVmConfig {
     }));
   }
   return config;
+}
+
+/**
+ * The files `vm.snapshot` writes into its directory: the VM's configuration, its device and
+ * vCPU state, and guest memory (as large as the guest's RAM). A restore reads all three.
+ */
+export const CH_SNAPSHOT_FILES: readonly string[] = ["config.json", "state.json", "memory-ranges"];
+
+/** `PUT /vm.snapshot`'s body (`VmSnapshotConfig`). */
+export interface ChSnapshotConfig {
+  /** `file://` and the absolute path of an existing directory. */
+  destination_url: string;
+}
+
+/** `PUT /vm.restore`'s body (the `RestoreConfig` fields this driver sets). */
+export interface ChRestoreConfig {
+  /** `file://` and the absolute path of a snapshot directory. */
+  source_url: string;
+  /** Whether the VM runs once restored: never here (the driver's `resume` runs it). */
+  resume: boolean;
+}
+
+/**
+ * The body of `PUT /vm.snapshot` that saves into `dir` (Cloud Hypervisor takes the path after
+ * `file://` as it is: no percent-encoding).
+ *
+ * @example
+ * ```ts
+ * import { chSnapshotConfig } from "./config.ts";
+ * console.assert(chSnapshotConfig("/srv/save").destination_url === "file:///srv/save");
+ * ```
+ */
+export function chSnapshotConfig(dir: string): ChSnapshotConfig {
+  return { destination_url: `file://${dir}` };
+}
+
+/**
+ * The body of `PUT /vm.restore` that restores the snapshot in `dir`, paused (no `prefault`:
+ * memory is copied in, Cloud Hypervisor's default `Copy` mode).
+ *
+ * @example
+ * ```ts
+ * import { chRestoreConfig } from "./config.ts";
+ * const body = chRestoreConfig("/run/web/state.restore");
+ * console.assert(body.source_url === "file:///run/web/state.restore" && body.resume === false);
+ * ```
+ */
+export function chRestoreConfig(dir: string): ChRestoreConfig {
+  return { source_url: `file://${dir}`, resume: false };
+}
+
+type JsonObject = Record<string, unknown>;
+
+function isObject(value: unknown): value is JsonObject {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/**
+ * The `config.json` a restore of `spec` uses, from the one a snapshot saved (`saved`, read from
+ * `where`): the guest (vCPUs, memory, devices) must be the spec's, and the host's side of it
+ * becomes the spec's: the serial log file, each disk's image path and each NIC's tap (matched by
+ * device id). Everything else stays as saved (the guest's MACs and kernel are in its memory).
+ * `invalid_argument` naming `restoreFrom` when the saved VM is not the spec's.
+ *
+ * @example
+ * ```ts
+ * import { chRestoredVmConfig, chVmConfig } from "./config.ts";
+ * const spec = {
+ *   id: "web", cpus: 1, memoryMib: 256,
+ *   kernel: { path: "/k/vmlinux", format: "vmlinux" as const },
+ *   cmdline: "console=ttyS0", disks: [], nics: [],
+ *   serialLog: "/log/serial.log", vmmLog: "/log/vmm.log", runtimeDir: "/run/web",
+ * };
+ * const saved = chVmConfig(spec);
+ * const restored = chRestoredVmConfig(saved, { ...spec, serialLog: "/log/2.log" }, "/s/config.json");
+ * console.assert((restored.serial as { file: string }).file === "/log/2.log");
+ * ```
+ */
+export function chRestoredVmConfig(saved: unknown, spec: VmSpec, where: string): JsonObject {
+  const refuse = (why: string) =>
+    new VolantError("invalid_argument", `restoreFrom ${where}: ${why}`, {
+      field: "restoreFrom",
+      path: where,
+    });
+  if (!isObject(saved) || !isObject(saved.payload)) {
+    throw refuse("not a saved Cloud Hypervisor VM configuration");
+  }
+  const want = chVmConfig(spec);
+  const cpus = isObject(saved.cpus) ? saved.cpus.boot_vcpus : undefined;
+  const memory = isObject(saved.memory) ? saved.memory.size : undefined;
+  if (cpus !== want.cpus.boot_vcpus || memory !== want.memory.size) {
+    throw refuse(
+      `saved with ${String(cpus)} vCPUs and ${String(memory)} bytes of memory, the spec has ` +
+        `${want.cpus.boot_vcpus} and ${want.memory.size}`,
+    );
+  }
+  const restored: JsonObject = { ...saved };
+  const devices = <T extends { id: string }>(
+    key: "disks" | "net",
+    wanted: readonly T[],
+    host: (device: JsonObject, mine: T) => JsonObject,
+  ) => {
+    const list = Array.isArray(saved[key]) ? saved[key] as unknown[] : [];
+    const ids = list.map((d) => isObject(d) ? String(d.id) : "?");
+    if (ids.join("\n") !== wanted.map((d) => d.id).join("\n")) {
+      throw refuse(
+        `saved with ${key} [${ids.join(", ")}], the spec has [${
+          wanted.map((d) => d.id).join(", ")
+        }]`,
+      );
+    }
+    if (list.length > 0) {
+      restored[key] = list.map((d, i) => host(d as JsonObject, wanted[i]!));
+    }
+  };
+  devices("disks", want.disks ?? [], (d, mine) => ({ ...d, path: mine.path }));
+  devices("net", want.net ?? [], (n, mine) => ({ ...n, tap: mine.tap }));
+  if (isObject(saved.serial) && saved.serial.mode === "File") {
+    restored.serial = { ...saved.serial, file: spec.serialLog };
+  }
+  return restored;
 }

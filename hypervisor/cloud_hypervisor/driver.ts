@@ -11,6 +11,14 @@
  *   `vmm.shutdown` over the API, then SIGTERM; then SIGKILL. A VMM that exits on
  *   `vmm.shutdown` is reported as ended by the terminate step (`via: "sigterm"`).
  * - `adopt`: same pid and start time, and `vmm.ping` answers.
+ * - `saveState`: `vm.pause` when the guest runs, then `vm.snapshot` into a staging directory
+ *   (`config.json`, `state.json`, `memory-ranges`), moved into the target once complete.
+ * - `create` with `spec.restoreFrom`: the saved `config.json` is checked against the spec and
+ *   rewritten for it (serial log, disk paths, taps) into a staging directory in the runtime dir,
+ *   beside links to the saved state and memory; the VMM starts empty and takes the VM with
+ *   `vm.restore` (no `vm.create`), paused. Its `config.json` names host paths the new VM must
+ *   use, which is why it is not loaded as saved: the serial log would be the old VM's, and a
+ *   jailed VMM could not open it.
  *
  * Cloud Hypervisor opens disk images at `vm.boot` (`vm.create` only stores the configuration),
  * so a bad image fails `boot`, not `create`; and it truncates the serial file when the VM is
@@ -18,10 +26,21 @@
  *
  * @module
  */
-import type { VmmHandle, VmmState } from "../driver.ts";
+import { VolantError } from "../../schema/mod.ts";
+import type { VmmHandle, VmmState, VmSpec } from "../driver.ts";
 import { type RestVmm, RestVmmDriver, type RestVmmDriverOptions } from "../rest/mod.ts";
 import { ChApi, type ChCounters, type ChVmState } from "./api.ts";
-import { CH_KERNEL_FORMATS, chArgs, chPaths, chSpecRules, chVmConfig } from "./config.ts";
+import {
+  CH_KERNEL_FORMATS,
+  CH_SNAPSHOT_FILES,
+  chArgs,
+  chPaths,
+  chRestoreConfig,
+  chRestoredVmConfig,
+  chSnapshotConfig,
+  chSpecRules,
+  chVmConfig,
+} from "./config.ts";
 import { probeCloudHypervisor } from "./probe.ts";
 
 /**
@@ -53,6 +72,35 @@ export function chStateOf(state: ChVmState): VmmState {
   }
 }
 
+/**
+ * Readies the snapshot in `dir` for a restore of `spec` in `stage`: its `config.json` rewritten
+ * for the spec ({@linkcode chRestoredVmConfig}), every other saved file linked (the state and
+ * memory are read where they are).
+ */
+async function stageRestore(dir: string, spec: VmSpec, stage: string): Promise<string> {
+  const where = `${dir}/config.json`;
+  let saved: unknown;
+  try {
+    saved = JSON.parse(await Deno.readTextFile(where));
+  } catch (err) {
+    throw new VolantError(
+      "invalid_argument",
+      `restoreFrom ${where}: not a saved state file: ${(err as Error).message}`,
+      { field: "restoreFrom", path: where },
+    );
+  }
+  const config = chRestoredVmConfig(saved, spec, where);
+  await Deno.writeTextFile(`${stage}/config.json`, JSON.stringify(config), { mode: 0o600 });
+  for await (const entry of Deno.readDir(dir)) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.name === "config.json" || !(await Deno.stat(path).catch(() => null))?.isFile) {
+      continue;
+    }
+    await Deno.symlink(path, `${stage}/${entry.name}`);
+  }
+  return stage;
+}
+
 /** Cloud Hypervisor, as the shared REST driver runs it. */
 const CLOUD_HYPERVISOR: RestVmm<ChApi, ChVmState> = {
   name: "cloud-hypervisor",
@@ -78,6 +126,12 @@ const CLOUD_HYPERVISOR: RestVmm<ChApi, ChVmState> = {
   exit: async (api) => {
     await api.shutdownVm().catch(() => {});
     await api.shutdownVmm();
+  },
+  snapshots: {
+    files: CH_SNAPSHOT_FILES,
+    save: { name: "vm.snapshot", send: (api, dir) => api.snapshot(chSnapshotConfig(dir)) },
+    stage: stageRestore,
+    load: { name: "vm.restore", send: (api, dir) => api.restore(chRestoreConfig(dir)) },
   },
 };
 

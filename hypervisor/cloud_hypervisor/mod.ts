@@ -26,11 +26,17 @@ export {
 } from "./api.ts";
 export {
   CH_KERNEL_FORMATS,
+  CH_SNAPSHOT_FILES,
   chArgs,
   chDiskId,
   chNetId,
   type ChPaths,
   chPaths,
+  type ChRestoreConfig,
+  chRestoreConfig,
+  chRestoredVmConfig,
+  type ChSnapshotConfig,
+  chSnapshotConfig,
   chSpecRules,
   type ChVmConfig,
   chVmConfig,

@@ -1,8 +1,15 @@
-import { deepEqual, equal, ok } from "node:assert/strict";
+import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { testVmShapes } from "../testing/fake_ch_vmm.ts";
 import { OpenApiContract } from "../testing/openapi_contract.ts";
+import { VolantError } from "../../schema/mod.ts";
 import { CH_API_BASE, CH_ENDPOINTS } from "./api.ts";
-import { chArgs, chVmConfig } from "./config.ts";
+import {
+  chArgs,
+  chRestoreConfig,
+  chRestoredVmConfig,
+  chSnapshotConfig,
+  chVmConfig,
+} from "./config.ts";
 
 const DOCS = [
   "cloud_hypervisor/openapi/openapi.yaml",
@@ -23,8 +30,9 @@ for (const [name, contract] of docs) {
         );
       }
       // Every body-less call is body-less in the document too (none requires a body).
+      const withBody = ["create", "snapshot", "restore"];
       for (const [action, e] of Object.entries(CH_ENDPOINTS)) {
-        if (action === "create") continue;
+        if (withBody.includes(action)) continue;
         deepEqual(contract.requestProblems(e.method, `${CH_API_BASE}${e.path}`), [], action);
       }
     },
@@ -42,6 +50,61 @@ for (const [name, contract] of docs) {
         );
         equal(body.disks?.length ?? 0, spec.disks.length, shape);
         equal(body.net?.length ?? 0, spec.nics.length, shape);
+      }
+    },
+  });
+
+  Deno.test({
+    name: `cloud-hypervisor API (${name}): vm.snapshot and vm.restore bodies are valid`,
+    fn: () => {
+      const snapshot = chSnapshotConfig("/var/lib/volant/saves/web/.state.partial");
+      deepEqual(snapshot, {
+        destination_url: "file:///var/lib/volant/saves/web/.state.partial",
+      });
+      deepEqual(contract.requestProblems("PUT", `${CH_API_BASE}/vm.snapshot`, snapshot), []);
+      deepEqual(contract.schemaProblems("VmSnapshotConfig", snapshot), []);
+      const restore = chRestoreConfig("/run/volant/vms/web/state.restore");
+      deepEqual(restore, {
+        source_url: "file:///run/volant/vms/web/state.restore",
+        resume: false,
+      });
+      deepEqual(contract.requestProblems("PUT", `${CH_API_BASE}/vm.restore`, restore), []);
+      deepEqual(contract.schemaProblems("RestoreConfig", restore), []);
+      // Negative controls: the check is not vacuous for these bodies.
+      const broken: Array<[string, string, unknown, RegExp]> = [
+        ["no source", "/vm.restore", { resume: false }, /required property 'source_url'/],
+        ["a misspelt field", "/vm.restore", {
+          source_url: "file:///s",
+          resume_vm: false,
+        }, /additional properties: resume_vm/],
+        ["a string flag", "/vm.restore", { source_url: "file:///s", resume: "no" }, /boolean/],
+        ["an unknown mode", "/vm.restore", {
+          source_url: "file:///s",
+          memory_restore_mode: "Lazy",
+        }, /allowed values: Copy\|OnDemand/],
+        ["no body", "/vm.snapshot", undefined, /a body is required/],
+        ["a misspelt field", "/vm.snapshot", { destination: "file:///s" }, /additional/],
+      ];
+      for (const [what, path, body, problem] of broken) {
+        const problems = contract.requestProblems("PUT", `${CH_API_BASE}${path}`, body);
+        ok(problems.some((p) => problem.test(p)), `${what}: ${problems.join("; ")}`);
+      }
+    },
+  });
+
+  Deno.test({
+    name: `cloud-hypervisor API (${name}): a restored VM's configuration is still a VmConfig`,
+    fn: () => {
+      for (const [shape, spec] of Object.entries(testVmShapes("/srv/vm"))) {
+        const moved = {
+          ...spec,
+          serialLog: "/srv/other/serial.log",
+          disks: spec.disks.map((d) => ({ ...d, path: `/srv/other/${d.id}.img` })),
+          nics: spec.nics.map((n) => ({ ...n, tap: `${n.tap}x` })),
+        };
+        const restored = chRestoredVmConfig(chVmConfig(spec), moved, "/s/config.json");
+        deepEqual(contract.schemaProblems("VmConfig", restored), [], shape);
+        deepEqual(restored, chVmConfig(moved), `${shape}: the host's paths are the new spec's`);
       }
     },
   });
@@ -131,6 +194,48 @@ Deno.test("chVmConfig() maps the spec field by field", () => {
   equal(bare.disks, undefined);
   equal(bare.memory.size, 2 * 1024 * 1024 * 1024);
   equal(chVmConfig(shapes["root disk"]!).payload.initramfs, undefined);
+});
+
+Deno.test("chRestoredVmConfig() keeps the guest's side and refuses another VM's state", () => {
+  const spec = testVmShapes("/srv/vm")["several NICs"]!;
+  // What Cloud Hypervisor writes holds every field, defaults included: those stay as saved.
+  const saved = {
+    ...chVmConfig(spec),
+    rng: { src: "/dev/urandom", iommu: false },
+    net: chVmConfig(spec).net!.map((n) => ({ ...n, mac: "52:54:00:99:99:99", num_queues: 2 })),
+    serial: { mode: "File", file: "/old/serial.log", iommu: false },
+  };
+  const moved = { ...spec, serialLog: "/new/serial.log", nics: [{ ...spec.nics[0]!, tap: "t9" }] };
+  const refuse = (change: Partial<typeof spec>, problem: RegExp) =>
+    throws(() => chRestoredVmConfig(saved, { ...moved, ...change }, "/s/config.json"), (e) => {
+      ok(e instanceof VolantError);
+      equal(e.code, "invalid_argument");
+      deepEqual(e.details, { field: "restoreFrom", path: "/s/config.json" });
+      ok(problem.test(e.message), e.message);
+      return true;
+    });
+  refuse({}, /saved with net \[net-eth0, net-eth1, net-eth2\], the spec has \[net-eth0\]/);
+  const three = { ...moved, nics: spec.nics.map((n, i) => ({ ...n, tap: `t${i}` })) };
+  const restored = chRestoredVmConfig(saved, three, "/s/config.json");
+  deepEqual(restored.rng, saved.rng);
+  deepEqual(restored.serial, { mode: "File", file: "/new/serial.log", iommu: false });
+  deepEqual(
+    (restored.net as Array<{ tap: string; mac: string; num_queues: number }>).map((n) => [
+      n.tap,
+      n.mac,
+      n.num_queues,
+    ]),
+    [["t0", "52:54:00:99:99:99", 2], ["t1", "52:54:00:99:99:99", 2], [
+      "t2",
+      "52:54:00:99:99:99",
+      2,
+    ]],
+    "taps are the spec's, the guest's MACs stay",
+  );
+  refuse({ ...three, cpus: 4 }, /saved with 2 vCPUs and 134217728 bytes of memory, the spec has 4/);
+  refuse({ ...three, memoryMib: 256 }, /the spec has 2 and 268435456/);
+  refuse({ ...three, disks: [] }, /saved with disks \[disk-root\], the spec has \[\]/);
+  throws(() => chRestoredVmConfig([], spec, "/s/config.json"), /not a saved Cloud Hypervisor/);
 });
 
 Deno.test("chArgs() starts an empty VMM on the runtime dir's socket", () => {

@@ -10,6 +10,13 @@
  * SIGKILL with the given timeouts, `cleanup` removes the socket and pid files, `adopt`
  * checks pid and start time, `waitExit` resolves when the process ends.
  *
+ * It also saves and restores guests (unless `snapshots: false`), as QEMU's driver does:
+ * `saveState` pauses a running guest and writes {@linkcode FAKE_STATE_FILE} (the saved VM,
+ * checked on restore) and {@linkcode FAKE_MEMORY_FILE} into an empty directory; `create` with
+ * `spec.restoreFrom` checks them before any process exists (`invalid_argument` naming
+ * `restoreFrom`) and leaves the VMM paused with the guest as saved (it does not boot again:
+ * `resume` runs it, no new ready line).
+ *
  * @module
  */
 import { decodeBootConfig, READY_MARKER, type ReadyReport, VolantError } from "../../schema/mod.ts";
@@ -18,6 +25,7 @@ import type {
   Driver,
   DriverProbe,
   KernelFormat,
+  SavedState,
   ShutdownOptions,
   ShutdownResult,
   VmmHandle,
@@ -52,6 +60,27 @@ export interface FakeBehavior {
    * VM without a plugin). Change it on a running process to flip the workload's health.
    */
   workload: Record<string, unknown> | null;
+  /** `saveState()` fails with this error after pausing the guest (nothing is written). */
+  saveError: VolantError | null;
+  /** `create()` from a saved state fails with this error once it checked the files. */
+  restoreError: VolantError | null;
+}
+
+/** The saved VM in a fake saved state (JSON). */
+export const FAKE_STATE_FILE = "fake-vmm-state.json";
+/** The guest's "memory" in a fake saved state. */
+export const FAKE_MEMORY_FILE = "fake-vmm-memory";
+
+/** What {@linkcode FAKE_STATE_FILE} holds. */
+interface FakeSavedVm {
+  format: "volant-fake-vmm-state";
+  driver: string;
+  id: string;
+  cpus: number;
+  memoryMib: number;
+  /** Whether the guest had printed its ready line. */
+  ready: boolean;
+  memoryBytes: number;
 }
 
 /** Default behaviour: ready after 20 ms, obeys the power button within 5 ms. */
@@ -67,6 +96,8 @@ export const DEFAULT_FAKE_BEHAVIOR: Readonly<FakeBehavior> = {
   unresponsive: false,
   powerOffDelayMs: 5,
   workload: null,
+  saveError: null,
+  restoreError: null,
 };
 
 /** One simulated VMM process. */
@@ -83,6 +114,10 @@ export interface FakeProcess {
   readonly handle: VmmHandle;
   /** Its behaviour. */
   readonly behavior: FakeBehavior;
+  /** The saved state it was restored from (`spec.restoreFrom`), or null when it booted. */
+  readonly restoredFrom: string | null;
+  /** Whether the guest printed its ready line (carried over by a save). */
+  ready: boolean;
   /** VMM-level state. */
   state: VmmState;
   /** False once it exited. */
@@ -139,6 +174,8 @@ export class FakeRegistry {
       spec,
       handle,
       behavior,
+      restoredFrom: spec.restoreFrom ?? null,
+      ready: false,
       state: "created",
       alive: true,
       exitReason: null,
@@ -217,6 +254,8 @@ export interface FakeDriverOptions {
   unavailable?: boolean;
   /** Behaviour for every VM, or per spec. */
   behavior?: Partial<FakeBehavior> | ((spec: VmSpec) => Partial<FakeBehavior>);
+  /** Whether it saves and restores guests (has `saveState`, takes `restoreFrom`); default true. */
+  snapshots?: boolean;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -274,6 +313,8 @@ export class FakeDriver implements Driver {
   #version: string;
   #unavailable: boolean;
   #behavior: Partial<FakeBehavior> | ((spec: VmSpec) => Partial<FakeBehavior>);
+  /** Saves a guest's state (see the module doc); absent with `snapshots: false`. */
+  saveState?: (handle: VmmHandle, dir: string) => Promise<SavedState>;
 
   /** Creates a driver over `options.registry` (or a new one). */
   constructor(options: FakeDriverOptions = {}) {
@@ -284,6 +325,7 @@ export class FakeDriver implements Driver {
     this.#version = options.version ?? "fake-1.0";
     this.#unavailable = options.unavailable ?? false;
     this.#behavior = options.behavior ?? {};
+    if (options.snapshots !== false) this.saveState = (handle, dir) => this.#saveState(handle, dir);
   }
 
   /** Replaces the behaviour for VMs created from now on. */
@@ -341,6 +383,10 @@ export class FakeDriver implements Driver {
         { path: spec.runtimeDir },
       );
     }
+    const saved = spec.restoreFrom === undefined
+      ? undefined
+      : await this.#readSaved(spec, spec.restoreFrom);
+    if (saved && behavior.restoreError) throw behavior.restoreError;
     // Like a real VMM, the fake opens its disks at start-up and exits when one is unusable.
     for (const disk of spec.disks) {
       if (disk.format === "qcow2" && !(await hasQcow2Magic(disk.path))) {
@@ -352,6 +398,11 @@ export class FakeDriver implements Driver {
       }
     }
     const p = this.registry.spawn(this.name, spec, behavior);
+    if (saved) {
+      // Holding the guest as it was saved, paused.
+      p.state = "paused";
+      p.ready = saved.ready;
+    }
     try {
       await hooks.onSpawn?.({ ...p.handle });
       await Deno.writeTextFile(p.handle.apiSocket, "");
@@ -399,6 +450,7 @@ export class FakeDriver implements Driver {
     appendLine(spec.serialLog, `[    0.000000] Linux version 6.1.0-fake (fake guest ${spec.id})`);
     if (!behavior.neverReady) {
       this.registry.schedule(p, behavior.readyDelayMs, () => {
+        p.ready = true;
         const report: ReadyReport = {
           name: decodeBootConfig(spec.cmdline)?.name ?? spec.id,
           kestrel_version: "fake",
@@ -471,6 +523,87 @@ export class FakeDriver implements Driver {
     if (!p.alive) return { via: "already-exited" };
     this.registry.exit(p.pid, "SIGKILL");
     return { via: "sigkill" };
+  }
+
+  /** Checks the fake saved state in `dir` for `spec`; `invalid_argument` naming `restoreFrom`. */
+  async #readSaved(spec: VmSpec, dir: string): Promise<FakeSavedVm> {
+    if (!this.saveState) {
+      throw new VolantError("unsupported", `${this.name} (fake) cannot restore a saved state`);
+    }
+    const refuse = (path: string, why: string) =>
+      new VolantError("invalid_argument", `restoreFrom ${path}: ${why}`, {
+        field: "restoreFrom",
+        path,
+      });
+    const memory = `${dir}/${FAKE_MEMORY_FILE}`;
+    const where = `${dir}/${FAKE_STATE_FILE}`;
+    let text: string;
+    try {
+      text = await Deno.readTextFile(where);
+    } catch {
+      throw refuse(where, "no such file");
+    }
+    let saved: FakeSavedVm;
+    try {
+      saved = JSON.parse(text);
+    } catch {
+      throw refuse(where, "not a saved state file");
+    }
+    if (saved?.format !== "volant-fake-vmm-state" || saved.driver !== this.name) {
+      throw refuse(where, "not a saved state file");
+    }
+    if (saved.cpus !== spec.cpus || saved.memoryMib !== spec.memoryMib) {
+      throw refuse(
+        where,
+        `saved with ${saved.cpus} vCPUs and ${saved.memoryMib} MiB, the spec has ${spec.cpus} ` +
+          `and ${spec.memoryMib}`,
+      );
+    }
+    const size = await Deno.stat(memory).then((s) => s.size, () => null);
+    if (size === null) throw refuse(memory, "no such file");
+    if (size !== saved.memoryBytes) throw refuse(memory, "not a saved state file");
+    return saved;
+  }
+
+  async #saveState(handle: VmmHandle, dir: string): Promise<SavedState> {
+    const started = performance.now();
+    const p = this.#live(handle);
+    const entries = await Array.fromAsync(Deno.readDir(dir)).catch(() => null);
+    if (entries === null || entries.length > 0) {
+      throw new VolantError(
+        "invalid_argument",
+        `Saved state directory ${dir} ${entries === null ? "does not exist" : "is not empty"}`,
+        { path: dir },
+      );
+    }
+    if (p.state !== "running" && p.state !== "paused") {
+      throw new VolantError(
+        "vmm_failed",
+        `VMM pid ${p.pid} is ${p.state}, not running or paused: cannot save its state`,
+      );
+    }
+    p.state = "paused";
+    if (p.behavior.saveError) throw p.behavior.saveError;
+    // A little "memory" stands for the guest's (which a real save writes whole).
+    const memory = new TextEncoder().encode(`fake guest memory of ${p.spec.id}\n`.repeat(64));
+    const saved: FakeSavedVm = {
+      format: "volant-fake-vmm-state",
+      driver: this.name,
+      id: p.spec.id,
+      cpus: p.spec.cpus,
+      memoryMib: p.spec.memoryMib,
+      ready: p.ready,
+      memoryBytes: memory.length,
+    };
+    const state = new TextEncoder().encode(JSON.stringify(saved));
+    await Deno.writeFile(`${dir}/${FAKE_MEMORY_FILE}`, memory, { mode: 0o600 });
+    await Deno.writeFile(`${dir}/${FAKE_STATE_FILE}`, state, { mode: 0o600 });
+    appendLine(p.spec.vmmLog, `fake-vmm[${p.pid}]: saved its state in ${dir}`);
+    return {
+      files: [FAKE_MEMORY_FILE, FAKE_STATE_FILE],
+      bytes: memory.length + state.length,
+      ms: Math.round(performance.now() - started),
+    };
   }
 
   async cleanup(handle: VmmHandle): Promise<void> {

@@ -2,7 +2,7 @@ import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { decodeBootConfig, READY_MARKER, ReadyReport, VolantError } from "../../schema/mod.ts";
 import { runDriverContract, TEST_IGNORE_POWER } from "../contract_suite.ts";
 import type { VmSpec } from "../driver.ts";
-import { FakeDriver, FakeRegistry } from "./mod.ts";
+import { FAKE_MEMORY_FILE, FAKE_STATE_FILE, FakeDriver, FakeRegistry } from "./mod.ts";
 
 // The shared driver contract, on simulated processes. One registry stands for the host's
 // process table, so every new driver instance (a "restarted daemon") sees the same VMMs.
@@ -164,6 +164,132 @@ Deno.test("fake stop ladder, crashes and adoption across driver instances", asyn
     await b.waitExit(h4);
     const probe = await new FakeDriver({ unavailable: true }).probe();
     equal(probe.available, false);
+  } finally {
+    registry.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("fake save and restore: the restored guest is held paused and does not boot again", async () => {
+  const { dir, spec } = await fixture();
+  const registry = new FakeRegistry();
+  try {
+    const driver = new FakeDriver({ registry, behavior: { readyDelayMs: 5 } });
+    const source = await driver.create(spec);
+    await driver.boot(source);
+    await readyLine(spec.serialLog);
+    const state = `${dir}/state`;
+    await Deno.mkdir(state);
+    const saved = await driver.saveState!(source, state);
+    equal(await driver.info(source), "paused", "saving pauses the guest");
+    deepEqual(saved.files, [FAKE_MEMORY_FILE, FAKE_STATE_FILE]);
+    deepEqual([...Deno.readDirSync(state)].map((e) => e.name).sort(), saved.files);
+    let bytes = 0;
+    for (const f of saved.files) bytes += (await Deno.stat(`${state}/${f}`)).size;
+    equal(saved.bytes, bytes);
+    await driver.shutdown(source, { gracefulMs: 0, termMs: 10 });
+    await driver.cleanup(source);
+
+    await Deno.writeTextFile(spec.serialLog, "");
+    const restored = await driver.create({ ...spec, restoreFrom: state });
+    equal(await driver.info(restored), "paused");
+    const p = registry.find(restored)!;
+    equal(p.restoredFrom, state);
+    equal(p.ready, true, "the guest was ready when saved");
+    await rejects(driver.boot(restored), /already paused/);
+    await driver.resume(restored);
+    equal(await driver.info(restored), "running");
+    await new Promise((r) => setTimeout(r, 20));
+    ok(!(await Deno.readTextFile(spec.serialLog)).includes(READY_MARKER), "no second boot");
+    await driver.shutdown(restored, { gracefulMs: 100, termMs: 10 });
+  } finally {
+    registry.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("fake restore checks the saved state before any process exists", async () => {
+  const { dir, spec } = await fixture();
+  const registry = new FakeRegistry();
+  try {
+    const driver = new FakeDriver({ registry });
+    const refused = (path: RegExp) => (e: VolantError) => {
+      equal(e.code, "invalid_argument", e.message);
+      match(e.message, path);
+      equal(e.details?.field, "restoreFrom");
+      return true;
+    };
+    await rejects(
+      driver.create({ ...spec, restoreFrom: `${dir}/none` }),
+      refused(/^restoreFrom .*\/none\/fake-vmm-state\.json: no such file$/),
+    );
+    const h = await driver.create(spec);
+    await driver.boot(h);
+    await Deno.mkdir(`${dir}/state`);
+    await driver.saveState!(h, `${dir}/state`);
+    await driver.shutdown(h, { gracefulMs: 0, termMs: 10 });
+    await driver.cleanup(h);
+    await rejects(
+      driver.create({ ...spec, memoryMib: 512, restoreFrom: `${dir}/state` }),
+      refused(/saved with 1 vCPUs and 256 MiB, the spec has 1 and 512/),
+    );
+    await rejects(
+      new FakeDriver({ registry, name: "firecracker" }).create({
+        ...spec,
+        restoreFrom: `${dir}/state`,
+      }),
+      refused(/fake-vmm-state\.json: not a saved state file/),
+      "another driver's state",
+    );
+    await Deno.writeTextFile(`${dir}/state/${FAKE_MEMORY_FILE}`, "short");
+    await rejects(
+      driver.create({ ...spec, restoreFrom: `${dir}/state` }),
+      refused(/fake-vmm-memory: not a saved state file/),
+    );
+    const failing = new FakeDriver({
+      registry,
+      behavior: { restoreError: new VolantError("vmm_failed", "injected restore failure") },
+    });
+    await Deno.remove(`${dir}/state`, { recursive: true });
+    await Deno.mkdir(`${dir}/state`);
+    const h2 = await driver.create(spec);
+    await driver.boot(h2);
+    await driver.saveState!(h2, `${dir}/state`);
+    await driver.shutdown(h2, { gracefulMs: 0, termMs: 10 });
+    await driver.cleanup(h2);
+    await rejects(failing.create({ ...spec, restoreFrom: `${dir}/state` }), /injected restore/);
+    equal(registry.alive().length, 0, "no process for a refused or failed restore");
+    deepEqual([...Deno.readDirSync(spec.runtimeDir)], []);
+  } finally {
+    registry.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("fake saveState refusals; a driver without snapshots has none", async () => {
+  const { dir, spec } = await fixture();
+  const registry = new FakeRegistry();
+  try {
+    const driver = new FakeDriver({
+      registry,
+      behavior: { saveError: new VolantError("vmm_failed", "injected save failure") },
+    });
+    const h = await driver.create(spec);
+    await Deno.mkdir(`${dir}/state`);
+    await rejects(driver.saveState!(h, `${dir}/state`), /is created, not running or paused/);
+    await driver.boot(h);
+    await rejects(driver.saveState!(h, `${dir}/none`), /does not exist/);
+    await rejects(driver.saveState!(h, `${dir}/state`), /injected save failure/);
+    equal(await driver.info(h), "paused", "a failed save leaves the guest paused");
+    deepEqual([...Deno.readDirSync(`${dir}/state`)], []);
+    await Deno.writeTextFile(`${dir}/state/x`, "");
+    await rejects(driver.saveState!(h, `${dir}/state`), /is not empty/);
+    const plain = new FakeDriver({ registry, snapshots: false });
+    equal(plain.saveState, undefined);
+    await rejects(plain.create({ ...spec, restoreFrom: `${dir}/state` }), (e: VolantError) => {
+      equal(e.code, "unsupported");
+      return true;
+    });
   } finally {
     registry.dispose();
     await Deno.remove(dir, { recursive: true });

@@ -5,6 +5,8 @@
  */
 export {
   DEFAULT_FAKE_BEHAVIOR,
+  FAKE_MEMORY_FILE,
+  FAKE_STATE_FILE,
   type FakeBehavior,
   FakeDriver,
   type FakeDriverOptions,

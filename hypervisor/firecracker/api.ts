@@ -2,12 +2,13 @@
  * Firecracker's REST API as this driver uses it: one table of endpoints (paths as the API
  * document writes them, so tests check each row against it) and a small client over the unix
  * socket. The VMM's command surface is its action type: `InstanceStart` boots, `SendCtrlAltDel`
- * is the graceful step of the stop ladder; `PATCH /vm` pauses and resumes.
+ * is the graceful step of the stop ladder; `PATCH /vm` pauses and resumes; `/snapshot/create`
+ * and `/snapshot/load` save and restore a guest.
  *
  * @module
  */
 import { type HttpMethod, restJson } from "../rest/unix_http.ts";
-import type { FcConfigRequest } from "./config.ts";
+import type { FcConfigRequest, FcSnapshotCreate, FcSnapshotLoad } from "./config.ts";
 
 /** Every call the driver makes: action name → method and path template. */
 export const FC_ENDPOINTS = {
@@ -18,6 +19,8 @@ export const FC_ENDPOINTS = {
   networkInterface: { method: "PUT", path: "/network-interfaces/{iface_id}" },
   action: { method: "PUT", path: "/actions" },
   vmState: { method: "PATCH", path: "/vm" },
+  snapshotCreate: { method: "PUT", path: "/snapshot/create" },
+  snapshotLoad: { method: "PUT", path: "/snapshot/load" },
 } as const satisfies Record<string, { method: HttpMethod; path: string }>;
 
 /** The action types this driver sends to `PUT /actions`. */
@@ -40,6 +43,8 @@ export interface FcApiOptions {
   timeoutMs?: number;
   /** Limit for `InstanceStart` (it loads kernel and initramfs); default 30 000 ms. */
   bootTimeoutMs?: number;
+  /** Limit for `/snapshot/create` and `/snapshot/load` (all guest memory); default 120 000 ms. */
+  stateTimeoutMs?: number;
 }
 
 /**
@@ -58,12 +63,14 @@ export class FcApi {
   readonly socket: string;
   readonly #timeoutMs: number;
   readonly #bootTimeoutMs: number;
+  readonly #stateTimeoutMs: number;
 
   /** A client for the API on `socket`. */
   constructor(socket: string, options: FcApiOptions = {}) {
     this.socket = socket;
     this.#timeoutMs = options.timeoutMs ?? 5_000;
     this.#bootTimeoutMs = options.bootTimeoutMs ?? 30_000;
+    this.#stateTimeoutMs = options.stateTimeoutMs ?? 120_000;
   }
 
   /** Sends one request and returns the parsed answer (undefined for 204). */
@@ -104,5 +111,18 @@ export class FcApi {
   /** `PATCH /vm`: pause or resume the vCPUs. */
   async setVmState(state: "Paused" | "Resumed"): Promise<void> {
     await this.request("PATCH", FC_ENDPOINTS.vmState.path, { state });
+  }
+
+  /** `PUT /snapshot/create`: writes the paused guest's state and memory files. */
+  async createSnapshot(params: FcSnapshotCreate): Promise<void> {
+    await this.request("PUT", FC_ENDPOINTS.snapshotCreate.path, params, this.#stateTimeoutMs);
+  }
+
+  /**
+   * `PUT /snapshot/load`: a fresh Firecracker (nothing configured) takes the saved guest.
+   * Firecracker exits when the load fails.
+   */
+  async loadSnapshot(params: FcSnapshotLoad): Promise<void> {
+    await this.request("PUT", FC_ENDPOINTS.snapshotLoad.path, params, this.#stateTimeoutMs);
   }
 }

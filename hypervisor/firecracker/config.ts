@@ -1,7 +1,8 @@
 /**
  * What the Firecracker driver sends for one {@linkcode VmSpec}, as pure functions testable
  * without the VMM: the command line, the wrapper that sends the guest's serial console (the
- * VMM's stdout) to the serial log, and the ordered pre-boot configuration requests.
+ * VMM's stdout) to the serial log, the ordered pre-boot configuration requests, and the bodies
+ * that save and restore a guest.
  *
  * @module
  */
@@ -173,4 +174,75 @@ export function fcConfigRequests(spec: VmSpec): FcConfigRequest[] {
     });
   }
   return requests;
+}
+
+/** The guest's device and vCPU state in a saved-state directory. */
+export const FC_STATE_FILE = "vmstate";
+/** The guest's memory in a saved-state directory (as large as its RAM). */
+export const FC_MEMORY_FILE = "memory";
+
+/** The files `/snapshot/create` writes (this driver's names); a restore reads both. */
+export const FC_SNAPSHOT_FILES: readonly string[] = [FC_STATE_FILE, FC_MEMORY_FILE];
+
+/** `PUT /snapshot/create`'s body (`SnapshotCreateParams`) as this driver sends it. */
+export interface FcSnapshotCreate {
+  snapshot_type: "Full";
+  snapshot_path: string;
+  mem_file_path: string;
+}
+
+/** `PUT /snapshot/load`'s body (the `SnapshotLoadParams` fields this driver sets). */
+export interface FcSnapshotLoad {
+  snapshot_path: string;
+  /** The memory file, mapped privately (`mem_file_path` is its deprecated alternative). */
+  mem_backend: { backend_type: "File"; backend_path: string };
+  /** Never: the driver's `resume` runs the guest. */
+  resume_vm: false;
+  /** The spec's taps for the saved interfaces (by id), when it has NICs. */
+  network_overrides?: Array<{ iface_id: string; host_dev_name: string }>;
+}
+
+/**
+ * The body of `PUT /snapshot/create` that saves a full snapshot (state and all memory) into
+ * `dir`.
+ *
+ * @example
+ * ```ts
+ * import { fcSnapshotCreate } from "./config.ts";
+ * console.assert(fcSnapshotCreate("/srv/save").mem_file_path === "/srv/save/memory");
+ * ```
+ */
+export function fcSnapshotCreate(dir: string): FcSnapshotCreate {
+  return {
+    snapshot_type: "Full",
+    snapshot_path: `${dir}/${FC_STATE_FILE}`,
+    mem_file_path: `${dir}/${FC_MEMORY_FILE}`,
+  };
+}
+
+/**
+ * The body of `PUT /snapshot/load` that restores the snapshot in `dir` for `spec`, paused: the
+ * memory file as a `File` backend (Firecracker maps it privately for the guest's life: it must
+ * not change while the guest runs; removing it is fine), and the spec's taps in place of the
+ * saved ones (interfaces keep their ids).
+ *
+ * @example
+ * ```ts
+ * import { fcSnapshotLoad } from "./config.ts";
+ * const body = fcSnapshotLoad("/srv/save", { nics: [{ id: "eth0", tap: "vt1", mac: "" }] });
+ * console.assert(body.mem_backend.backend_path === "/srv/save/memory" && !body.resume_vm);
+ * console.assert(body.network_overrides?.[0]?.host_dev_name === "vt1");
+ * ```
+ */
+export function fcSnapshotLoad(dir: string, spec: Pick<VmSpec, "nics">): FcSnapshotLoad {
+  return {
+    snapshot_path: `${dir}/${FC_STATE_FILE}`,
+    mem_backend: { backend_type: "File", backend_path: `${dir}/${FC_MEMORY_FILE}` },
+    resume_vm: false,
+    ...(spec.nics.length > 0
+      ? {
+        network_overrides: spec.nics.map((nic) => ({ iface_id: nic.id, host_dev_name: nic.tap })),
+      }
+      : {}),
+  };
 }

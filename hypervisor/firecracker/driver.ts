@@ -13,6 +13,14 @@
  * - `shutdown`: `SendCtrlAltDel` (the guest reboots, and Firecracker exits on the reset) and a
  *   wait; then SIGTERM; then SIGKILL. Firecracker has no shutdown call of its own.
  * - `adopt`: same pid and start time, and `GET /` answers.
+ * - `saveState`: `PATCH /vm` `Paused` when the guest runs, then `PUT /snapshot/create` (a full
+ *   snapshot: `vmstate` and `memory`) into a staging directory, moved into the target once
+ *   complete.
+ * - `create` with `spec.restoreFrom`: the VMM starts as for a boot (its stdout on the serial
+ *   log) but gets no configuration: `PUT /snapshot/load` with the memory file as its `File`
+ *   backend, the spec's taps as network overrides, not resumed. Firecracker exits when a load
+ *   fails; the driver reports its `fault_message`. The restored guest's memory stays mapped from
+ *   the saved `memory` file, which must not be changed while it runs.
  *
  * Firecracker exits when the guest reboots, and cannot see a guest power-off without ACPI:
  * guests should run with `reboot=k` and reboot rather than power off.
@@ -24,10 +32,13 @@ import { type RestVmm, RestVmmDriver, type RestVmmDriverOptions } from "../rest/
 import { FcApi, type FcInstanceState } from "./api.ts";
 import {
   FC_KERNEL_FORMATS,
+  FC_SNAPSHOT_FILES,
   fcArgs,
   fcConfigRequests,
   fcPaths,
   fcSerialPrefix,
+  fcSnapshotCreate,
+  fcSnapshotLoad,
   fcSpecRules,
 } from "./config.ts";
 import { probeFirecracker } from "./probe.ts";
@@ -82,6 +93,17 @@ const FIRECRACKER: RestVmm<FcApi, FcInstanceState> = {
   resume: { name: "resume", send: (api) => api.setVmState("Resumed") },
   // The guest reboots, and Firecracker exits on the reset. It has no exit call of its own.
   powerOff: { name: "SendCtrlAltDel", send: (api) => api.action("SendCtrlAltDel") },
+  snapshots: {
+    files: FC_SNAPSHOT_FILES,
+    save: {
+      name: "snapshot/create",
+      send: (api, dir) => api.createSnapshot(fcSnapshotCreate(dir)),
+    },
+    load: {
+      name: "snapshot/load",
+      send: (api, dir, spec) => api.loadSnapshot(fcSnapshotLoad(dir, spec)),
+    },
+  },
 };
 
 /**

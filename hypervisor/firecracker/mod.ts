@@ -21,6 +21,9 @@ export {
 } from "./api.ts";
 export {
   FC_KERNEL_FORMATS,
+  FC_MEMORY_FILE,
+  FC_SNAPSHOT_FILES,
+  FC_STATE_FILE,
   fcArgs,
   type FcBootSource,
   type FcConfigRequest,
@@ -31,6 +34,10 @@ export {
   type FcPaths,
   fcPaths,
   fcSerialPrefix,
+  type FcSnapshotCreate,
+  fcSnapshotCreate,
+  type FcSnapshotLoad,
+  fcSnapshotLoad,
   fcSpecRules,
 } from "./config.ts";
 export { fcStateOf, FirecrackerDriver, type FirecrackerDriverOptions } from "./driver.ts";

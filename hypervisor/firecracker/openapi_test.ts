@@ -5,7 +5,14 @@ import { checkVmSpec } from "../spec_check.ts";
 import { testVmShapes } from "../testing/fake_ch_vmm.ts";
 import { OpenApiContract } from "../testing/openapi_contract.ts";
 import { FC_ENDPOINTS } from "./api.ts";
-import { fcArgs, fcConfigRequests, fcSerialPrefix, fcSpecRules } from "./config.ts";
+import {
+  fcArgs,
+  fcConfigRequests,
+  fcSerialPrefix,
+  fcSnapshotCreate,
+  fcSnapshotLoad,
+  fcSpecRules,
+} from "./config.ts";
 
 const DOCS = ["firecracker/openapi/openapi.yaml", "firecracker/openapi/openapi-v1.16.1.yaml"];
 const docs: Array<[string, OpenApiContract]> = [];
@@ -60,6 +67,62 @@ for (const [name, contract] of docs) {
             equal((r.body as unknown as Record<string, unknown>)[param], value, r.path);
           }
         }
+      }
+    },
+  });
+
+  Deno.test({
+    name: `firecracker API (${name}): snapshot create and load bodies are valid`,
+    fn: () => {
+      const create = fcSnapshotCreate("/var/lib/volant/saves/web/.state.partial");
+      deepEqual(create, {
+        snapshot_type: "Full",
+        snapshot_path: "/var/lib/volant/saves/web/.state.partial/vmstate",
+        mem_file_path: "/var/lib/volant/saves/web/.state.partial/memory",
+      });
+      deepEqual(contract.requestProblems("PUT", "/snapshot/create", create), []);
+      deepEqual(contract.schemaProblems("SnapshotCreateParams", create), []);
+      for (const [shape, spec] of fcShapes()) {
+        const load = fcSnapshotLoad("/var/lib/volant/saves/web", spec);
+        deepEqual(contract.requestProblems("PUT", "/snapshot/load", load), [], shape);
+        deepEqual(contract.schemaProblems("SnapshotLoadParams", load), [], shape);
+        equal("mem_file_path" in load, false, "never the deprecated memory field");
+        deepEqual(
+          load.network_overrides ?? [],
+          spec.nics.map((n) => ({ iface_id: n.id, host_dev_name: n.tap })),
+          shape,
+        );
+      }
+      const broken: Array<[string, string, unknown, RegExp]> = [
+        ["a lower-case backend", "/snapshot/load", {
+          snapshot_path: "/s/vmstate",
+          mem_backend: { backend_type: "file", backend_path: "/s/memory" },
+        }, /allowed values: File\|Uffd/],
+        ["a backend without its path", "/snapshot/load", {
+          snapshot_path: "/s/vmstate",
+          mem_backend: { backend_type: "File" },
+        }, /required property 'backend_path'/],
+        ["an override without its tap", "/snapshot/load", {
+          snapshot_path: "/s/vmstate",
+          mem_backend: { backend_type: "File", backend_path: "/s/memory" },
+          network_overrides: [{ iface_id: "eth0" }],
+        }, /required property 'host_dev_name'/],
+        ["a misspelt resume", "/snapshot/load", {
+          snapshot_path: "/s/vmstate",
+          mem_backend: { backend_type: "File", backend_path: "/s/memory" },
+          resume: false,
+        }, /additional properties: resume/],
+        ["no state path", "/snapshot/create", { mem_file_path: "/s/memory" }, /snapshot_path/],
+        ["no memory path", "/snapshot/create", { snapshot_path: "/s/vmstate" }, /mem_file_path/],
+        ["an unknown type", "/snapshot/create", {
+          snapshot_type: "full",
+          snapshot_path: "/s/vmstate",
+          mem_file_path: "/s/memory",
+        }, /allowed values: Full\|Diff/],
+      ];
+      for (const [what, path, body, problem] of broken) {
+        const problems = contract.requestProblems("PUT", path, body);
+        ok(problems.some((p) => problem.test(p)), `${what}: ${problems.join("; ")}`);
       }
     },
   });

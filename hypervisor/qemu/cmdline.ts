@@ -20,6 +20,8 @@ export interface QemuPaths {
    * types into the guest's ttyS0 and reads what it prints; everything is also logged.
    */
   consoleSocket: string;
+  /** Where a guest's saved state streams through (`<runtimeDir>/migrate.sock`, see migration.ts). */
+  migrateSocket: string;
 }
 
 /**
@@ -37,6 +39,7 @@ export function qemuPaths(runtimeDir: string): QemuPaths {
     qmpSocket: `${dir}/qmp.sock`,
     pidFile: `${dir}/qemu.pid`,
     consoleSocket: `${dir}/console.sock`,
+    migrateSocket: `${dir}/migrate.sock`,
   };
 }
 
@@ -196,6 +199,8 @@ export function qemuArgs(spec: VmSpec, options: QemuArgsOptions): string[] {
       `virtio-net-device,netdev=${id},mac=${nic.mac.toLowerCase()}`,
     );
   }
+  // A restore: the guest's state arrives later over QMP `migrate-incoming` (see migration.ts).
+  if (spec.restoreFrom !== undefined) args.push("-incoming", "defer");
   args.push("-S");
   return args;
 }

@@ -92,7 +92,17 @@ Deno.test("optionValue() doubles commas and qemuPaths() trims trailing slashes",
     qmpSocket: "/r/x/qmp.sock",
     pidFile: "/r/x/qemu.pid",
     consoleSocket: "/r/x/console.sock",
+    migrateSocket: "/r/x/migrate.sock",
   });
+});
+
+Deno.test("qemuArgs(): a restore waits for its state (-incoming defer), still paused (-S)", () => {
+  const restoring = qemuArgs({ ...spec, restoreFrom: "/s/state" }, { accel: "tcg" });
+  const at = restoring.indexOf("-incoming");
+  ok(at > 0, "restore adds -incoming");
+  equal(restoring[at + 1], "defer");
+  ok(restoring.includes("-S"));
+  equal(qemuArgs(spec, { accel: "tcg" }).includes("-incoming"), false);
 });
 
 Deno.test("validateSpec() names the bad field", () => {

@@ -20,6 +20,7 @@ import {
   type Driver,
   type DriverProbe,
   type KernelFormat,
+  type SavedState,
   type ShutdownOptions,
   type ShutdownResult,
   type VmmHandle,
@@ -42,6 +43,7 @@ import { prepareVmmJail } from "../jail/prepare.ts";
 import { qemuDataPaths } from "./data_files.ts";
 import { qemuArgs, qemuPaths, validateSpec } from "./cmdline.ts";
 import { probeQemu } from "./probe.ts";
+import { loadState, QEMU_STATE_FILE, saveState } from "./migration.ts";
 import { QmpClient, qmpExecute } from "./qmp.ts";
 
 /** Options of {@linkcode QemuDriver}. */
@@ -89,6 +91,18 @@ export function vmmStateOf(status: string): VmmState {
       return "shutdown";
     default:
       return "paused";
+  }
+}
+
+/** A restore's state file must be a readable regular file before any QEMU starts. */
+async function requireStateFile(path: string): Promise<void> {
+  const info = await Deno.stat(path).catch(() => undefined);
+  if (info === undefined || !info.isFile || info.size === 0) {
+    throw new VolantError(
+      "invalid_argument",
+      `restoreFrom ${path}: ${info === undefined ? "no such file" : "not a saved state file"}`,
+      { field: "restoreFrom", path },
+    );
   }
 }
 
@@ -166,6 +180,9 @@ export class QemuDriver implements Driver {
         qmpExecute(paths.qmpSocket, "query-status", undefined, { timeoutMs: 1_000 })
           .then(() => true),
     });
+    if (spec.restoreFrom !== undefined) {
+      await requireStateFile(`${spec.restoreFrom}/${QEMU_STATE_FILE}`);
+    }
     const real = await this.#realBinary();
     const jail = spec.jail
       ? await prepareVmmJail({ ...spec, jail: spec.jail }, real, await qemuDataPaths(real))
@@ -189,6 +206,13 @@ export class QemuDriver implements Driver {
     const handle = handleOf(vmm.pid, vmm.startTime);
     try {
       await this.#waitReady(vmm, spec);
+      if (spec.restoreFrom !== undefined) {
+        await loadState(
+          (command, args) => this.#qmp(handle, command, args),
+          paths.migrateSocket,
+          `${spec.restoreFrom}/${QEMU_STATE_FILE}`,
+        );
+      }
       return handle;
     } catch (err) {
       await killAndWait(vmm.pid, vmm.startTime);
@@ -229,10 +253,13 @@ export class QemuDriver implements Driver {
         lastError = err;
       }
       if (answer !== null) {
-        if (answer.status === "prelaunch") return;
+        const expected = spec.restoreFrom === undefined ? "prelaunch" : "inmigrate";
+        if (answer.status === expected) return;
         throw new VolantError(
           "vmm_failed",
-          `QEMU started in state ${answer.status}, expected prelaunch (paused before boot)`,
+          `QEMU started in state ${answer.status}, expected ${expected} (` +
+            (spec.restoreFrom === undefined ? "paused before boot" : "waiting for its state") +
+            ")",
           { pid: vmm.pid, status: answer.status },
         );
       }
@@ -253,6 +280,7 @@ export class QemuDriver implements Driver {
     await removeIfPresent(paths.qmpSocket);
     await removeIfPresent(paths.pidFile);
     await removeIfPresent(paths.consoleSocket);
+    await removeIfPresent(paths.migrateSocket);
   }
 
   /** Runs a QMP command on a live VMM; `vmm_failed` when the process is gone. */
@@ -323,6 +351,21 @@ export class QemuDriver implements Driver {
         return true;
       },
     });
+  }
+
+  /**
+   * Pauses the guest (if it runs) and saves its state through QEMU's migration stream into
+   * `<dir>/qemu-state.bin` (`migration.ts`); it stays paused.
+   */
+  async saveState(handle: VmmHandle, dir: string): Promise<SavedState> {
+    if ((await this.#status(handle)) === "running") await this.#qmp(handle, "stop");
+    const saved = await saveState(
+      (command, args) => this.#qmp(handle, command, args),
+      qemuPaths(handle.runtimeDir).migrateSocket,
+      `${dir}/${QEMU_STATE_FILE}`,
+      handle.jail ? { uid: handle.jail.uid } : {},
+    );
+    return { files: [QEMU_STATE_FILE], bytes: saved.bytes, ms: saved.ms };
   }
 
   async cleanup(handle: VmmHandle): Promise<void> {

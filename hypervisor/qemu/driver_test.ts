@@ -437,3 +437,108 @@ Deno.test({
     equal((await openQemuDriver({ accel: "tcg" })).kvm, false);
   },
 });
+
+/** The tick numbers in a serial log (`VOLANT_TEST_TICK <n> <random>`). */
+function ticks(text: string): number[] {
+  return [...text.matchAll(/^VOLANT_TEST_TICK (\d+) /gm)].map((m) => Number(m[1]));
+}
+
+async function untilTick(log: string, handle: VmmHandle, atLeast: number): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    const text = await Deno.readTextFile(log).catch(() => "");
+    if (ticks(text).some((n) => n >= atLeast)) return;
+    if (!(await isAlive(handle.pid, handle.startTime))) {
+      throw new Error(`QEMU exited before tick ${atLeast}:\n${text.slice(-2000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no tick ${atLeast} within 90 s`);
+}
+
+Deno.test({
+  name: "qemu: a guest's saved state restores into a new QEMU, which carries on from there" +
+    (ignore === undefined ? "" : ` (skipped: ${ignore})`),
+  ignore: ignore !== undefined,
+  fn: () =>
+    withVm(async (vm) => {
+      const spec = { ...vm.spec, cmdline: `${vm.spec.cmdline} volant_test_ticks=1` };
+      const source = await vm.driver.create(spec);
+      let restored: VmmHandle | undefined;
+      try {
+        await vm.driver.boot(source);
+        await untilTick(spec.serialLog, source, 5);
+        const state = `${vm.dir}/state`;
+        await Deno.mkdir(state);
+        const saved = await vm.driver.saveState!(source, state);
+        equal(await vm.driver.info(source), "paused", "saving leaves the guest paused");
+        deepEqual(saved.files, ["qemu-state.bin"]);
+        equal((await Deno.stat(`${state}/qemu-state.bin`)).size, saved.bytes);
+        ok(saved.bytes > 1_000_000 && saved.bytes < 256 * 2 ** 20, `state is ${saved.bytes} bytes`);
+        const atSave = Math.max(...ticks(await Deno.readTextFile(spec.serialLog)));
+        deepEqual(
+          [...Deno.readDirSync(spec.runtimeDir)].map((e) => e.name).filter((n) =>
+            n.includes("migrate") || n.includes("partial")
+          ),
+          [],
+          "no socket or partial file left",
+        );
+        // The source carries on too.
+        await vm.driver.resume(source);
+        await untilTick(spec.serialLog, source, atSave + 3);
+        await stopVm(vm, source);
+
+        await Deno.mkdir(`${vm.dir}/run2`);
+        const again = {
+          ...spec,
+          runtimeDir: `${vm.dir}/run2`,
+          serialLog: `${vm.dir}/serial2.log`,
+          restoreFrom: state,
+        };
+        restored = await vm.driver.create(again);
+        equal(await vm.driver.info(restored), "paused", "a restored guest waits for resume");
+        await vm.driver.resume(restored);
+        await untilTick(again.serialLog, restored, atSave + 2);
+        const after = await Deno.readTextFile(again.serialLog);
+        ok(!after.includes(READY_MARKER), `the restored guest did not boot again:\n${after}`);
+        const first = ticks(after)[0]!;
+        ok(
+          first >= atSave && first <= atSave + 2,
+          `it carries on from tick ${atSave}, not from 0: first tick ${first}`,
+        );
+      } finally {
+        if (restored) await stopVm(vm, restored).catch(() => {});
+        await stopVm(vm, source).catch(() => {});
+      }
+    }),
+});
+
+Deno.test({
+  name: "qemu: a restore from a missing or corrupt state file fails and leaves nothing running" +
+    (ignore === undefined ? "" : ` (skipped: ${ignore})`),
+  ignore: ignore !== undefined,
+  fn: () =>
+    withVm(async (vm) => {
+      const missing = await rejects(
+        vm.driver.create({ ...vm.spec, restoreFrom: `${vm.dir}/none` }),
+        (err: VolantError) => {
+          equal(err.code, "invalid_argument");
+          match(err.message, /restoreFrom .*none\/qemu-state\.bin: no such file/);
+          return true;
+        },
+      );
+      equal(missing, undefined);
+      await Deno.mkdir(`${vm.dir}/junk`);
+      await Deno.writeFile(
+        `${vm.dir}/junk/qemu-state.bin`,
+        crypto.getRandomValues(new Uint8Array(65536)),
+      );
+      await rejects(vm.driver.create({ ...vm.spec, restoreFrom: `${vm.dir}/junk` }));
+      deepEqual(await processesMentioning(vm.dir), [], "no QEMU left");
+      deepEqual(
+        [...Deno.readDirSync(vm.spec.runtimeDir)].map((e) => e.name),
+        [],
+        "no socket or pid file left",
+      );
+    }),
+});

@@ -16,6 +16,14 @@
  * - `shutdown`: the stop ladder ({@linkcode stopLadder}): the guest's power-off request while
  *   it runs, then the VMM's own exit request when it has one, SIGTERM, SIGKILL.
  * - `adopt`: same pid and start time, and the API answers.
+ * - `saveState` (VMMs with {@linkcode RestVmm.snapshots}): pauses a running guest and has the
+ *   VMM write its state into a staging directory (in the target directory, or in the runtime
+ *   dir for a jailed VMM: the only place it can write), then moves the complete result into the
+ *   target ({@linkcode collectSavedState}); the guest stays paused.
+ * - `create` with `spec.restoreFrom`: checks the saved files before anything starts
+ *   (`invalid_argument` naming `restoreFrom`), lets the VMM's `stage` ready them, binds them
+ *   into a jail read-only and lends them to its uid, starts the VMM as for a boot but loads the
+ *   state instead of configuring it: the guest is held paused, as saved.
  *
  * @module
  */
@@ -25,6 +33,7 @@ import {
   type Driver,
   type DriverProbe,
   type KernelFormat,
+  type SavedState,
   type ShutdownOptions,
   type ShutdownResult,
   type VmmHandle,
@@ -40,6 +49,14 @@ import { isAlive, killAndWait, waitGone } from "../process/mod.ts";
 import { checkVmSpec, type VmSpecRules } from "../spec_check.ts";
 import { checkSpecFiles, claimRuntimeDir, removeIfPresent } from "../spec_files.ts";
 import { launchRestVmm } from "./launch.ts";
+import {
+  collectSavedState,
+  lendFiles,
+  removeTree,
+  requireEmptyDir,
+  requireEnterable,
+  requireSavedState,
+} from "./saved_state.ts";
 import type { VmmProbe } from "./vmm_probe.ts";
 
 /** Options of a {@linkcode RestVmmDriver}. */
@@ -64,13 +81,47 @@ export interface RestVmmDriverOptions {
   apiTimeoutMs?: number;
   /** Limit for the boot request (the VMM loads kernel and initramfs); default 30 000 ms. */
   bootTimeoutMs?: number;
+  /**
+   * Limit for saving or loading a guest's state (the VMM writes or reads all guest memory);
+   * default 120 000 ms.
+   */
+  stateTimeoutMs?: number;
 }
+
+/** The staging directory a save goes to first (in the target, or in a jailed VMM's runtime dir). */
+export const SAVE_STAGING = "state.partial";
+/** The directory in the runtime dir a restore's staged files go to (see {@linkcode RestSnapshots.stage}). */
+export const RESTORE_STAGING = "state.restore";
 
 /** One request of a {@linkcode RestVmm}: its name in messages, and how to send it. */
 export interface RestStep<Api> {
   /** Name in messages, e.g. `vm.boot` or `InstanceStart`. */
   name: string;
   send: (api: Api) => Promise<void>;
+}
+
+/**
+ * How a REST VMM saves a guest's state and starts from one (see {@linkcode RestVmm.snapshots}).
+ * Paths are absolute and as the VMM sees them (a jailed VMM's files are bound at their own paths).
+ */
+export interface RestSnapshots<Api> {
+  /** The files a saved state holds: all written by a save, all needed by a restore. */
+  files: readonly string[];
+  /** Writes the paused guest's state into `dir`, an empty directory the VMM can write. */
+  save: { name: string; send: (api: Api, dir: string) => Promise<void> };
+  /**
+   * Readies the state saved in `dir` for a restore of `spec`, before the VMM starts, and returns
+   * the directory the VMM loads from. `stage` is an empty directory in the runtime dir for what
+   * it writes (given to a jailed VMM's uid afterwards; symlinks into `dir` resolve in the jail,
+   * where the saved files are bound). Throws `invalid_argument` naming `restoreFrom` when the
+   * state cannot be restored for `spec`. Without it, the VMM loads from `dir` itself.
+   */
+  stage?: (dir: string, spec: VmSpec, stage: string) => Promise<string>;
+  /**
+   * Loads the state in `dir` (the saved one, or what `stage` returned) into the freshly started
+   * VMM, which was given no configuration; the guest stays paused.
+   */
+  load: { name: string; send: (api: Api, dir: string, spec: VmSpec) => Promise<void> };
 }
 
 /**
@@ -87,7 +138,10 @@ export interface RestVmm<Api, State extends string> {
   /** Probes the binary (a name on PATH or a path); never throws. */
   probe: (binary: string, options: { kvm?: KvmStatus }) => Promise<VmmProbe>;
   /** A client for the API on `socket`. */
-  api: (socket: string, options: { timeoutMs: number; bootTimeoutMs: number }) => Api;
+  api: (
+    socket: string,
+    options: { timeoutMs: number; bootTimeoutMs: number; stateTimeoutMs: number },
+  ) => Api;
   /** Its API socket and the pid file the driver writes, for a runtime dir. */
   paths: (runtimeDir: string) => { apiSocket: string; pidFile: string };
   /** Files the VMM keeps beside its API socket (e.g. Cloud Hypervisor's lock); default none. */
@@ -130,6 +184,24 @@ export interface RestVmm<Api, State extends string> {
    * the VMM has no such call.
    */
   exit?: (api: Api) => Promise<void>;
+  /** Saving and restoring guests; absent when the VMM cannot. */
+  snapshots?: RestSnapshots<Api>;
+}
+
+/** `name` in `dir` (`dir` itself without a name), without doubled or trailing slashes. */
+function inDir(dir: string, name?: string): string {
+  const base = dir.replace(/\/+$/, "");
+  return name === undefined ? base || "/" : `${base}/${name}`;
+}
+
+/** A restore readied before the VMM starts. */
+interface ReadyRestore {
+  /** The directory the VMM loads from. */
+  source: string;
+  /** The saved files (absolute): bound read-only into a jail. */
+  files: string[];
+  /** Gives lent files back and removes the staged ones. */
+  release: () => Promise<void>;
 }
 
 /**
@@ -160,6 +232,8 @@ export class RestVmmDriver<Api, State extends string> implements Driver {
   readonly #vmm: RestVmm<Api, State>;
   readonly #options: RestVmmDriverOptions;
   #exe: Promise<string> | undefined;
+  /** The staging directories of the saves under way. */
+  readonly #saving = new Set<string>();
 
   /** A driver of `vmm` for the given binary (see `openRestVmm` to find and check it). */
   constructor(vmm: RestVmm<Api, State>, options: RestVmmDriverOptions) {
@@ -180,16 +254,32 @@ export class RestVmmDriver<Api, State extends string> implements Driver {
     return this.#vmm.api(socket, {
       timeoutMs: this.#options.apiTimeoutMs ?? 5_000,
       bootTimeoutMs: this.#options.bootTimeoutMs ?? 30_000,
+      stateTimeoutMs: this.#options.stateTimeoutMs ?? 120_000,
     });
+  }
+
+  /** The VMM's snapshot calls; `unsupported` when it has none. */
+  #snapshots(): RestSnapshots<Api> {
+    const snapshots = this.#vmm.snapshots;
+    if (!snapshots) {
+      throw new VolantError("unsupported", `${this.#vmm.label} cannot save or restore a guest`, {
+        driver: this.name,
+      });
+    }
+    return snapshots;
   }
 
   /**
    * The launch of a jailed VMM: its own seccomp filter stays on, it runs as the jail's uid in
-   * the jail's cgroup and mount namespace.
+   * the jail's cgroup and mount namespace. `stateFiles` (a restore's saved files) are bound
+   * read-only, each at its own path.
    */
-  async #jail(spec: VmSpec & { jail: VmmJail }): Promise<VmmJailFiles & { binary: string }> {
+  async #jail(
+    spec: VmSpec & { jail: VmmJail },
+    stateFiles: readonly string[],
+  ): Promise<VmmJailFiles & { binary: string }> {
     const binary = await Deno.realPath(this.#options.binary);
-    const launch = await prepareVmmJail(spec, binary);
+    const launch = await prepareVmmJail(spec, binary, stateFiles);
     return {
       ...launch,
       exe: `${spec.jail.root.replace(/\/+$/, "")}${await this.#processExe()}`,
@@ -226,7 +316,69 @@ export class RestVmmDriver<Api, State extends string> implements Driver {
       files: [...socketFiles, paths.pidFile],
       answers: () => vmm.ping(api, 1_000).then(() => true),
     });
-    const jail = spec.jail ? await this.#jail({ ...spec, jail: spec.jail }) : undefined;
+    // A dead VMM's half-done save or restore.
+    await removeTree(inDir(spec.runtimeDir, SAVE_STAGING));
+    await removeTree(inDir(spec.runtimeDir, RESTORE_STAGING));
+    const restore = spec.restoreFrom === undefined
+      ? undefined
+      : await this.#readyRestore(spec, spec.restoreFrom);
+    try {
+      return await this.#launch(spec, api, hooks, restore);
+    } finally {
+      await restore?.release();
+    }
+  }
+
+  /**
+   * Checks and readies `spec.restoreFrom` before anything starts: its files must be there
+   * (`invalid_argument` naming `restoreFrom`), the VMM's `stage` runs, and a jailed VMM's uid
+   * is lent the saved files and given the staged ones.
+   */
+  async #readyRestore(spec: VmSpec, dir: string): Promise<ReadyRestore> {
+    const snapshots = this.#snapshots();
+    const files = await requireSavedState(dir, snapshots.files);
+    const stage = inDir(spec.runtimeDir, RESTORE_STAGING);
+    const undo: Array<() => Promise<void>> = [];
+    const release = async () => {
+      for (const step of undo.splice(0).reverse()) await step().catch(() => {});
+    };
+    try {
+      let source = inDir(dir);
+      if (snapshots.stage) {
+        await Deno.mkdir(stage, { mode: 0o700 });
+        undo.push(() => removeTree(stage));
+        source = await snapshots.stage(source, spec, stage);
+        if (spec.jail) {
+          // Symlinks are left as they are (a chown would follow them to the saved files).
+          await Deno.chown(stage, spec.jail.uid, spec.jail.gid);
+          for await (const entry of Deno.readDir(stage)) {
+            if (!entry.isSymlink) {
+              await Deno.chown(`${stage}/${entry.name}`, spec.jail.uid, spec.jail.gid);
+            }
+          }
+        }
+      }
+      if (spec.jail) undo.push(await lendFiles(files, spec.jail.uid, spec.jail.gid));
+      return { source, files, release };
+    } catch (err) {
+      await release();
+      throw err;
+    }
+  }
+
+  /** Launches the VMM for `spec` and configures it, or loads the readied `restore`. */
+  async #launch(
+    spec: VmSpec,
+    api: Api,
+    hooks: CreateHooks,
+    restore: ReadyRestore | undefined,
+  ): Promise<VmmHandle> {
+    const vmm = this.#vmm;
+    const paths = vmm.paths(spec.runtimeDir);
+    const socketFiles = vmm.socketFiles?.(paths.apiSocket) ?? [];
+    const jail = spec.jail
+      ? await this.#jail({ ...spec, jail: spec.jail }, restore?.files ?? [])
+      : undefined;
     const handleOf = (pid: number, startTime: number) =>
       vmmHandle(this.name, spec, paths.apiSocket, pid, startTime);
     const launched = await launchRestVmm({
@@ -246,7 +398,8 @@ export class RestVmmDriver<Api, State extends string> implements Driver {
     });
     const handle = handleOf(launched.pid, launched.startTime);
     try {
-      await vmm.configure(api, spec);
+      if (restore) await this.#snapshots().load.send(api, restore.source, spec);
+      else await vmm.configure(api, spec);
       return handle;
     } catch (err) {
       await killAndWait(launched.pid, launched.startTime);
@@ -349,12 +502,62 @@ export class RestVmmDriver<Api, State extends string> implements Driver {
     });
   }
 
+  /**
+   * Pauses the guest if it runs and has the VMM write its state, then moves the complete files
+   * into the empty directory `dir` (see the module doc); the guest stays paused. On failure
+   * nothing is left in `dir`.
+   */
+  async saveState(handle: VmmHandle, dir: string): Promise<SavedState> {
+    const snapshots = this.#snapshots();
+    const { label, pause } = this.#vmm;
+    const started = performance.now();
+    await requireEmptyDir(dir);
+    const jail = handle.jail;
+    // A jailed VMM sees no more than its VM's files: it writes into its runtime dir.
+    const staging = jail ? inDir(handle.runtimeDir, SAVE_STAGING) : inDir(dir, `.${SAVE_STAGING}`);
+    if (jail) await requireEnterable(handle.runtimeDir, jail, label);
+    const state = await this.#state(handle);
+    const now = this.#vmm.stateOf(state);
+    if (now === "running") {
+      await this.call(handle, pause.name, pause.send);
+    } else if (now !== "paused") {
+      throw new VolantError(
+        "vmm_failed",
+        `${label} pid ${handle.pid} is ${now} (${state}), not running or paused: ` +
+          "cannot save its state",
+        { pid: handle.pid, state },
+      );
+    }
+    if (this.#saving.has(staging)) {
+      throw new VolantError(
+        "invalid_state",
+        `${label} pid ${handle.pid} is already saving its state`,
+        { pid: handle.pid, path: staging },
+      );
+    }
+    this.#saving.add(staging);
+    try {
+      // Left by a daemon killed during a save.
+      await removeTree(staging);
+      await Deno.mkdir(staging, { mode: 0o700 });
+      if (jail) await Deno.chown(staging, jail.uid, jail.gid);
+      await this.call(handle, snapshots.save.name, (api) => snapshots.save.send(api, staging));
+      const saved = await collectSavedState(staging, dir, snapshots.files, label);
+      return { ...saved, ms: Math.round(performance.now() - started) };
+    } finally {
+      await removeTree(staging);
+      this.#saving.delete(staging);
+    }
+  }
+
   async cleanup(handle: VmmHandle): Promise<void> {
     await removeIfPresent(handle.apiSocket);
     for (const file of this.#vmm.socketFiles?.(handle.apiSocket) ?? []) {
       await removeIfPresent(file);
     }
     await removeIfPresent(this.#vmm.paths(handle.runtimeDir).pidFile);
+    await removeTree(inDir(handle.runtimeDir, SAVE_STAGING));
+    await removeTree(inDir(handle.runtimeDir, RESTORE_STAGING));
   }
 
   async adopt(handle: VmmHandle): Promise<boolean> {

@@ -18,7 +18,24 @@
  *
  * @module
  */
-export { type RestStep, type RestVmm, RestVmmDriver, type RestVmmDriverOptions } from "./driver.ts";
+export {
+  RESTORE_STAGING,
+  type RestSnapshots,
+  type RestStep,
+  type RestVmm,
+  RestVmmDriver,
+  type RestVmmDriverOptions,
+  SAVE_STAGING,
+} from "./driver.ts";
+export {
+  type CollectedState,
+  collectSavedState,
+  lendFiles,
+  removeTree,
+  requireEmptyDir,
+  requireEnterable,
+  requireSavedState,
+} from "./saved_state.ts";
 export { launchRestVmm, type LaunchRestVmmOptions } from "./launch.ts";
 export { openRestVmm, type OpenRestVmmOptions } from "./open.ts";
 export {

@@ -64,6 +64,11 @@ total=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
 avail=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
 ms=$(awk "BEGIN {print int($up * 1000)}")
 echo "KESTREL_READY {\\"name\\":\\"\${volant_test_name:-test-guest}\\",\\"kestrel_version\\":\\"busybox-test\\",\\"uptime_ms\\":$ms,\\"mem_total_kb\\":$total,\\"mem_available_kb\\":$avail}"
+# volant_test_ticks=1: count on the console every 0.2 s (a guest whose memory and vCPU state
+# show in its output: a restored guest carries on counting from where it was saved).
+if [ "$volant_test_ticks" = 1 ]; then
+  (i=0; while :; do echo "VOLANT_TEST_TICK $i $(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' ')"; i=$((i + 1)); sleep 0.2; done) &
+fi
 if [ "$${POWER_KEY}" = ${POWER_IGNORE} ]; then
   echo "VOLANT_TEST_POWER ignoring the power button"
   while :; do sleep 3600; done

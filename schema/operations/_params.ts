@@ -8,6 +8,7 @@ import { PluginName } from "../manifest.ts";
 import { RegistryHost } from "../registry.ts";
 import { VmName } from "../vm.ts";
 import { DeploymentName } from "../deployment.ts";
+import { SnapshotName } from "../snapshot.ts";
 
 /** `:name`: a VM. */
 export const ByVm = z.strictObject({ name: VmName.describe("The VM's name") });
@@ -54,3 +55,8 @@ export const PROGRESS_STREAM = {
     '{type: "error", error: {code, message, details}}; the work finishes even when the ' +
     "client goes away",
 } as const;
+
+/** `:snapshot`: a snapshot. */
+export const BySnapshot = z.strictObject({
+  snapshot: SnapshotName.describe("The snapshot's name"),
+});

@@ -36,6 +36,13 @@ import {
   WaitDeployment,
 } from "./deployments.ts";
 import { RunAgui } from "./agui.ts";
+import {
+  CreateSnapshot,
+  DeleteSnapshot,
+  GetSnapshot,
+  ListSnapshots,
+  RestoreVm,
+} from "./snapshots.ts";
 import { GetImage, ListImages, PullImage, RemoveImage } from "./images.ts";
 import {
   GetPlugin,
@@ -50,6 +57,13 @@ import { CreateToken, ListTokens, RevokeToken } from "./tokens.ts";
 import { ListRegistries, LoginRegistry, LogoutRegistry } from "./registries.ts";
 
 export { GetHealth, GetOpenApi } from "./daemon.ts";
+export {
+  CreateSnapshot,
+  DeleteSnapshot,
+  GetSnapshot,
+  ListSnapshots,
+  RestoreVm,
+} from "./snapshots.ts";
 export {
   CreateVm,
   DeleteVm,
@@ -129,6 +143,11 @@ export const OPERATIONS = [
   UpdateDeployment,
   DeleteDeployment,
   WaitDeployment,
+  CreateSnapshot,
+  ListSnapshots,
+  GetSnapshot,
+  DeleteSnapshot,
+  RestoreVm,
   ListImages,
   PullImage,
   GetImage,
