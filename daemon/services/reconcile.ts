@@ -116,6 +116,23 @@ async function endUnadopted(rt: VmRuntime, row: VmRow, report: ReconcileReport):
   }
 }
 
+/**
+ * volantd pauses a guest only while it snapshots it (or while a restored guest waits for its
+ * resume): a daemon killed in between left it paused. A VM meant to run runs on.
+ */
+async function resumeIfPaused(rt: VmRuntime, row: VmRow & { handle: VmmHandle }): Promise<void> {
+  try {
+    if ((await rt.driver.info(row.handle)) !== "paused") return;
+    await rt.driver.resume(row.handle);
+    rt.logger.warn("resumed a guest a cut-short snapshot or restore left paused", {
+      vm: row.name,
+      pid: row.handle.pid,
+    });
+  } catch (err) {
+    rt.logger.warn("cannot resume a paused guest", { vm: row.name, error: err });
+  }
+}
+
 async function reconcileOne(rt: VmRuntime, row: VmRow, report: ReconcileReport): Promise<void> {
   const alive = await isAlive(rt, row);
   const name = row.name;
@@ -124,6 +141,7 @@ async function reconcileOne(rt: VmRuntime, row: VmRow, report: ReconcileReport):
     case "starting":
     case "running":
       if (alive) {
+        await resumeIfPaused(rt, row as VmRow & { handle: VmmHandle });
         attachRun(rt, row as VmRow & { handle: VmmHandle });
         report.adopted.push(name);
         rt.logger.info("vm adopted", { vm: name, pid: row.handle?.pid, state: row.state });

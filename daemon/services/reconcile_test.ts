@@ -93,3 +93,25 @@ Deno.test("a VMM recorded by another driver is not adopted", async () => {
     await env.dispose();
   }
 });
+
+Deno.test("a guest a killed daemon left paused (snapshot cut short) runs on after the restart", async () => {
+  const env = await makeTestEnv();
+  try {
+    const first = env.open();
+    const vm = await first.service.create({ name: "web" });
+    await first.service.wait("web", "running", 5_000);
+    // What a save does first; then volantd dies before it resumes the guest.
+    await first.driver.pause(first.store.vms.get("web")!.handle!);
+    equal(env.registry.get(vm.pid!)?.state, "paused");
+    await first.close();
+
+    const second = env.open();
+    const report = await reconcile(second.service);
+    deepEqual(report.adopted, ["web"]);
+    equal(env.registry.get(vm.pid!)?.state, "running", "resumed");
+    ok(env.logs.some((l) => l.includes("resumed a guest a cut-short snapshot")));
+    equal(second.service.get("web").state, "running");
+  } finally {
+    await env.dispose();
+  }
+});
