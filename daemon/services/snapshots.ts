@@ -41,6 +41,7 @@ import {
 } from "./_runtime.ts";
 import { vmPaths } from "./spec.ts";
 import { lockRuntimeDir } from "./_jail.ts";
+import { noSpaceError } from "../../images/no_space.ts";
 
 /** What `snapshot.json` holds: the record, and kestrel's access for a restore. */
 const StoredSnapshot = z.object({
@@ -267,7 +268,7 @@ export class SnapshotService {
         return record;
       } catch (err) {
         await Deno.remove(temp, { recursive: true }).catch(() => {});
-        throw err;
+        throw noSpaceError(err, this.dir, `snapshot ${name} of ${vm}`);
       }
     });
   }

@@ -131,3 +131,50 @@ Deno.test("snapshots: a running VM is saved and restored in place (fake driver):
     await env.dispose();
   }
 });
+
+Deno.test({
+  name: "snapshots: a full disk mid-snapshot is a clear error; the VM runs on, nothing is kept" +
+    (Deno.uid() === 0 ? "" : " (skipped: mounting a small tmpfs needs root)"),
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    const env = await makeTestEnv();
+    const daemon = env.open();
+    const snaps = daemon.service.snapshots;
+    await Deno.mkdir(snaps.dir, { recursive: true });
+    const mount = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=256k", "tmpfs", snaps.dir],
+    }).output();
+    ok(mount.success, "mount a 256 KiB tmpfs on the snapshots dir");
+    try {
+      await daemon.service.create({ name: "web" });
+      await daemon.service.wait("web", "running", 5_000);
+      // A writable disk larger than the space left: its copy cannot fit.
+      const disks = `${env.stateDir}/vms/web`;
+      await Deno.mkdir(disks, { recursive: true });
+      await Deno.writeFile(`${disks}/writable.ext4`, crypto.getRandomValues(new Uint8Array(65536)));
+      for (let i = 0; i < 8; i++) {
+        await Deno.writeFile(
+          `${disks}/writable.ext4`,
+          crypto.getRandomValues(new Uint8Array(65536)),
+          {
+            append: true,
+          },
+        );
+      }
+      await rejects(
+        snaps.create("web", { snapshot: "s1" }),
+        code("invalid_state", /snapshot s1 of web: no space left on the filesystem holding/),
+      );
+      equal((await daemon.service.get("web")).state, "running");
+      equal(
+        env.registry.get(daemon.store.vms.get("web")!.handle!.pid)?.state,
+        "running",
+        "resumed",
+      );
+      equal((await Array.fromAsync(Deno.readDir(snaps.dir))).length, 0, "nothing kept");
+    } finally {
+      await new Deno.Command("umount", { args: ["-l", snaps.dir] }).output();
+      await env.dispose();
+    }
+  },
+});
