@@ -1,6 +1,7 @@
 /**
  * The few libc calls kestrel needs as PID 1, through Deno FFI (`Deno.dlopen("libc.so.6")`):
- * mount, umount2, reboot, sethostname, waitpid, sync, prctl and close. A failing call throws a
+ * mount, umount2, reboot, sethostname, waitpid, sync, prctl, open, close, ioctl and
+ * clock_settime. A failing call throws a
  * {@linkcode VolantError} whose message and `details.errno` carry the errno name (`EBUSY`…).
  * The library is opened on first use, so importing this module has no effect.
  *
@@ -35,6 +36,22 @@ export const LINUX_REBOOT_CMD_CAD_OFF = 0;
 export const WNOHANG = 1;
 /** `prctl(2)` option: make this process a child subreaper. */
 export const PR_SET_CHILD_SUBREAPER = 36;
+/** `open(2)` flag: read-only. */
+export const O_RDONLY = 0;
+/** `open(2)` flag: close on exec. */
+export const O_CLOEXEC = 0o2000000;
+/** `open(2)` flag: read and write. */
+export const O_RDWR = 2;
+/** `open(2)` flag: a terminal opened with it never becomes the caller's controlling terminal. */
+export const O_NOCTTY = 0o400;
+/** `ioctl(2)` on a terminal: no further opens (`EBUSY`, except for CAP_SYS_ADMIN). */
+export const TIOCEXCL = 0x540c;
+/** `ioctl(2)` on a random device: add bytes to the input pool and credit them (`linux/random.h`). */
+export const RNDADDENTROPY = 0x40085203;
+/** `ioctl(2)` on a random device: reseed the CRNG from the input pool now (Linux ≥ 4.17). */
+export const RNDRESEEDCRNG = 0x5207;
+/** `clock_settime(2)` clock: the wall clock. */
+export const CLOCK_REALTIME = 0;
 
 const SYMBOLS = {
   mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
@@ -45,6 +62,26 @@ const SYMBOLS = {
   sync: { parameters: [], result: "void" },
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  open: { parameters: ["buffer", "i32"], result: "i32" },
+  ioctl_ptr: { name: "ioctl", parameters: ["i32", "u64", "buffer"], result: "i32" },
+  ioctl_int: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
+  clock_settime: { parameters: ["i32", "buffer"], result: "i32" },
+  tcgetattr: { parameters: ["i32", "buffer"], result: "i32" },
+  tcsetattr: { parameters: ["i32", "i32", "buffer"], result: "i32" },
+  cfmakeraw: { parameters: ["buffer"], result: "void" },
+  // On a blocking thread: the call waits for the device without holding up kestrel.
+  read_blocking: {
+    name: "read",
+    parameters: ["i32", "buffer", "usize"],
+    result: "isize",
+    nonblocking: true,
+  },
+  write_blocking: {
+    name: "write",
+    parameters: ["i32", "buffer", "usize"],
+    result: "isize",
+    nonblocking: true,
+  },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -261,5 +298,183 @@ export function closeFd(fd: number): void {
   if (lib().close(fd) !== 0) {
     const code = errno();
     throw fail(`close ${fd}`, code, { fd });
+  }
+}
+
+/**
+ * Opens `path` with `open(2)` flags (`O_RDONLY | O_CLOEXEC`…) and returns the raw descriptor,
+ * for ioctls Deno has no API for; close it with {@linkcode closeFd}. Throws naming the errno.
+ *
+ * @example
+ * ```ts ignore
+ * import { closeFd, O_CLOEXEC, O_RDONLY, openFd } from "./libc.ts";
+ * const fd = openFd("/dev/urandom", O_RDONLY | O_CLOEXEC);
+ * closeFd(fd);
+ * ```
+ */
+export function openFd(path: string, flags: number): number {
+  const fd = lib().open(cString(path), flags);
+  if (fd < 0) throw fail(`open ${path}`, errno(), { path });
+  return fd;
+}
+
+/**
+ * Puts terminal `fd` in raw mode (`cfmakeraw`: no echo, no line editing, no signals, no CR/NL
+ * translation, 8-bit bytes) that ignores modem lines (`CLOCAL`), applied at once. Throws naming
+ * the errno.
+ */
+export function makeRaw(fd: number): void {
+  // struct termios is 60 bytes on glibc (x86_64, aarch64); room to spare.
+  const termios = new Uint8Array(128);
+  if (lib().tcgetattr(fd, termios) !== 0) throw fail("tcgetattr", errno(), { fd });
+  lib().cfmakeraw(termios);
+  // c_cflag (offset 8): CLOCAL, ignore modem lines (no hangup when the host side goes away),
+  // and CREAD, receive.
+  const view = new DataView(termios.buffer);
+  view.setUint32(8, view.getUint32(8, true) | 0o4000 | 0o200, true);
+  if (lib().tcsetattr(fd, 0, /* TCSANOW */ termios) !== 0) {
+    throw fail("tcsetattr", errno(), { fd });
+  }
+}
+
+/**
+ * `read(2)` of up to `buf.length` bytes on a blocking thread; resolves to the count (0 at end of
+ * file). A failure is an error without its errno (it stays on that thread).
+ */
+export async function readFd(fd: number, buf: Uint8Array<ArrayBuffer>): Promise<number> {
+  const n = Number(await lib().read_blocking(fd, buf, BigInt(buf.length)));
+  if (n < 0) throw new VolantError("internal", `read on fd ${fd} failed`, { fd });
+  return n;
+}
+
+/** `write(2)` of `buf` on a blocking thread; resolves to the count written. */
+export async function writeFd(fd: number, buf: Uint8Array<ArrayBuffer>): Promise<number> {
+  const n = Number(await lib().write_blocking(fd, buf, BigInt(buf.length)));
+  if (n < 0) throw new VolantError("internal", `write on fd ${fd} failed`, { fd });
+  return n;
+}
+
+/** `0x40085203` for an ioctl request number. */
+function hex(request: number): string {
+  return `0x${request.toString(16)}`;
+}
+
+/**
+ * Calls `ioctl(fd, request, arg)` with a pointer to `arg`'s bytes (the kernel may read or
+ * write them). `what` names the request in errors (`ioctl RNDADDENTROPY on /dev/urandom`).
+ *
+ * @example
+ * ```ts ignore
+ * import { ioctlBuffer, RNDADDENTROPY, encodeRandPoolInfo } from "./libc.ts";
+ * ioctlBuffer(fd, RNDADDENTROPY, encodeRandPoolInfo(bytes), "RNDADDENTROPY");
+ * ```
+ */
+export function ioctlBuffer(
+  fd: number,
+  request: number,
+  arg: Uint8Array<ArrayBuffer>,
+  what = hex(request),
+): void {
+  if (lib().ioctl_ptr(fd, BigInt(request), arg) !== 0) {
+    throw fail(`ioctl ${what}`, errno(), { fd, request: hex(request) });
+  }
+}
+
+/**
+ * Calls `ioctl(fd, request, 0)`: a request that takes no argument. Throws naming the errno.
+ *
+ * @example
+ * ```ts ignore
+ * import { ioctlNoArg, RNDRESEEDCRNG } from "./libc.ts";
+ * ioctlNoArg(fd, RNDRESEEDCRNG, "RNDRESEEDCRNG");
+ * ```
+ */
+export function ioctlNoArg(fd: number, request: number, what = hex(request)): void {
+  if (lib().ioctl_int(fd, BigInt(request), 0n) !== 0) {
+    throw fail(`ioctl ${what}`, errno(), { fd, request: hex(request) });
+  }
+}
+
+/**
+ * The bytes of `struct rand_pool_info { int entropy_count; int buf_size; __u32 buf[]; }` for
+ * {@linkcode RNDADDENTROPY}: the credit in bits (default 8 per byte), the length in bytes, then
+ * the bytes. Little-endian, as on every machine kestrel runs on (x86_64, aarch64).
+ *
+ * @example
+ * ```ts
+ * import { encodeRandPoolInfo } from "./libc.ts";
+ * const info = encodeRandPoolInfo(new Uint8Array([1, 2]));
+ * console.assert(info.join(",") === "16,0,0,0,2,0,0,0,1,2");
+ * ```
+ */
+export function encodeRandPoolInfo(
+  bytes: Uint8Array,
+  entropyBits = bytes.length * 8,
+): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(8 + bytes.length);
+  const view = new DataView(out.buffer);
+  view.setInt32(0, entropyBits, true);
+  view.setInt32(4, bytes.length, true);
+  out.set(bytes, 8);
+  return out;
+}
+
+/**
+ * Adds `bytes` to the kernel's entropy pool through `device`, credits them in full
+ * (`RNDADDENTROPY`, needs CAP_SYS_ADMIN) and reseeds the CRNG at once (`RNDRESEEDCRNG`), so
+ * `getrandom()` output changes now, not at the next scheduled reseed. Throws naming the ioctl
+ * and the errno.
+ *
+ * @example
+ * ```ts ignore
+ * import { creditEntropy } from "./libc.ts";
+ * creditEntropy(crypto.getRandomValues(new Uint8Array(64)));
+ * ```
+ */
+export function creditEntropy(bytes: Uint8Array, device = "/dev/urandom"): void {
+  const fd = openFd(device, O_RDONLY | O_CLOEXEC);
+  try {
+    ioctlBuffer(fd, RNDADDENTROPY, encodeRandPoolInfo(bytes), `RNDADDENTROPY on ${device}`);
+    ioctlNoArg(fd, RNDRESEEDCRNG, `RNDRESEEDCRNG on ${device}`);
+  } finally {
+    lib().close(fd);
+  }
+}
+
+/**
+ * The bytes of `struct timespec { time_t tv_sec; long tv_nsec; }` (64-bit, little-endian) for
+ * `ms` milliseconds since the epoch.
+ *
+ * @example
+ * ```ts
+ * import { encodeTimespec } from "./libc.ts";
+ * const ts = new DataView(encodeTimespec(1_500).buffer);
+ * console.assert(ts.getBigInt64(0, true) === 1n && ts.getBigInt64(8, true) === 500_000_000n);
+ * ```
+ */
+export function encodeTimespec(ms: number): Uint8Array<ArrayBuffer> {
+  if (!Number.isSafeInteger(ms) || ms < 0) {
+    throw new VolantError("invalid_argument", `time ${ms} ms is not a whole number of ms ≥ 0`);
+  }
+  const out = new Uint8Array(16);
+  const view = new DataView(out.buffer);
+  view.setBigInt64(0, BigInt(Math.floor(ms / 1000)), true);
+  view.setBigInt64(8, BigInt((ms % 1000) * 1_000_000), true);
+  return out;
+}
+
+/**
+ * Steps clock `clock` (default {@linkcode CLOCK_REALTIME}) to `ms` milliseconds since the epoch
+ * (`clock_settime(2)`, needs CAP_SYS_TIME). Throws naming the errno.
+ *
+ * @example
+ * ```ts ignore
+ * import { setClock } from "./libc.ts";
+ * setClock(Date.parse("2030-01-01T00:00:00Z"));
+ * ```
+ */
+export function setClock(ms: number, clock = CLOCK_REALTIME): void {
+  if (lib().clock_settime(clock, encodeTimespec(ms)) !== 0) {
+    throw fail(`clock_settime ${clock}`, errno(), { clock, ms });
   }
 }

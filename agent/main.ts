@@ -23,8 +23,9 @@ Usage:
   kestrel --dry-run [opts]   show what PID 1 would do on this machine, change nothing
 
 Options:
-  --dry-run          read /proc and /sys, print the mount plan, hostname, network steps and
-                     the ready line; never touches the host's network
+  --dry-run          read /proc and /sys, print the mount plan, hostname, network steps,
+                     the ready line and whether the control port exists; never touches the
+                     host's network
   --wait             with --dry-run: keep running until SIGTERM or SIGINT, then say how it
                      would power off
   --cmdline <text>   with --dry-run: use this kernel command line instead of /proc/cmdline
@@ -39,7 +40,10 @@ port 12751 unless the boot config names another (GET /healthz, POST /v1/net/chec
 workload's routes; every request must carry the VM's secret from the boot config as
 Authorization: Bearer <secret>, anything else is 401), reaps orphans, prints
 "KESTREL_READY {json}" on the console and powers off on the ACPI power button, SIGTERM or
-SIGINT (Ctrl-Alt-Del).`;
+SIGINT (Ctrl-Alt-Del). When the boot config names a control port (control_device, the VMM's
+second serial port), kestrel holds it (raw, exclusive) and applies the new identity volantd sends a clone there (entropy, clock, hostname,
+MAC, address, route, API secret and address, the workload's restore_signal), one JSON line in
+and one out.`;
 
 function withCmdline(system: System, cmdline: string | undefined): System {
   if (cmdline === undefined) return system;
@@ -65,6 +69,7 @@ async function dryRun(cmdline: string | undefined, wait: boolean): Promise<numbe
     system.print(
       formatReadyLine(await readReadyReport(system, booted.name, services.network?.ip)),
     );
+    await services.startControlChannel();
     return 0;
   } catch (err) {
     system.log(`error: ${err instanceof Error ? err.message : String(err)}`);

@@ -13,12 +13,11 @@
  */
 export { main, USAGE } from "./main.ts";
 export { KESTREL_VERSION } from "./version.ts";
+export { HOSTNAME_MAX, isValidHostname } from "./hostname.ts";
 export {
   boot,
   type BootResult,
   DEFAULT_HOSTNAME,
-  HOSTNAME_MAX,
-  isValidHostname,
   type Pid1Options,
   powerOff,
   resolveBoot,

@@ -10,9 +10,9 @@ import type { GuestNetwork } from "../schema/boot_config.ts";
 import { VolantError } from "../schema/error.ts";
 import { cidrContains, formatIpv4, networkOf, parseIpv4 } from "../net/ipv4.ts";
 import { formatMac, parseMac } from "../net/mac.ts";
-import { ensureAddress } from "../net/netlink/address.ts";
-import { setLinkUp } from "../net/netlink/link.ts";
-import { addRoute } from "../net/netlink/route.ts";
+import { deleteAddress, ensureAddress, listAddresses } from "../net/netlink/address.ts";
+import { setLink, setLinkDown, setLinkUp } from "../net/netlink/link.ts";
+import { addRoute, deleteRoute } from "../net/netlink/route.ts";
 import { NetlinkError } from "../net/netlink/error.ts";
 import type { System } from "./system.ts";
 
@@ -41,6 +41,19 @@ export interface NetOps {
   addAddress(link: string, cidr: string): void;
   /** Adds the default route via `gateway` out of `dev`. */
   addDefaultRoute(gateway: string, dev: string): void;
+  /** Brings link `name` down. */
+  down(name: string): void;
+  /** Sets link `name`'s hardware address; throws a `NetlinkError` (`EBUSY` when it must be down). */
+  setMac(name: string, mac: string): void;
+  /** The IPv4 addresses on `link`, as `ip/prefix`. */
+  ipv4Addresses(link: string): string[];
+  /** Removes IPv4 `cidr` from `link`. */
+  deleteAddress(link: string, cidr: string): void;
+  /**
+   * Removes every default route, then adds the one via `gateway` out of `dev` (none when
+   * `gateway` is undefined).
+   */
+  replaceDefaultRoute(gateway: string | undefined, dev: string): void;
 }
 
 /** A validated {@linkcode GuestNetwork}. */
@@ -321,5 +334,29 @@ export function realNetOps(): NetOps {
         if (!(err instanceof NetlinkError && err.errno === "EEXIST")) throw err;
       }
     },
+    down: (name) => setLinkDown(name),
+    setMac: (name, mac) => setLink(name, { mac }),
+    ipv4Addresses: (link) =>
+      listAddresses(link).filter((a) => a.family === "inet").map((a) => a.cidr),
+    deleteAddress: (link, cidr) => deleteAddress(link, cidr),
+    replaceDefaultRoute: (gateway, dev) => {
+      deleteDefaultRoutes();
+      if (gateway !== undefined) addRoute({ dst: "default", gateway, dev });
+    },
   };
+}
+
+/** Most default routes {@linkcode deleteDefaultRoutes} removes (a bound, never reached). */
+const MAX_DEFAULT_ROUTES = 64;
+
+/** Deletes default routes of the main table one by one until none is left. */
+function deleteDefaultRoutes(): void {
+  for (let i = 0; i < MAX_DEFAULT_ROUTES; i++) {
+    try {
+      deleteRoute({ dst: "default" });
+    } catch (err) {
+      if (err instanceof NetlinkError && err.errno === "ESRCH") return;
+      throw err;
+    }
+  }
 }

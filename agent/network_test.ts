@@ -14,6 +14,7 @@ import {
   wantedNic,
 } from "./network.ts";
 import { drySystem } from "./system.ts";
+import { evalInNetns, ipJson } from "./netns_testing.ts";
 
 const LO: NicInfo = { name: "lo", mac: "00:00:00:00:00:00" };
 const ETH0: NicInfo = { name: "eth0", mac: "52:54:00:12:34:56" };
@@ -43,6 +44,12 @@ function fakeOps(appearing: NicInfo[][], fail?: { op: string; error: Error }) {
       maybeFail("addDefaultRoute");
       calls.push(`route default via ${gateway} dev ${dev}`);
     },
+    // configureNetwork() never renumbers: any of these is a mistake.
+    down: () => assert.fail("down"),
+    setMac: () => assert.fail("setMac"),
+    ipv4Addresses: () => assert.fail("ipv4Addresses"),
+    deleteAddress: () => assert.fail("deleteAddress"),
+    replaceDefaultRoute: () => assert.fail("replaceDefaultRoute"),
   };
   return { ops, calls, polls: () => polls };
 }
@@ -263,19 +270,7 @@ async function configureInNetns(ns: string, net: object): Promise<{ ok: boolean;
       Deno.exit(1);
     }
   `;
-  const out = await new Deno.Command("ip", {
-    args: ["netns", "exec", ns, Deno.execPath(), "eval", "--no-check", script],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  return { ok: out.success, out: text };
-}
-
-async function ipJson(ns: string, ...args: string[]): Promise<unknown> {
-  const out = await new Deno.Command("ip", { args: ["-n", ns, "-j", ...args], stdout: "piped" })
-    .output();
-  return JSON.parse(new TextDecoder().decode(out.stdout));
+  return await evalInNetns(ns, script);
 }
 
 const netnsSkip = Deno.uid() !== 0 ? "network namespaces need root" : undefined;

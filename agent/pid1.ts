@@ -24,29 +24,10 @@ import { formatReadyLine, readReadyReport } from "./report.ts";
 import { type Services, type ServicesOptions, startServices } from "./services.ts";
 import type { System } from "./system.ts";
 import { KESTREL_VERSION } from "./version.ts";
+import { HOSTNAME_MAX, isValidHostname } from "./hostname.ts";
 
 /** Hostname (and VM name in the report) when the boot config is missing or invalid. */
 export const DEFAULT_HOSTNAME = "volant";
-
-/** Longest hostname Linux accepts (`HOST_NAME_MAX`). */
-export const HOSTNAME_MAX = 64;
-
-/**
- * Whether `name` is a valid hostname: RFC 1123 labels (letters, digits, inner hyphens, at most
- * 63 each) joined by dots, at most 64 bytes in all.
- *
- * @example
- * ```ts
- * import { isValidHostname } from "./pid1.ts";
- * console.assert(isValidHostname("web-1.local") && !isValidHostname("-bad") && !isValidHostname(""));
- * ```
- */
-export function isValidHostname(name: string): boolean {
-  if (name.length === 0 || name.length > HOSTNAME_MAX) return false;
-  return name.split(".").every((label) =>
-    /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label)
-  );
-}
 
 /** The boot config as kestrel uses it, with the problem that made it fall back, if any. */
 export interface ResolvedBoot {
@@ -279,8 +260,9 @@ async function defaultWatch(system: System, attempts: number): Promise<PowerWatc
 
 /**
  * Runs PID 1 to the end: boot, reaper, power watch, network and HTTP API, the `KESTREL_READY`
- * line (once the API listens), then waits for a power request and powers off (stopping the
- * API first). Any error, thrown or uncaught anywhere, is printed as
+ * line (once the API listens), the console shell and the guest control channel (new identities
+ * for clones, when the VMM has the port), then waits for a power request and powers off
+ * (stopping the control channel, the workload and the API first). Any error, thrown or uncaught anywhere, is printed as
  * `kestrel: fatal: <message>` and also powers off. Resolves only when the power-off call
  * returned (a dry run) or failed (already logged).
  *
@@ -356,6 +338,8 @@ export async function runPid1(
       };
       system.print(formatReadyLine(report));
       services.startConsoleShell();
+      // New identities (a clone of this VM) arrive on the control port, when the VMM has one.
+      await services.startControlChannel();
       const outcome = await Promise.race([
         watch.requested.then((r) => ({ reason: r })),
         failed,

@@ -11,9 +11,13 @@ import {
 import { VolantError } from "../schema/error.ts";
 import { fakeSystem, trackMounts } from "./_fake_system.ts";
 import type { NetOps, NicInfo } from "./network.ts";
-import { boot, DEFAULT_HOSTNAME, isValidHostname, resolveBoot, runPid1 } from "./pid1.ts";
+import { boot, DEFAULT_HOSTNAME, resolveBoot, runPid1 } from "./pid1.ts";
+import { isValidHostname } from "./hostname.ts";
 import type { PowerReason, PowerWatch } from "./power.ts";
 import { Reaper } from "./reaper.ts";
+import { IdentityReply } from "../schema/guest_control.ts";
+import { memoryPort } from "./control/memory_port.ts";
+import { identity, NEW_SECRET } from "./control/testing.ts";
 
 const STAGE0_MOUNTINFO = [
   "20 1 254:0 / / ro - erofs /dev/vda ro",
@@ -249,6 +253,11 @@ function fakeNet(links: NicInfo[]): { ops: NetOps; calls: string[] } {
       up: (name) => void calls.push(`up ${name}`),
       addAddress: (link, cidr) => void calls.push(`address ${cidr} ${link}`),
       addDefaultRoute: (gw, dev) => void calls.push(`route ${gw} ${dev}`),
+      down: (name) => void calls.push(`down ${name}`),
+      setMac: (name, mac) => void calls.push(`mac ${mac} ${name}`),
+      ipv4Addresses: () => [],
+      deleteAddress: (link, cidr) => void calls.push(`delete ${cidr} ${link}`),
+      replaceDefaultRoute: (gw, dev) => void calls.push(`replace route ${gw} ${dev}`),
     },
   };
 }
@@ -381,4 +390,84 @@ Deno.test("runPid1(): a port it cannot bind is fatal, with no ready line", async
     fake.logs.join("\n"),
   );
   assert.ok(scripted.stopped());
+});
+
+Deno.test("runPid1(): after the ready line, a new identity on the control port moves the guest and its API", async () => {
+  const fake = guest("console=ttyS0 quiet");
+  const port = freePort();
+  // A character device stands for the port the boot config names (the test opens it).
+  fake.files.set(
+    BOOT_FILE,
+    JSON.stringify({ ...NET_CONFIG, agent: { port, secret: SECRET }, control_device: "/dev/null" }),
+  );
+  const net = fakeNet([{ name: "eth0", mac: "52:54:00:12:34:56" }]);
+  const scripted = scriptedWatch();
+  const { port: control, host } = memoryPort();
+  const steps: string[] = [];
+  let printedAtOpen: number | undefined;
+  const running = runPid1(fake, {
+    watch: () => Promise.resolve(scripted.watch),
+    reaper: quietReaper(),
+    catchGlobalErrors: false,
+    net: net.ops,
+    api: { hostname: "127.0.0.1", port },
+    routes: { uptime: () => Promise.resolve(2600) },
+    control: {
+      open: () => {
+        printedAtOpen = fake.printed.length;
+        return Promise.resolve(control);
+      },
+      entropy: (bytes) => void steps.push(`entropy ${bytes.length}`),
+      clock: (ms) => void steps.push(`clock ${ms}`), // never clock_settime in a test
+    },
+  });
+  try {
+    host.connect();
+    host.send(`${
+      JSON.stringify(identity(1, {
+        network: { ip: "127.0.0.2", prefix: 8, mac: "52:54:00:12:34:57" },
+        agent: { port, secret: NEW_SECRET },
+      }))
+    }\n`);
+    const reply = IdentityReply.parse(JSON.parse(await host.nextLine()));
+    assert.equal(reply.kind, "identity_applied", JSON.stringify(reply));
+    assert.equal(printedAtOpen, 1, "the port is opened once the ready line is out");
+    assert.deepEqual(steps, ["entropy 64", "clock 1900000000123"]);
+    assert.ok(fake.calls.includes("sethostname web-clone-1"), fake.calls.join("\n"));
+    assert.deepEqual(net.calls.slice(-3), [
+      "mac 52:54:00:12:34:57 eth0",
+      "address 127.0.0.2/8 eth0",
+      "replace route undefined eth0",
+    ]);
+    const old = await fetch(`http://127.0.0.2:${port}/healthz`, {
+      headers: { authorization: `Bearer ${SECRET}` },
+    });
+    assert.equal(old.status, 401, "the boot's secret is refused");
+    await old.body?.cancel();
+    const res = await fetch(`http://127.0.0.2:${port}/healthz`, {
+      headers: { authorization: `Bearer ${NEW_SECRET}` },
+    });
+    const health = AgentHealth.parse(await res.json());
+    assert.deepEqual(
+      [health.name, health.hostname, health.ip, health.mac],
+      ["web-clone", "web-clone-1", "127.0.0.2", "52:54:00:12:34:57"],
+    );
+    await assert.rejects(() => Deno.connect({ hostname: "127.0.0.1", port }), "old address");
+    const applied = reply.kind === "identity_applied" ? reply.ms : -1;
+    assert.ok(
+      fake.logs.some((l) =>
+        l.startsWith(
+          "new identity (generation 1): web-clone 127.0.0.2/8 mac 52:54:00:12:34:57, " +
+            `hostname web-clone-1, applied in ${applied} ms (entropy `,
+        ) && /\(entropy \d+, clock \d+, hostname \d+, network \d+, api \d+\)$/.test(l)
+      ),
+      fake.logs.join("\n"),
+    );
+  } finally {
+    scripted.press("SIGTERM");
+    await running;
+  }
+  assert.ok(host.closed, "the port is closed on power-off");
+  await assert.rejects(() => Deno.connect({ hostname: "127.0.0.2", port }), "the API stopped");
+  assert.deepEqual(fake.calls.slice(-2), ["sync", "powerOff"]);
 });

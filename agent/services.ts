@@ -1,6 +1,8 @@
 /**
  * What kestrel brings up after the boot steps and before it says it is ready: the guest's
- * network (when the boot config has one), then the HTTP API. A dry run says what it would do.
+ * network (when the boot config has one), then the HTTP API; after the ready line, the console
+ * shell and the guest control channel (new identities for clones). A dry run says what it
+ * would do.
  *
  * @module
  */
@@ -8,16 +10,27 @@ import type { Timeline } from "./timeline.ts";
 import { AGENT_PORT } from "../schema/agent.ts";
 import { GUEST_ROOT_DIR, type ImageRoot } from "../schema/boot_config.ts";
 import { assembleImageRoot } from "./image_root.ts";
-import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REC } from "./libc.ts";
+import {
+  creditEntropy,
+  MS_BIND,
+  MS_NODEV,
+  MS_NOEXEC,
+  MS_NOSUID,
+  MS_REC,
+  setClock,
+} from "./libc.ts";
 import type { Reaper } from "./reaper.ts";
 import { type ConsoleShell, startConsoleShell } from "./console_shell.ts";
 import { type AdoptedRun, killGroup, startWorkload, type Supervisor } from "./workload/mod.ts";
 import { apiRoutes, type RoutesOptions } from "./api/routes.ts";
 import type { AgentInfo } from "./api/health.ts";
-import { requireSecret } from "./api/auth.ts";
 import { createRouter } from "./api/router.ts";
-import { type ApiAddress, type ApiServer, startApi } from "./api/server.ts";
-import { type ConfiguredNetwork, configureNetwork, type NetOps } from "./network.ts";
+import type { ApiAddress, ApiServer } from "./api/server.ts";
+import { ApiBinding } from "./control/api_binding.ts";
+import { applyIdentity, type IdentityDeps } from "./control/identity.ts";
+import { rewriteHostFiles } from "./control/hosts.ts";
+import { type ControlChannel, startControl, type StartControlOptions } from "./control/service.ts";
+import { type ConfiguredNetwork, configureNetwork, type NetOps, realNetOps } from "./network.ts";
 import type { BootResult } from "./pid1.ts";
 import type { System } from "./system.ts";
 
@@ -46,6 +59,16 @@ export interface ServicesOptions {
    * in the root stage 0 prepared.
    */
   adopt?: AdoptedRun;
+  /** The guest control channel (tests: where the port is, how to open it); `false`: none. */
+  control?: ControlOptions | false;
+}
+
+/** Options of the control channel: finding and opening the port, and two real-only steps. */
+export interface ControlOptions extends Omit<StartControlOptions, "log" | "dryRun"> {
+  /** Adds and credits a new identity's entropy; default `creditEntropy` on /dev/urandom. */
+  entropy?: IdentityDeps["entropy"];
+  /** Steps the wall clock; default `setClock` (`clock_settime(CLOCK_REALTIME)`). */
+  clock?: IdentityDeps["clock"];
 }
 
 /**
@@ -127,7 +150,7 @@ function apiAddress(
 
 /** What {@linkcode startServices} brought up. */
 export interface Services {
-  /** The configured network, when the boot config has one. */
+  /** The network configured at boot, when the boot config has one (a new identity updates `info`). */
   network: ConfiguredNetwork | undefined;
   /** What `/healthz` reports. */
   info: AgentInfo;
@@ -136,11 +159,17 @@ export interface Services {
    * the ready line is out, so the prompt never splits it.
    */
   startConsoleShell(): void;
-  /** The API server; undefined in a dry run or when not served. */
-  api: ApiServer | undefined;
+  /** The API server now (it moves with a new identity); undefined in a dry run or when not served. */
+  readonly api: ApiServer | undefined;
   /** The plugin's supervised workload, when the boot config carries a manifest. */
   workload: Supervisor | undefined;
-  /** Stops the API server (bounded); never throws. */
+  /**
+   * Opens the guest control port, when the VMM has one, and applies the new identities the
+   * daemon sends on it until {@linkcode Services.stop}; called once the ready line is out. In a
+   * dry run it only says whether the port exists. Never throws.
+   */
+  startControlChannel(): Promise<void>;
+  /** Stops the control channel, the console shell, the workload and the API (bounded); never throws. */
   stop(): Promise<void>;
 }
 
@@ -185,6 +214,8 @@ export async function startServices(
     killGroup(adopt.pid, "SIGKILL");
   }
   let workload: Supervisor | undefined;
+  /** The workload root whose /etc/hostname and /etc/hosts kestrel wrote (an image root). */
+  let hostFilesRoot: string | undefined;
   if (manifest !== undefined) {
     const root = workloadRoot(booted);
     const image = booted.config?.image_root;
@@ -193,6 +224,7 @@ export async function startServices(
     } else if (image !== undefined && !(await imageRootReady(system, image, root, booted, info))) {
       info.status = "degraded";
     } else {
+      if (image !== undefined) hostFilesRoot = root;
       // Stage 0 gave the root its /proc, /sys and /dev when it started the workload itself.
       if (adopt === undefined) prepareRoot(system, root);
       const reaper = options.reaper;
@@ -210,7 +242,7 @@ export async function startServices(
       );
     }
   }
-  let api: ApiServer | undefined;
+  let binding: ApiBinding | undefined;
   const address = apiAddress(booted, network, options.api);
   if (address === undefined) {
     if (options.api === undefined) {
@@ -230,14 +262,50 @@ export async function startServices(
       const router = createRouter(
         apiRoutes(info, { ...options.routes, ...(workload ? { workload } : {}) }),
       );
-      api = startApi(requireSecret(secret, router), address);
+      binding = new ApiBinding(router, secret);
+      binding.listen(address);
     }
   }
   let shell: ConsoleShell | undefined;
+  let control: Promise<ControlChannel | undefined> | undefined;
+  /** The steps of a new identity on this guest (`entropy` and `clock` real unless given). */
+  const identityDeps = (steps: Pick<ControlOptions, "entropy" | "clock">): IdentityDeps => {
+    const api = binding;
+    const sup = workload;
+    const root = hostFilesRoot;
+    return {
+      current: { generation: 0, name: booted.name, hostname: booted.hostname, network },
+      info,
+      entropy: steps.entropy ?? ((bytes) => creditEntropy(bytes)),
+      clock: steps.clock ?? ((ms) => setClock(ms)),
+      sethostname: (name) => system.sethostname(name),
+      ...(root === undefined ? {} : {
+        hostFiles: (old, next) => rewriteHostFiles(root, old, next),
+      }),
+      net: options.net ?? realNetOps(),
+      ...(api === undefined ? {} : {
+        api: {
+          setSecret: (s) => api.setSecret(s),
+          rebind: (a) => api.rebind(a),
+          address: () => {
+            const server = api.server;
+            return server === undefined
+              ? undefined
+              : { hostname: server.hostname, port: server.port };
+          },
+        },
+      }),
+      restoreSignal: manifest?.workload.restore_signal,
+      ...(sup === undefined ? {} : { signal: (sig) => sup.signal(sig) }),
+      log: (line) => system.log(line),
+    };
+  };
   return {
     network,
     info,
-    api,
+    get api() {
+      return binding?.server;
+    },
     workload,
     startConsoleShell() {
       if (booted.config?.console_shell !== true || shell !== undefined) return;
@@ -252,10 +320,29 @@ export async function startServices(
         ...(reaper ? { spawn: (cmd, opts) => reaper.spawn(cmd, opts) } : {}),
       });
     },
+    async startControlChannel() {
+      if (control !== undefined || options.control === false) return;
+      const { entropy, clock, ...port } = options.control ?? {};
+      const deps = identityDeps({
+        ...(entropy === undefined ? {} : { entropy }),
+        ...(clock === undefined ? {} : { clock }),
+      });
+      control = startControl((msg) => applyIdentity(msg, deps), {
+        device: booted.config?.control_device,
+        ...port,
+        log: (line) => system.log(line),
+        dryRun: system.dryRun,
+      }).catch((err) => {
+        system.log(`control port: ${(err as Error).message}`);
+        return undefined;
+      });
+      await control;
+    },
     async stop() {
+      await (await control)?.stop();
       await shell?.stop();
       await workload?.stop().catch(() => {});
-      await api?.stop();
+      await binding?.stop();
     },
   };
 }

@@ -477,6 +477,24 @@ export function snapshotFigures(r: SnapshotBenchResult): Extracted {
       direction: lower,
       samples: s.bytes,
     };
+    figures[`clone_to_running_${m}_ms`] = s.cloneMs?.length
+      ? {
+        label: `clone (from_snapshot, own identity) → running, ${s.memoryMb} MiB guest`,
+        unit: "ms",
+        direction: lower,
+        samples: s.cloneMs,
+        baseline: { label: "cold POST /api/v1/vms → running (same VM)", samples: s.coldMs },
+      }
+      : null;
+    figures[`clone_rss_${m}_bytes`] = s.cloneRssBytes?.length
+      ? {
+        label: `a clone's VMM resident memory, ${s.memoryMb} MiB guest`,
+        unit: "bytes",
+        direction: lower,
+        samples: s.cloneRssBytes,
+        baseline: { label: "the cold VM's VMM resident memory", samples: s.coldRssBytes },
+      }
+      : null;
   }
   return { accel: r.accel, params: {}, figures: keyed("snapshot", figures) };
 }

@@ -397,6 +397,18 @@ function printSnapshot(r: SnapshotBenchResult, runs: number): void {
           (restore / cold).toFixed(3),
         ],
         [
+          `${s.memoryMb} MiB guest: clone → running vs cold create → running`,
+          fmtMs(median(s.cloneMs)),
+          fmtMs(cold),
+          (median(s.cloneMs) / cold).toFixed(3),
+        ],
+        [
+          `${s.memoryMb} MiB guest: a clone's VMM RSS vs the cold VM's`,
+          `${(median(s.cloneRssBytes) / 2 ** 20).toFixed(1)} MiB`,
+          `${(median(s.coldRssBytes) / 2 ** 20).toFixed(1)} MiB`,
+          (median(s.cloneRssBytes) / median(s.coldRssBytes)).toFixed(3),
+        ],
+        [
           `${s.memoryMb} MiB guest: paused for the snapshot (size on disk)`,
           `${fmtMs(median(s.pausedMs))} (${(median(s.bytes) / 2 ** 20).toFixed(1)} MiB)`,
           "-",

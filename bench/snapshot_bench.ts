@@ -2,7 +2,9 @@
  * Snapshot benchmark (issue 18): for the busybox httpd appliance under kestrel
  * (e2e/httpd_appliance.ts) at two guest memory sizes, the snapshot's pause and size on disk, and
  * `POST /api/v1/vms/:name/restore` → `running` against a cold `POST /api/v1/vms` → `running` of
- * the same VM (created, timed, deleted), interleaved, one VM at a time.
+ * the same VM (created, timed, deleted), interleaved; then a clone (`from_snapshot`: resumed
+ * with its own identity) → `running` beside the restored VM, and the host memory (VMM RSS) of
+ * the clone against the cold VM's. At most two VMs at a time.
  *
  * @module
  */
@@ -24,6 +26,12 @@ export interface SnapshotSizeResult {
   snapshotMs: number[];
   /** Snapshot size on disk, bytes. */
   bytes: number[];
+  /** `POST /api/v1/vms` with `from_snapshot` → `running` (a clone), ms, one per round. */
+  cloneMs: number[];
+  /** The cold VM's VMM resident memory once running, bytes. */
+  coldRssBytes: number[];
+  /** The clone's VMM resident memory once running, bytes. */
+  cloneRssBytes: number[];
 }
 
 /** What the snapshot benchmark measured. */
@@ -47,6 +55,15 @@ async function untilRunning(daemon: E2eDaemon, name: string): Promise<VmRecord> 
   return VmRecord.parse(
     await call(daemon, `/api/v1/vms/${name}/wait?state=running&timeout_ms=180000`),
   );
+}
+
+/** A process's resident memory (bytes) after a second to settle; 0 when unreadable. */
+async function settledRss(pid: number | null): Promise<number> {
+  if (pid === null) return 0;
+  await new Promise((r) => setTimeout(r, 1_000));
+  const status = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => "");
+  const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+  return kb === undefined ? 0 : Number(kb) * 1024;
 }
 
 /**
@@ -75,6 +92,9 @@ export async function runSnapshotBench(
         pausedMs: [],
         snapshotMs: [],
         bytes: [],
+        cloneMs: [],
+        coldRssBytes: [],
+        cloneRssBytes: [],
       };
       for (let i = 0; i < rounds; i++) {
         const name = `snap-${memoryMb}`;
@@ -84,6 +104,7 @@ export async function runSnapshotBench(
         const vm = await untilRunning(daemon, name);
         r.coldMs.push(performance.now() - t0);
         accel = vm.kvm ? "kvm" : "tcg";
+        r.coldRssBytes.push(await settledRss(vm.pid));
         // Snapshot the running VM, stop it, restore → running.
         t0 = performance.now();
         const snap = SnapshotRecord.parse(
@@ -97,6 +118,13 @@ export async function runSnapshotBench(
         await call(daemon, `/api/v1/vms/${name}/restore`, { from: `s-${i}` });
         await untilRunning(daemon, name);
         r.restoreMs.push(performance.now() - t0);
+        // A clone beside it: resumed with its own identity.
+        t0 = performance.now();
+        await call(daemon, "/api/v1/vms", { name: `${name}-c`, from_snapshot: `s-${i}` });
+        const clone = await untilRunning(daemon, `${name}-c`);
+        r.cloneMs.push(performance.now() - t0);
+        r.cloneRssBytes.push(await settledRss(clone.pid));
+        await daemon.api(`/api/v1/vms/${name}-c`, { method: "DELETE" });
         await daemon.api(`/api/v1/vms/${name}`, { method: "DELETE" });
         await daemon.api(`/api/v1/snapshots/s-${i}`, { method: "DELETE" });
       }

@@ -64,6 +64,7 @@ const SAMPLES: Record<OperationId, Sample> = {
   getSnapshot: { params: { snapshot: "ghost" } },
   deleteSnapshot: { params: { snapshot: "ghost" } },
   restoreVm: { params: { name: "web" }, body: { from: "ghost" } },
+  cloneVm: { params: { name: "ghost" }, body: { clone: "web2" } },
   listImages: {},
   pullImage: { body: { ref: "busybox:1.36" } },
   getImage: { params: { image: "busybox:1.36" } },

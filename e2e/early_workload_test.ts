@@ -9,6 +9,7 @@ import { wgetInNetns } from "../net/testing.ts";
 import { LogLine, VmRecord } from "../schema/mod.ts";
 import { until } from "./faults.ts";
 import { type E2eDaemon, startDaemon, volarOk } from "./harness.ts";
+import { cgiScript, installHttpd } from "./httpd_appliance.ts";
 
 const CONFIG = (name: string) =>
   [
@@ -40,16 +41,12 @@ const CONFIG = (name: string) =>
   ].join("\n") + "\n";
 
 // What the workload's own process looks like, read from a CGI child of httpd.
-const PROBE = `#!/bin/busybox sh
-echo "Content-Type: text/plain"
-echo
-p=$PPID
+const PROBE = cgiScript(`p=$PPID
 /bin/busybox grep -E "^(Uid|Gid):" /proc/$p/status
 echo "sid $(/bin/busybox cut -d' ' -f6 /proc/$p/stat)"
 echo "greeting $GREETING"
 echo "cwd $(/bin/busybox readlink /proc/$p/cwd)"
-echo "volant" /volant/*
-`;
+echo "volant" /volant/*`);
 
 /** Each run's own view of its launch, with its pid taken out (they differ). */
 function launchViews(lines: LogLine[]): string[] {
@@ -77,25 +74,16 @@ Deno.test("stage 0 starts the workload before Deno; kestrel adopts it (output, e
   let daemon: E2eDaemon | undefined;
   try {
     daemon = await startDaemon();
-    const work = `${daemon.dir}/app`;
-    await Deno.mkdir(`${work}/www/cgi-bin`, { recursive: true });
-    await Deno.copyFile("/bin/busybox", `${work}/busybox`);
-    await Deno.chmod(`${work}/busybox`, 0o755);
-    await Deno.writeTextFile(`${work}/www/index.html`, "early\n");
-    await Deno.writeTextFile(`${work}/www/cgi-bin/probe`, PROBE, { mode: 0o755 });
-    // Ends the workload from inside (its session's leader, the httpd kestrel watches; the CGI's
-    // parent is httpd's per-connection child): kestrel must see the exit.
-    await Deno.writeTextFile(
-      `${work}/www/cgi-bin/crash`,
-      '#!/bin/busybox sh\necho "Content-Type: text/plain"\necho\necho bye\n' +
-        "kill -TERM $(/bin/busybox cut -d' ' -f6 /proc/$PPID/stat)\n",
-      { mode: 0o755 },
-    );
-    await Deno.writeTextFile(`${work}/early.toml`, CONFIG("early"));
-    const built = JSON.parse(
-      await volarOk(daemon, "build", "-c", `${work}/early.toml`, "-o", `${work}/out`, "--json"),
-    );
-    await volarOk(daemon, "plugins", "install", "--manifest", built.manifest, "--allow-unsigned");
+    await installHttpd(daemon, "early", {
+      config: CONFIG("early"),
+      index: "early\n",
+      cgi: {
+        probe: PROBE,
+        // Ends the workload from inside (its session's leader, the httpd kestrel watches; the
+        // CGI's parent is httpd's per-connection child): kestrel must see the exit.
+        crash: cgiScript("echo bye\nkill -TERM $(/bin/busybox cut -d' ' -f6 /proc/$PPID/stat)"),
+      },
+    });
     const vm = VmRecord.parse(JSON.parse(
       await volarOk(daemon, "vms", "create", "early", "--plugin", "early", "--json"),
     ));

@@ -72,8 +72,14 @@ echo "hostname=$(hostname)"
 echo "greeting=$GREETING"
 `;
 
-/** An image of 4 layers: the tree, a whiteout of /etc/secret, a whiteout of /data, /data as a file. */
-export async function buildTestImage(dir: string): Promise<string> {
+/**
+ * An image of 4 layers: the tree, a whiteout of /etc/secret, a whiteout of /data, /data as a
+ * file. `cgi`: more scripts for `/www/cgi-bin` by name (whole files).
+ */
+export async function buildTestImage(
+  dir: string,
+  cgi: Record<string, string> = {},
+): Promise<string> {
   const tree = `${dir}/tree`;
   for (const d of ["bin", "www/cgi-bin", "etc", "data"]) {
     await Deno.mkdir(`${tree}/${d}`, { recursive: true });
@@ -86,6 +92,9 @@ export async function buildTestImage(dir: string): Promise<string> {
   await Deno.writeTextFile(`${tree}/www/index.html`, "hello from an OCI image\n");
   await Deno.writeTextFile(`${tree}/www/cgi-bin/check`, CHECK_CGI);
   await Deno.chmod(`${tree}/www/cgi-bin/check`, 0o755);
+  for (const [name, text] of Object.entries(cgi)) {
+    await Deno.writeTextFile(`${tree}/www/cgi-bin/${name}`, text, { mode: 0o755 });
+  }
   await Deno.writeTextFile(`${tree}/etc/secret`, "to be deleted by a later layer\n");
   await Deno.writeTextFile(`${tree}/data/inside`, "a directory a later layer replaces\n");
   await Deno.writeTextFile(`${dir}/data-file`, "now a file\n");

@@ -2,7 +2,8 @@
  * Snapshot and restore a running microVM end to end (issue 18, first slice): a kestrel appliance
  * keeps a marker in its RAM-backed root; `volar vms snapshot` saves the whole VM while it keeps
  * running; the marker changes; `volar vms restore --force` puts the VM back — the old marker is
- * there again, same address, kestrel answering with the secret it had. Refusals: a running VM
+ * there again, same address, kestrel reseeded and given the clock and a new secret through the
+ * control port before the NIC is connected (its console says so). Refusals: a running VM
  * without --force, a corrupted snapshot (checked before any VMM starts; the VM is untouched), a
  * stopped VM's snapshot.
  */
@@ -10,14 +11,9 @@ import { equal, match, ok } from "node:assert/strict";
 import { wgetInNetns } from "../net/testing.ts";
 import { SnapshotList, SnapshotRecord, VmRecord } from "../schema/mod.ts";
 import { type E2eDaemon, startDaemon, volarOk } from "./harness.ts";
-import { httpdApplianceConfig } from "./httpd_appliance.ts";
+import { cgiScript, installHttpd } from "./httpd_appliance.ts";
 
-const SET = `#!/bin/busybox sh
-echo "Content-Type: text/plain"
-echo
-echo "$QUERY_STRING" >/www/marker.txt
-echo set
-`;
+const SET = cgiScript(`echo "$QUERY_STRING" >/www/marker.txt\necho set`);
 
 async function marker(daemon: E2eDaemon, ip: string): Promise<string> {
   return (await wgetInNetns(daemon.ns, `http://${ip}/marker.txt`)).trim();
@@ -31,17 +27,7 @@ Deno.test("a running VM is snapshotted, changed, and restored to that moment", a
   let daemon: E2eDaemon | undefined;
   try {
     daemon = await startDaemon();
-    const work = `${daemon.dir}/app`;
-    await Deno.mkdir(`${work}/www/cgi-bin`, { recursive: true });
-    await Deno.copyFile("/bin/busybox", `${work}/busybox`);
-    await Deno.chmod(`${work}/busybox`, 0o755);
-    await Deno.writeTextFile(`${work}/www/index.html`, "ok\n");
-    await Deno.writeTextFile(`${work}/www/cgi-bin/set`, SET, { mode: 0o755 });
-    await Deno.writeTextFile(`${work}/snap.toml`, httpdApplianceConfig("snap", "kestrel"));
-    const built = JSON.parse(
-      await volarOk(daemon, "build", "-c", `${work}/snap.toml`, "-o", `${work}/out`, "--json"),
-    );
-    await volarOk(daemon, "plugins", "install", "--manifest", built.manifest, "--allow-unsigned");
+    await installHttpd(daemon, "snap", { index: "ok\n", cgi: { set: SET } });
     const vm = VmRecord.parse(JSON.parse(
       await volarOk(daemon, "vms", "create", "box", "--plugin", "snap", "--json"),
     ));
@@ -88,6 +74,7 @@ Deno.test("a running VM is snapshotted, changed, and restored to that moment", a
     equal(await marker(daemon, ip), "before", "the guest is back at the snapshot");
     const serial = await Deno.readTextFile(`${daemon.dir}/log/vms/box/serial.log`);
     equal(serial.split("KESTREL_READY").length - 1, 1, "the restored guest did not boot again");
+    match(serial, /new identity \(generation \d+\): box 192\.168\.\d+\.\d+\/\d+/, "reseeded");
 
     // A corrupted snapshot is refused before anything changes.
     await volarOk(daemon, "vms", "snapshot", "box", "--name", "s2");

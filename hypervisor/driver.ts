@@ -63,6 +63,12 @@ export interface VmSpec {
    */
   restoreFrom?: string;
   /**
+   * With {@linkcode restoreFrom}: the guest's NICs come back disconnected (the guest sees no
+   * carrier and nothing it sends leaves the VMM) until {@linkcode Driver.connectNics} — a clone
+   * still holds its parent's address and MAC until it is told its own.
+   */
+  nicsDisconnected?: boolean;
+  /**
    * Confine the VMM (its own uid, cgroup, mount namespace and root; see `jail/`). The caller
    * made the uid's files, the cgroup and the empty root directory; drivers whose
    * {@linkcode Driver.confines} is true honour it.
@@ -196,4 +202,22 @@ export interface Driver {
    * this driver offers one; absent when the serial console only goes to `serialLog`.
    */
   consoleSocket?(handle: VmmHandle): string;
+  /**
+   * The guest device of the control channel, when this driver wires one (the boot config's
+   * `control_device`; `schema/guest_control.ts`).
+   */
+  readonly guestControlDevice?: string;
+  /**
+   * Sends one line to the guest's control channel (a serial port kestrel holds open:
+   * `schema/guest_control.ts`) and resolves to the guest's reply line (untrusted; at most
+   * `maxBytes`, else `vmm_failed`); `timeout` when none comes within `timeoutMs`. Drivers whose
+   * VMM has no such port do not have it.
+   */
+  guestControl?(
+    handle: VmmHandle,
+    line: string,
+    options: { timeoutMs: number; maxBytes: number },
+  ): Promise<string>;
+  /** Connects the guest's NICs (see {@linkcode VmSpec.nicsDisconnected}). */
+  connectNics?(handle: VmmHandle): Promise<void>;
 }

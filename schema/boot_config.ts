@@ -99,6 +99,11 @@ export const BootConfig = z.strictObject({
   console_shell: z.optional(z.boolean()),
   /** kestrel's API port and secret (default: port `AGENT_PORT`, no secret: every request refused). */
   agent: z.optional(AgentAccess),
+  /**
+   * The guest device of the control channel (`schema/guest_control.ts`), when the VMM wires
+   * one: a serial port kestrel opens raw and exclusive (`/dev/ttyS1` under QEMU).
+   */
+  control_device: z.optional(z.string().check(z.regex(/^\/dev\/[A-Za-z0-9]+$/))),
 });
 /** Boot configuration for kestrel (version 1). */
 export type BootConfig = z.infer<typeof BootConfig>;

@@ -59,6 +59,11 @@ export const DiskArtifact = z.strictObject({
   target: z.optional(z.string()),
 });
 
+/** The signals a workload may ask for after the VM takes a new identity (`restore_signal`). */
+export const RestoreSignal = z.enum(["SIGHUP", "SIGUSR1", "SIGUSR2"]);
+/** A signal a workload may ask for after the VM takes a new identity. */
+export type RestoreSignal = z.infer<typeof RestoreSignal>;
+
 /** How the workload is started. `type: http` means it serves HTTP on `base_url`. */
 export const Workload = z.strictObject({
   type: z._default(z.literal("http"), "http"),
@@ -75,6 +80,12 @@ export const Workload = z.strictObject({
       z.regex(/^(\d+(:\d+)?|[a-z_][a-z0-9_-]*)$/, "must be uid, uid:gid or a user name"),
     ),
   ),
+  /**
+   * The signal kestrel sends the workload's process group after the VM takes a new identity
+   * (a clone: new address, MAC, hostname and fresh entropy), e.g. to drop cached addresses or
+   * reseed its own random generator. Unset: nothing is sent.
+   */
+  restore_signal: z.optional(RestoreSignal),
 });
 /** The workload section. */
 export type Workload = z.infer<typeof Workload>;

@@ -122,6 +122,8 @@ export {
   SnapshotList,
   SnapshotName,
   SnapshotRecord,
+  VmCloneRequest,
+  VmCloneResult,
   VmRestoreRequest,
 } from "./snapshot.ts";
 export {

@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from "zod";
-import { HypervisorName, VmName } from "./vm.ts";
+import { HypervisorName, VmName, VmRecord } from "./vm.ts";
 
 /** A snapshot's name: a DNS label, like a VM's. */
 export const SnapshotName = z.string().regex(
@@ -61,3 +61,35 @@ export const VmRestoreRequest = z.strictObject({
 });
 /** {@linkcode VmRestoreRequest}. */
 export type VmRestoreRequest = z.infer<typeof VmRestoreRequest>;
+
+/** Body of `POST /api/v1/vms/:name/clone`. */
+export const VmCloneRequest = z.strictObject({
+  clone: VmName.describe(
+    "The clone's name; with count > 1 the clones are <clone>-1 … <clone>-<count>",
+  ),
+  count: z.number().int().min(1).max(16).default(1).describe("How many clones (1-16)"),
+  keep_snapshot: z.boolean().default(false).describe(
+    "Keep the snapshot the clones were made from (named <clone>-base); default: deleted once " +
+      "they run",
+  ),
+}).superRefine((r, ctx) => {
+  const longest = r.count === 1 ? r.clone : `${r.clone}-${r.count}`;
+  if (longest.length > 63) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["clone"],
+      message: `with count ${r.count} the names reach ${longest}, over 63 characters`,
+    });
+  }
+});
+/** {@linkcode VmCloneRequest}. */
+export type VmCloneRequest = z.infer<typeof VmCloneRequest>;
+
+/** Body of the answer to `POST /api/v1/vms/:name/clone`. */
+export const VmCloneResult = z.object({
+  snapshot: SnapshotName.describe("The snapshot the clones resumed from"),
+  snapshot_kept: z.boolean(),
+  vms: z.array(VmRecord).describe("The clones, each starting (running once kestrel answers)"),
+});
+/** {@linkcode VmCloneResult}. */
+export type VmCloneResult = z.infer<typeof VmCloneResult>;

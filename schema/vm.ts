@@ -131,6 +131,11 @@ export function checkVmTemplate(
 export const VmCreateRequest = z.strictObject({
   name: VmName,
   ...VmTemplateFields,
+  from_snapshot: VmName.optional().describe(
+    "Resume a snapshot (of any VM) as this new VM instead of booting: its memory, processes " +
+      "and disks as they were, with its own address, MAC, hostname and kestrel secret; the " +
+      "plugin or image, CPUs, memory and kernel come from the snapshot",
+  ),
   ip: Ipv4Address.optional().describe("A specific address from the pool (default: lowest free)"),
   publish: z.array(PortMapping).max(64).default([]).describe("Host ports forwarded to the VM"),
   restart: VmRestartPolicy.optional().describe(
@@ -138,7 +143,39 @@ export const VmCreateRequest = z.strictObject({
       "backoff, keeping the address, up to restart.max_retries times in a row) or always " +
       "(default: the plugin's restart.vm, else never)",
   ),
-}).superRefine(checkVmTemplate);
+}).superRefine((r, ctx) => {
+  if (r.from_snapshot !== undefined) {
+    for (
+      const field of [
+        "plugin",
+        "image",
+        "cpu_cores",
+        "memory_mb",
+        "kernel",
+        "kernel_cmdline",
+        "entrypoint",
+        "cmd",
+      ] as const
+    ) {
+      if (r[field] !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: [field],
+          message: "comes from the snapshot with from_snapshot; leave it out",
+        });
+      }
+    }
+    if (r.env.length > 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["env"],
+        message: "comes from the snapshot with from_snapshot; leave it out",
+      });
+    }
+    return;
+  }
+  checkVmTemplate(r, ctx);
+});
 /** Parsed body of `POST /api/v1/vms` (defaults applied). */
 export type VmCreateRequest = z.infer<typeof VmCreateRequest>;
 /** What a client may send to `POST /api/v1/vms` (defaults optional). */

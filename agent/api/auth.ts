@@ -50,6 +50,8 @@ function refuse(message: string): Response {
 
 /**
  * Wraps `handler` so that only requests carrying `secret` reach it; `undefined` refuses all.
+ * `secret` may be a function, read on every request: a new secret (a clone's new identity)
+ * applies from the next request on, and the old one is refused from then on.
  *
  * @example
  * ```ts
@@ -62,16 +64,18 @@ function refuse(message: string): Response {
  * ```
  */
 export function requireSecret(
-  secret: string | undefined,
+  secret: string | undefined | (() => string | undefined),
   handler: (req: Request) => Response | Promise<Response>,
 ): (req: Request) => Promise<Response> {
+  const current = typeof secret === "function" ? secret : () => secret;
   return async (req) => {
-    if (secret === undefined || secret === "") {
+    const expected = current();
+    if (expected === undefined || expected === "") {
       await req.body?.cancel().catch(() => {});
       return refuse("kestrel has no secret in its boot config: it answers no request");
     }
     const token = bearer(req);
-    if (token === undefined || !constantTimeEqual(token, secret)) {
+    if (token === undefined || !constantTimeEqual(token, expected)) {
       await req.body?.cancel().catch(() => {});
       return refuse(
         token === undefined

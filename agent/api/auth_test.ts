@@ -7,7 +7,7 @@ import { apiRoutes } from "./routes.ts";
 const SECRET = "Yx3_-k9".repeat(7);
 const INFO = { name: "web", hostname: "web", status: "ok" as const, ip: null, mac: null };
 
-function api(secret: string | undefined) {
+function api(secret: string | undefined | (() => string | undefined)) {
   const seen: string[] = [];
   const routes = apiRoutes(INFO, { uptime: () => Promise.resolve(1) });
   const router = createRouter(routes);
@@ -79,6 +79,29 @@ Deno.test("kestrel API: without a secret in the boot config every request is ref
     );
     assert.deepEqual(seen, []);
   }
+});
+
+Deno.test("kestrel API: a secret read per request: once swapped, the old one is refused", async () => {
+  let current: string | undefined = SECRET;
+  const { handle, seen } = api(() => current);
+  const ask = (secret: string) =>
+    handle(
+      new Request("http://10.0.0.2:12751/healthz", {
+        headers: { authorization: `Bearer ${secret}` },
+      }),
+    );
+  const before = await ask(SECRET);
+  assert.equal(before.status, 200);
+  await before.body?.cancel();
+  const next = "N3w-".repeat(11);
+  current = next;
+  await refused(await ask(SECRET), /Wrong credentials/);
+  const after = await ask(next);
+  assert.equal(after.status, 200);
+  await after.body?.cancel();
+  current = undefined;
+  await refused(await ask(next), /no secret/);
+  assert.deepEqual(seen, ["/healthz", "/healthz"]);
 });
 
 Deno.test("constantTimeEqual: equal strings only, whatever the lengths", () => {

@@ -195,6 +195,19 @@ export class Supervisor {
     });
   }
 
+  /**
+   * Sends `sig` to the current run's process group (e.g. the manifest's `restore_signal` after
+   * the VM took a new identity); returns false, sending nothing, when no run is under way.
+   * Immediate: not queued behind a start, stop or restart in progress.
+   */
+  signal(sig: Deno.Signal): boolean {
+    const pid = this.#run?.pid;
+    if (pid === undefined || pid === null) return false;
+    const sent = killGroup(pid, sig);
+    if (sent) this.#event(`sent ${sig} to pid ${pid}'s process group`);
+    return sent;
+  }
+
   #queue(op: () => Promise<void>): Promise<WorkloadStatus> {
     const next = this.#ops.then(op);
     this.#ops = next.catch(() => {});

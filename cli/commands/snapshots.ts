@@ -1,12 +1,14 @@
 /**
  * Snapshots: `volar vms snapshot <vm> [--name s1]`, `volar vms restore <vm> --from s1
- * [--force]`, and `volar snapshots list|get|rm`.
+ * [--force]`, `volar vms clone <vm> <name> [--count N] [--keep-snapshot]`, and
+ * `volar snapshots list|get|rm` (`volar vms create <name> --from-snapshot s1` is in vms.ts).
  *
  * @module
  */
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { SnapshotName, type SnapshotRecord } from "../../schema/mod.ts";
 import {
+  CloneVm,
   CreateSnapshot,
   DeleteSnapshot,
   GetSnapshot,
@@ -23,6 +25,15 @@ export function parseSnapshotName(value: string): string {
   const result = SnapshotName.safeParse(value);
   if (!result.success) throw new InvalidArgumentError(result.error.issues[0]!.message);
   return result.data;
+}
+
+/** Parses `--count`: an integer from 1 to 16. */
+function parseCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 16) {
+    throw new InvalidArgumentError("must be a whole number from 1 to 16");
+  }
+  return n;
 }
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
@@ -105,6 +116,36 @@ export function registerSnapshots(program: Command, io: Io): void {
       if (globals.json) return printJson(io, record);
       io.out(`${vm} restored from ${flags.from}: ${record.state}\n`);
     });
+
+  vms.command("clone").description(
+    "fork a running VM: new VMs start where it is now (memory, processes, disks), each with " +
+      "its own address, MAC, hostname and kestrel secret",
+  )
+    .argument("<vm>", "the running VM to clone", parseName)
+    .argument("<name>", "the clone's name (with --count N: <name>-1 … <name>-N)", parseName)
+    .option("--count <n>", "how many clones (1-16)", parseCount, 1)
+    .option("--keep-snapshot", "keep the snapshot they resumed from (<name>-base)")
+    .action(
+      async (vm: string, name: string, flags: { count: number; keepSnapshot?: boolean }, cmd) => {
+        const globals = globalFlags(cmd);
+        const result = await withClient(
+          globals,
+          io,
+          (c) =>
+            c.call(CloneVm, { name: vm }, {
+              clone: name,
+              count: flags.count,
+              keep_snapshot: flags.keepSnapshot ?? false,
+            }),
+        );
+        if (globals.json) return printJson(io, result);
+        for (const v of result.vms) io.out(`${v.name}  ${v.ip ?? "-"}  ${v.state}\n`);
+        io.out(
+          `${result.vms.length} clone${result.vms.length === 1 ? "" : "s"} of ${vm} from ` +
+            `snapshot ${result.snapshot}${result.snapshot_kept ? " (kept)" : ""}\n`,
+        );
+      },
+    );
 
   const group = program.command("snapshots").alias("snap").description(
     "list, show and delete VM snapshots",

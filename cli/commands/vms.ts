@@ -153,6 +153,7 @@ const CREATE_FLAGS: Record<string, string> = {
   cmd: "--cmd",
   network_policy: "--egress/--allow-*",
   restart: "--restart",
+  from_snapshot: "--from-snapshot",
   replicas: "<replicas>/--replicas",
   max_unavailable: "--max-unavailable",
 };
@@ -180,6 +181,7 @@ export interface CreateFlags extends PolicyFlags {
   entrypoint?: string[];
   cmd?: string[];
   restart?: string;
+  fromSnapshot?: string;
 }
 
 /**
@@ -238,6 +240,7 @@ export function createRequest(name: string, flags: CreateFlags): VmCreateRequest
     ...(flags.ip !== undefined ? { ip: flags.ip } : {}),
     ...(flags.publish !== undefined ? { publish: flags.publish } : {}),
     ...(flags.restart !== undefined ? { restart: flags.restart } : {}),
+    ...(flags.fromSnapshot !== undefined ? { from_snapshot: flags.fromSnapshot } : {}),
   };
   return parseWithFlags(VmCreateRequest, input, flags, "volar vms create");
 }
@@ -450,6 +453,11 @@ export function registerVms(program: Command, io: Io): void {
       .argument("<name>", NAME_HELP, parseName),
   )
     .option("--ip <address>", "a specific IPv4 address from the pool (default: the lowest free)")
+    .option(
+      "--from-snapshot <snapshot>",
+      "resume a snapshot as this new VM (its own address, MAC, hostname and secret; what it " +
+        "runs comes from the snapshot)",
+    )
     .option(
       "--publish <host:guest[/udp]>",
       "forward a host port to the VM, e.g. 8080:80 or 5353:53/udp (repeatable)",

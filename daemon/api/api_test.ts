@@ -195,6 +195,7 @@ Deno.test("API: /openapi.json lists every route with schemas", async () => {
       "/api/v1/vms/{name}",
       "/api/v1/vms/{name}/actions/{action}",
       "/api/v1/vms/{name}/agent/{path}",
+      "/api/v1/vms/{name}/clone",
       "/api/v1/vms/{name}/console",
       "/api/v1/vms/{name}/logs",
       "/api/v1/vms/{name}/network-policy",

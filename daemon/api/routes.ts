@@ -85,6 +85,7 @@ export const HANDLERS: Handlers = {
   getSnapshot: ({ params, deps }) => deps.service.snapshots.get(params.snapshot),
   deleteSnapshot: ({ params, deps }) => deps.service.snapshots.remove(params.snapshot),
   restoreVm: ({ params, body, deps }) => deps.service.snapshots.restore(params.name, body),
+  cloneVm: ({ params, body, deps }) => deps.service.clone(params.name, body),
 
   listDeployments: ({ deps }) => ({ deployments: deps.deployments?.list() ?? [] }),
   createDeployment: ({ body, deps }) => deployments(deps).create(body),

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type AgentHealth, decodeBootConfig, READY_MARKER, VolantError } from "../../schema/mod.ts";
+import { type AgentHealth, READY_MARKER, VolantError } from "../../schema/mod.ts";
 import type { FakeRegistry } from "../../hypervisor/fake/mod.ts";
 import type { AgentProbe, Forward, HostNetwork, ProbeOptions, TcpProbe } from "./host_network.ts";
 import type { KestrelTarget } from "../kestrel/target.ts";
@@ -234,20 +234,24 @@ function readText(path: string): string {
 export function fakeGuestAgent(registry: FakeRegistry): FakeAgent {
   return (ip) => {
     for (const p of registry.alive()) {
-      if (p.state !== "running") continue;
-      const boot = decodeBootConfig(p.spec.cmdline);
-      if (boot?.network?.ip !== ip) continue;
-      const log = readText(p.spec.serialLog);
-      const lastBoot = log.lastIndexOf("Linux version");
-      if (log.indexOf(READY_MARKER, Math.max(0, lastBoot)) < 0) return null;
+      if (p.state !== "running" || !p.nicsConnected) continue;
+      // Who the guest is now: its boot config's, or its parent's and then its own (a clone).
+      if (p.identity.ip !== ip) continue;
+      if (p.restoredFrom === null) {
+        const log = readText(p.spec.serialLog);
+        const lastBoot = log.lastIndexOf("Linux version");
+        if (log.indexOf(READY_MARKER, Math.max(0, lastBoot)) < 0) return null;
+      } else if (!p.ready) {
+        return null;
+      }
       return {
         status: "ok",
-        name: boot.name,
-        hostname: boot.hostname,
+        name: p.identity.name,
+        hostname: p.identity.hostname,
         kestrel_version: "fake",
         uptime_ms: p.behavior.readyDelayMs,
         ip,
-        mac: boot.network.mac ?? null,
+        mac: p.identity.mac,
         ...(p.behavior.workload === null ? {} : { workload: p.behavior.workload }),
       };
     }

@@ -59,8 +59,8 @@ function stageZeroEnv(manifest: Manifest | undefined, image: boolean): BootEnv {
 }
 
 /**
- * Writes the VM's initramfs (with `agent`, kestrel's port and the VM's secret, in its boot
- * config) and prepares its disks. A root filesystem (an image's, or a plugin's
+ * Writes the VM's initramfs (with `agent`, kestrel's port and the VM's secret, and
+ * `controlDevice`, the control channel's guest device, in its boot config) and prepares its disks. A root filesystem (an image's, or a plugin's
  * rootfs artifact) is attached read-only straight from its cache, with the VM's own sparse ext4
  * disk for the writes (created once, kept across restarts); extra read-only disks come straight
  * from the cache, writable ones as qcow2 overlays on it. Nothing is copied.
@@ -73,6 +73,7 @@ export async function prepareBootMedia(
   plugin: PluginBootFiles | undefined,
   fromImage?: ImageBootFiles,
   agent?: AgentAccess,
+  controlDevice?: string,
 ): Promise<BootExtras> {
   const manifest = fromImage?.manifest ?? plugin?.manifest;
   const env = stageZeroEnv(manifest, fromImage !== undefined);
@@ -96,6 +97,8 @@ export async function prepareBootMedia(
     // kestrel's port and secret: in this archive only (never on the command line), and only
     // for kestrel (a custom init or a `none` workload as PID 1 has no use for them).
     ...(agent && env.init === "kestrel" ? { agent } : {}),
+    // The control channel's guest device, when the VMM wires one (a clone's new identity).
+    ...(controlDevice && env.init === "kestrel" ? { control_device: controlDevice } : {}),
     ...(lower
       ? {
         image_root: {

@@ -23,6 +23,8 @@ import { ensureLease, guestNic, syncForwards } from "./_network.ts";
 import { watchReady } from "./_readiness.ts";
 import { syncPolicies } from "./_policy.ts";
 import { agentPort, issueAgentAccess, keepAgentAccess, refuseAgentPort } from "./_agent.ts";
+import { giveIdentity, identityMessage } from "./_identity.ts";
+import type { IdentityMessage } from "../../schema/guest_control.ts";
 import type { AgentAccess } from "../../schema/mod.ts";
 import {
   killHandle,
@@ -65,13 +67,22 @@ async function createTap(rt: VmRuntime, row: VmRow, uid?: number): Promise<strin
   return tap;
 }
 
-/** A launch that resumes a saved guest instead of booting one (`snapshots.ts`). */
-export interface LaunchRestore {
-  /** The directory the driver saved the guest's state into. */
-  stateDir: string;
-  /** kestrel's port and secret as the saved guest knows them (its memory holds them). */
-  agent: AgentAccess;
-}
+/**
+ * A launch that resumes a saved guest instead of booting one (`snapshots.ts`): the same VM
+ * (`agent`: kestrel's access as the saved guest knows it), or a clone (`identity`: a new secret
+ * is issued and handed to the guest with its own address and name, `_identity.ts`).
+ */
+export type LaunchRestore =
+  & {
+    /** The directory the driver saved the guest's state into. */
+    stateDir: string;
+  }
+  & (
+    /** kestrel's port and secret as the saved guest knows them (its memory holds them). */
+    | { agent: AgentAccess; identity?: undefined }
+    /** A clone: its own identity, given before its NICs are connected. */
+    | { identity: true; agent?: undefined }
+  );
 
 /**
  * Launches the VMM for `row` (pending, stopped or crashed) and boots it (or, with `restore`,
@@ -114,18 +125,37 @@ export async function launch(
   let handle: VmmHandle;
   let startedAt: Date;
   let jail: VmmJail | undefined;
+  let identity: IdentityMessage | undefined;
   try {
     const tap = await createTap(rt, leased.row, ensureJailUid(rt, name));
     faultPoint("launch_tap");
     const current = rt.store.get(name)!;
     const nic = guestNic(rt, current, tap);
-    const agent = restore ? keepAgentAccess(rt, name, restore.agent) : issueAgentAccess(rt, name);
+    const agent = restore?.agent
+      ? keepAgentAccess(rt, name, restore.agent)
+      : issueAgentAccess(rt, name);
     // The tap's rules before the guest can send anything (kestrel's port as issued now).
     await syncPolicies(rt);
-    const media = await prepareBootMedia(paths, resolved, name, nic, plugin, fromImage, agent);
+    const media = await prepareBootMedia(
+      paths,
+      resolved,
+      name,
+      nic,
+      plugin,
+      fromImage,
+      agent,
+      rt.driver.guestControlDevice,
+    );
     faultPoint("launch_media");
     const built = buildSpec(current, resolved, paths, rt.config.hostCmdline, nic, media);
-    const spec = restore ? { ...built, restoreFrom: restore.stateDir } : built;
+    const spec = restore
+      ? { ...built, restoreFrom: restore.stateDir, nicsDisconnected: restore.identity === true }
+      : built;
+    if (restore?.identity) {
+      // The generation grows with the wall clock: a clone of a clone is newer than its parent.
+      const now = rt.now().getTime();
+      identity = identityMessage(current, nic, agent, now, now);
+    }
     // Its own uid, cgroup and root (security.jail); the files it opens made its own.
     jail = await prepareJail(rt, name, spec);
     faultPoint("launch_jailed");
@@ -166,6 +196,7 @@ export async function launch(
     rt.runs.set(name, run);
     watchExit(rt, run);
     await (restore ? rt.driver.resume(handle) : rt.driver.boot(handle));
+    if (identity) await giveIdentity(rt, handle, identity);
     faultPoint("launch_booted");
     watchReady(rt, run, paths.serialLog, offset);
     capSerialLog(rt, run, paths.serialLog);

@@ -1,5 +1,5 @@
 /**
- * Snapshots of running VMs, and restoring a VM to one (issue 18, first slice: in place).
+ * Snapshots of running VMs, restoring a VM to one, and what a clone resumes from (issue 18).
  *
  * A snapshot is a directory `<state_dir>/snapshots/<name>/` (0700, root): `state/` holds what
  * the driver saved (`Driver.saveState`: memory, vCPUs, devices), `disks/` copies of the VM's
@@ -14,7 +14,11 @@
  * Restore (the VM's own snapshot, same hypervisor, same CPUs and memory): every file's checksum
  * is checked before any VMM starts; a running VM is stopped only with `force`; the disks are
  * copied back, then the VM is launched with the saved state instead of a boot (same address,
- * MAC and tap: it is the same VM) and becomes `running` when its kestrel answers again.
+ * MAC and tap: it is the same VM). When its kestrel has a control port, it is handed fresh host
+ * entropy, the host's clock and a new secret before its NIC is connected (as a clone is, with
+ * its own address unchanged); it becomes `running` when its kestrel answers again.
+ *
+ * Clones (`forClone`): a snapshot resumed as a new VM with its own identity (`_identity.ts`).
  *
  * @module
  */
@@ -42,11 +46,29 @@ import {
 import { vmPaths } from "./spec.ts";
 import { lockRuntimeDir } from "./_jail.ts";
 import { noSpaceError } from "../../images/no_space.ts";
+import type { VmRow } from "../store/mod.ts";
 
 /** What `snapshot.json` holds: the record, and kestrel's access for a restore. */
 const StoredSnapshot = z.object({
   record: SnapshotRecord,
   agent: z.object({ port: z.number().int(), secret: z.string() }),
+  /**
+   * Whether the saved guest's kestrel holds a control port (the VMM wired one and the VM runs
+   * kestrel): a restore then hands it fresh entropy, the clock and a new secret; a clone needs it.
+   */
+  control: z.optional(z.boolean()),
+  /** What a clone is made of (absent in snapshots taken before clones existed). */
+  template: z.optional(z.object({
+    plugin: z.string().nullable(),
+    image: z.string().nullable(),
+    image_digest: z.string().nullable(),
+    image_overrides: z.unknown(),
+    cpu_cores: z.number().int(),
+    memory_mb: z.number().int(),
+    kernel: z.string(),
+    kernel_cmdline: z.string().nullable(),
+    network_policy: z.unknown(),
+  })),
 });
 type StoredSnapshot = z.infer<typeof StoredSnapshot>;
 
@@ -99,9 +121,35 @@ function utcStamp(date: Date): string {
   return date.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "z").toLowerCase();
 }
 
+/** What a clone resumes from (`SnapshotService.forClone`). */
+export interface CloneSource {
+  record: SnapshotRecord;
+  /** The source VM's settings the clone takes (as its row held them). */
+  template: Pick<
+    VmRow,
+    | "plugin"
+    | "image"
+    | "image_digest"
+    | "image_overrides"
+    | "cpu_cores"
+    | "memory_mb"
+    | "kernel"
+    | "kernel_cmdline"
+    | "network_policy"
+  >;
+  /** The saved state's directory (`LaunchRestore.stateDir`). */
+  stateDir: string;
+  /** Copies the snapshot's writable disks into `diskDir` (each clone gets its own). */
+  copyDisks(diskDir: string): Promise<void>;
+  /** Ends the snapshot's use by this clone (it may be deleted again once none uses it). */
+  release(): void;
+}
+
 /** Snapshots and restores; see the module doc. */
 export class SnapshotService {
   readonly #rt: VmRuntime;
+  /** Snapshots a clone is being made from right now: `remove` refuses them. */
+  readonly #inUse = new Map<string, number>();
 
   /** Snapshots of the VMs `rt` runs. */
   constructor(rt: VmRuntime) {
@@ -161,6 +209,13 @@ export class SnapshotService {
   /** Deletes a snapshot and its files. */
   async remove(name: string): Promise<SnapshotRecord> {
     const record = await this.get(name);
+    if ((this.#inUse.get(name) ?? 0) > 0) {
+      throw new VolantError(
+        "invalid_state",
+        `snapshot ${name} is being resumed as a new VM right now; delete it once that is done`,
+        { snapshot: name },
+      );
+    }
     await Deno.remove(`${this.dir}/${name}`, { recursive: true });
     this.#rt.logger.info("snapshot deleted", { snapshot: name });
     return record;
@@ -256,6 +311,18 @@ export class SnapshotService {
         const stored: StoredSnapshot = {
           record,
           agent: { port: row.agent_port, secret: row.agent_secret.reveal() },
+          control: driver.guestControlDevice !== undefined && this.#runsKestrel(row),
+          template: {
+            plugin: row.plugin,
+            image: row.image,
+            image_digest: row.image_digest,
+            image_overrides: row.image_overrides,
+            cpu_cores: row.cpu_cores,
+            memory_mb: row.memory_mb,
+            kernel: row.kernel,
+            kernel_cmdline: row.kernel_cmdline,
+            network_policy: row.network_policy,
+          },
         };
         await Deno.writeTextFile(`${temp}/${META}`, JSON.stringify(stored), { mode: 0o600 });
         await Deno.rename(temp, final);
@@ -287,6 +354,93 @@ export class SnapshotService {
         );
       }
     }
+  }
+
+  /** Whether VM `row` runs kestrel (an image VM, or a plugin whose init is kestrel). */
+  #runsKestrel(row: VmRow): boolean {
+    if (row.plugin === null) return true;
+    try {
+      return (this.#rt.plugins?.parsedManifest(row.plugin).init.mode ?? "kestrel") === "kestrel";
+    } catch {
+      return false; // the plugin is gone: nothing to tell about its guest
+    }
+  }
+
+  /**
+   * A snapshot to resume as a new VM (`from_snapshot`): checked (same hypervisor, every file's
+   * checksum) and marked in use until `release()`. `field` names the request field in errors.
+   */
+  async forClone(name: string, field = "from_snapshot"): Promise<CloneSource> {
+    const rt = this.#rt;
+    // Refused before anything runs: a clone this driver cannot re-identify would resume on the
+    // bridge as its parent.
+    if (rt.driver.guestControl === undefined || rt.driver.connectNics === undefined) {
+      throw new VolantError(
+        "unsupported",
+        `${field}: the ${rt.driver.name} driver cannot give a resumed clone its own identity ` +
+          "yet (no guest control port); QEMU can",
+        { field, hypervisor: rt.driver.name },
+      );
+    }
+    const stored = await this.#read(name).catch((err) => {
+      if (err instanceof VolantError && err.code === "not_found") {
+        throw new VolantError("not_found", `${field}: no snapshot named ${name}`, {
+          field,
+          snapshot: name,
+        });
+      }
+      throw err;
+    });
+    const snap = stored.record;
+    const refuse = (why: string) =>
+      new VolantError("invalid_argument", `${field}: snapshot ${name} ${why}`, {
+        field,
+        snapshot: name,
+      });
+    if (snap.hypervisor !== rt.driver.name) {
+      throw refuse(`was saved by ${snap.hypervisor}; this volantd runs ${rt.driver.name}`);
+    }
+    if (stored.template === undefined) {
+      throw refuse("was taken before clones were possible; take a new one to clone from");
+    }
+    this.#inUse.set(name, (this.#inUse.get(name) ?? 0) + 1);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      const left = (this.#inUse.get(name) ?? 1) - 1;
+      if (left > 0) this.#inUse.set(name, left);
+      else this.#inUse.delete(name);
+    };
+    try {
+      await this.#verify(name, snap);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    const dir = `${this.dir}/${name}`;
+    const t = stored.template;
+    return {
+      record: snap,
+      template: {
+        plugin: t.plugin,
+        image: t.image,
+        image_digest: t.image_digest,
+        image_overrides: (t.image_overrides ?? null) as VmRow["image_overrides"],
+        cpu_cores: t.cpu_cores,
+        memory_mb: t.memory_mb,
+        kernel: t.kernel as VmRow["kernel"],
+        kernel_cmdline: t.kernel_cmdline,
+        network_policy: t.network_policy as VmRow["network_policy"],
+      },
+      stateDir: `${dir}/state`,
+      copyDisks: async (diskDir) => {
+        const disks = snap.files.filter((f) => f.path.startsWith("disks/"));
+        if (disks.length > 0) await Deno.mkdir(diskDir, { recursive: true });
+        for (const f of disks) await copyFile(`${dir}/${f.path}`, `${diskDir}/${f.path.slice(6)}`);
+      },
+      release,
+    };
   }
 
   /**
@@ -341,11 +495,19 @@ export class SnapshotService {
         await copyFile(`${this.dir}/${from}/${f.path}`, `${diskDir}/${f.path.slice(6)}`);
       }
       const agent: AgentAccess = stored.agent;
+      const stateDir = `${this.dir}/${from}/state`;
+      // The guest goes back in time: with a control port it gets fresh entropy (its RNG would
+      // otherwise repeat what it produced after the snapshot), the host's clock and a new
+      // secret (the saved one is on disk in snapshot.json); without one it keeps the old ones.
+      const fresh = stored.control === true && rt.driver.guestControl !== undefined &&
+        rt.driver.connectNics !== undefined;
       try {
-        const launched = await launch(rt, rt.store.get(vm) ?? row, undefined, {
-          stateDir: `${this.dir}/${from}/state`,
-          agent,
-        });
+        const launched = await launch(
+          rt,
+          rt.store.get(vm) ?? row,
+          undefined,
+          fresh ? { stateDir, identity: true } : { stateDir, agent },
+        );
         rt.logger.info("vm restored", { vm, snapshot: from });
         return toRecord(launched);
       } catch (err) {

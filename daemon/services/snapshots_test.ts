@@ -1,4 +1,4 @@
-import { equal, match, ok, rejects } from "node:assert/strict";
+import { equal, match, notEqual, ok, rejects } from "node:assert/strict";
 import { VolantError } from "../../schema/mod.ts";
 import { makeTestEnv } from "../testing.ts";
 
@@ -97,7 +97,7 @@ Deno.test("snapshots: refusals name the reason and change nothing", async () => 
   }
 });
 
-Deno.test("snapshots: a running VM is saved and restored in place (fake driver): same address, its old secret, no second boot", async () => {
+Deno.test("snapshots: a running VM is saved and restored in place (fake driver): same address, fresh entropy, clock and secret, no second boot", async () => {
   const env = await makeTestEnv();
   try {
     const daemon = env.open();
@@ -124,9 +124,36 @@ Deno.test("snapshots: a running VM is saved and restored in place (fake driver):
     const running = await daemon.service.wait("web", "running", 5_000);
     equal(running.ip, vm.ip, "same address");
     const after = daemon.store.vms.get("web")!;
-    equal(after.agent_secret?.reveal(), before.agent_secret?.reveal(), "kestrel's saved secret");
     const proc = env.registry.get(after.handle!.pid)!;
     equal(proc.restoredFrom, `${snaps.dir}/s1/state`, "the VMM started from the saved state");
+    // Back in time, it is told the present: new entropy, the clock, a secret not on disk.
+    equal(proc.identity.applied.length, 1);
+    const sent = proc.identity.applied[0]!;
+    equal(sent.name, "web");
+    equal(sent.network.ip, vm.ip, "its own address, unchanged");
+    equal(atob(sent.entropy).length, 64);
+    notEqual(after.agent_secret?.reveal(), before.agent_secret?.reveal(), "a new secret");
+    equal(sent.agent.secret, after.agent_secret?.reveal());
+    ok(proc.nicsConnected);
+  } finally {
+    await env.dispose();
+  }
+});
+
+Deno.test("snapshots: without a guest control port a restore keeps the saved secret (nothing to tell the guest)", async () => {
+  const env = await makeTestEnv();
+  try {
+    const daemon = env.open({ control: false });
+    const snaps = daemon.service.snapshots;
+    await daemon.service.create({ name: "web" });
+    await daemon.service.wait("web", "running", 5_000);
+    const before = daemon.store.vms.get("web")!;
+    await snaps.create("web", { snapshot: "s1" });
+    await snaps.restore("web", { from: "s1", force: true });
+    await daemon.service.wait("web", "running", 5_000);
+    const after = daemon.store.vms.get("web")!;
+    equal(after.agent_secret?.reveal(), before.agent_secret?.reveal(), "kestrel's saved secret");
+    equal(env.registry.get(after.handle!.pid)!.identity.applied.length, 0);
   } finally {
     await env.dispose();
   }

@@ -12,6 +12,8 @@ import {
   NetworkPolicy,
   NO_RESTARTS,
   normalizeNetworkPolicy,
+  VmCloneRequest,
+  type VmCloneResult,
   VmCreateRequest,
   type VmRecord,
   type VmState,
@@ -29,7 +31,7 @@ import { VmEvents } from "./events.ts";
 import { KeyedMutex } from "./_mutex.ts";
 import { vmPaths } from "./spec.ts";
 import { launch, stopVm } from "./_lifecycle.ts";
-import { SnapshotService } from "./snapshots.ts";
+import { type CloneSource, SnapshotService } from "./snapshots.ts";
 import { pluginFiles } from "./_boot_media.ts";
 import type { PluginService } from "./plugins.ts";
 import type { ImageService } from "./images.ts";
@@ -281,101 +283,183 @@ export class VmService {
           name: req.name,
         });
       }
-      const manifest = req.plugin === undefined
+      // A clone resumes a snapshot: what it runs comes from there (checked, marked in use).
+      const clone = req.from_snapshot === undefined
         ? undefined
-        : (await pluginFiles(rt, req.plugin)).manifest;
-      if (manifest?.devices && manifest.devices.pci_passthrough.length > 0) {
-        throw new VolantError(
-          "invalid_argument",
-          `plugin ${req.plugin}: devices.pci_passthrough is not supported by this build`,
-          { plugin: req.plugin },
-        );
-      }
-      const pulled = req.image === undefined
-        ? undefined
-        : await imageService(rt).ensure(req.image, req.insecure_registry);
-      const kernel = req.kernel ?? defaultKernelFor(rt.driver.name, rt.config.defaultKernel);
-      const format = KERNEL_FILES[kernel].format;
-      if (!rt.driver.kernelFormats.includes(format)) {
-        throw new VolantError(
-          "invalid_argument",
-          `kernel: ${kernel} is a ${format} image, which ${rt.driver.name} cannot boot (it ` +
-            `boots ${rt.driver.kernelFormats.join(" or ")}); leave kernel unset to get ` +
-            `${defaultKernelFor(rt.driver.name, "auto")}`,
-          { field: "kernel", kernel, hypervisor: rt.driver.name },
-        );
-      }
-      const image = await rt.guest.resolve(kernel);
-      await checkPublish(rt, req.publish);
-      const row = rt.transaction(() => {
-        const inserted = rt.store.insert({
-          name: req.name,
-          state: "pending",
-          cpu_cores: req.cpu_cores ?? manifest?.resources.cpu_cores ?? 1,
-          memory_mb: req.memory_mb ?? manifest?.resources.memory_mb ?? 256,
-          kernel,
-          kernel_cmdline: req.kernel_cmdline ?? null,
-          hypervisor: hypervisor.data,
-          kvm: rt.driver.kvm,
-          started_at: null,
-          ready_at: null,
-          boot_ms: null,
-          last_error: null,
-          serial_offset: 0,
-          handle: null,
-          mac: macOf(req.name),
-          tap: null,
-          last_ip: null,
-          plugin: req.plugin ?? null,
-          workload: null,
-          image: req.image ?? null,
-          image_digest: pulled?.digest ?? null,
-          image_overrides: req.image === undefined ? null : {
-            env: Object.fromEntries(req.env.map((e) => {
-              const eq = e.indexOf("=");
-              return [e.slice(0, eq), e.slice(eq + 1)];
-            })),
-            entrypoint: req.entrypoint ?? null,
-            cmd: req.cmd ?? null,
-          },
-          deployment: replica?.deployment ?? null,
-          generation: replica?.generation ?? null,
-          restart: {
-            ...NO_RESTARTS,
-            policy: req.restart ?? (replica ? "always" : manifest?.restart.vm ?? "never"),
-          },
-        });
-        leaseAddress(rt, inserted.id, req.ip);
-        rt.ports.add(inserted.id, req.publish);
-        rt.policies.set(
-          inserted.id,
-          mergeNetworkPolicy(req.network_policy, manifest?.network),
-          "network_policy",
-        );
-        const created = rt.store.get(req.name)!;
-        rt.events.record({
-          type: "vm.state",
-          name: created.name,
-          from: null,
-          to: "pending",
-          at: created.created_at,
-          vm: toRecord(created),
-        });
-        return created;
-      });
-      rt.logger.info("vm created", { vm: row.name, ip: row.ip ?? undefined });
-      faultPoint("create_committed");
+        : await this.snapshots.forClone(req.from_snapshot);
       try {
-        const launched = await launch(rt, row, image);
-        if (req.publish.length > 0) await syncForwards(rt);
-        return toRecord(rt.store.get(row.name) ?? launched);
-      } catch (err) {
-        const now = rt.store.get(row.name);
-        if (now?.handle) await killHandle(rt, row.name, now.handle, killLadder(rt));
-        await this.#forget(row.name);
-        throw err;
+        return await this.#createRow(req, clone, replica);
+      } finally {
+        clone?.release();
       }
     });
+  }
+
+  /** The row, lease, ports and policy in one transaction, then the launch (see `create`). */
+  async #createRow(
+    req: VmCreateRequest,
+    clone: CloneSource | undefined,
+    replica: { deployment: string; generation: number } | undefined,
+  ): Promise<VmRecord> {
+    const rt = this.runtime;
+    const hypervisor = rt.driver.name as VmRow["hypervisor"];
+    const t = clone?.template;
+    const pluginName = t ? t.plugin ?? undefined : req.plugin;
+    const imageRef = t ? t.image ?? undefined : req.image;
+    const manifest = pluginName === undefined
+      ? undefined
+      : (await pluginFiles(rt, pluginName)).manifest;
+    if (manifest?.devices && manifest.devices.pci_passthrough.length > 0) {
+      throw new VolantError(
+        "invalid_argument",
+        `plugin ${pluginName}: devices.pci_passthrough is not supported by this build`,
+        { plugin: pluginName },
+      );
+    }
+    // A clone takes its identity from kestrel: a guest without it would come up as its parent.
+    const init = manifest?.init.mode ?? "kestrel";
+    if (clone && init !== "kestrel") {
+      throw new VolantError(
+        "invalid_argument",
+        `from_snapshot: snapshot ${clone.record.name} is of a plugin with init.mode ${init}: ` +
+          "without kestrel in the guest a clone cannot take its own address and name (it would " +
+          "come up as its parent); restore it in place instead",
+        { field: "from_snapshot", snapshot: clone.record.name, init },
+      );
+    }
+    const pulled = imageRef === undefined
+      ? undefined
+      : await imageService(rt).ensure(imageRef, req.insecure_registry);
+    const kernel = t?.kernel ?? req.kernel ??
+      defaultKernelFor(rt.driver.name, rt.config.defaultKernel);
+    const format = KERNEL_FILES[kernel].format;
+    if (!rt.driver.kernelFormats.includes(format)) {
+      throw new VolantError(
+        "invalid_argument",
+        `kernel: ${kernel} is a ${format} image, which ${rt.driver.name} cannot boot (it ` +
+          `boots ${rt.driver.kernelFormats.join(" or ")}); leave kernel unset to get ` +
+          `${defaultKernelFor(rt.driver.name, "auto")}`,
+        { field: "kernel", kernel, hypervisor: rt.driver.name },
+      );
+    }
+    const image = await rt.guest.resolve(kernel);
+    await checkPublish(rt, req.publish);
+    const row = rt.transaction(() => {
+      const inserted = rt.store.insert({
+        name: req.name,
+        state: "pending",
+        cpu_cores: t?.cpu_cores ?? req.cpu_cores ?? manifest?.resources.cpu_cores ?? 1,
+        memory_mb: t?.memory_mb ?? req.memory_mb ?? manifest?.resources.memory_mb ?? 256,
+        kernel,
+        kernel_cmdline: t ? t.kernel_cmdline : req.kernel_cmdline ?? null,
+        hypervisor,
+        kvm: rt.driver.kvm,
+        started_at: null,
+        ready_at: null,
+        boot_ms: null,
+        last_error: null,
+        serial_offset: 0,
+        handle: null,
+        mac: macOf(req.name),
+        tap: null,
+        last_ip: null,
+        plugin: pluginName ?? null,
+        workload: null,
+        image: imageRef ?? null,
+        image_digest: t ? t.image_digest : pulled?.digest ?? null,
+        image_overrides: t ? t.image_overrides : req.image === undefined ? null : {
+          env: Object.fromEntries(req.env.map((e) => {
+            const eq = e.indexOf("=");
+            return [e.slice(0, eq), e.slice(eq + 1)];
+          })),
+          entrypoint: req.entrypoint ?? null,
+          cmd: req.cmd ?? null,
+        },
+        deployment: replica?.deployment ?? null,
+        generation: replica?.generation ?? null,
+        restart: {
+          ...NO_RESTARTS,
+          policy: req.restart ?? (replica ? "always" : manifest?.restart.vm ?? "never"),
+        },
+      });
+      leaseAddress(rt, inserted.id, req.ip);
+      rt.ports.add(inserted.id, req.publish);
+      rt.policies.set(
+        inserted.id,
+        t && req.network_policy === undefined
+          ? t.network_policy
+          : mergeNetworkPolicy(req.network_policy, manifest?.network),
+        "network_policy",
+      );
+      const created = rt.store.get(req.name)!;
+      rt.events.record({
+        type: "vm.state",
+        name: created.name,
+        from: null,
+        to: "pending",
+        at: created.created_at,
+        vm: toRecord(created),
+      });
+      return created;
+    });
+    rt.logger.info("vm created", { vm: row.name, ip: row.ip ?? undefined });
+    faultPoint("create_committed");
+    try {
+      if (clone) await clone.copyDisks(vmPaths(rt.config, row.name).diskDir);
+      const launched = clone
+        ? await launch(rt, row, image, { stateDir: clone.stateDir, identity: true })
+        : await launch(rt, row, image);
+      if (clone) rt.logger.info("vm cloned", { vm: row.name, snapshot: clone.record.name });
+      if (req.publish.length > 0) await syncForwards(rt);
+      return toRecord(rt.store.get(row.name) ?? launched);
+    } catch (err) {
+      const now = rt.store.get(row.name);
+      if (now?.handle) await killHandle(rt, row.name, now.handle, killLadder(rt));
+      await this.#forget(row.name);
+      throw err;
+    }
+  }
+
+  /**
+   * Clones running VM `source` (body: {@linkcode VmCloneRequest}): snapshots it (it pauses for
+   * the save and runs on) as `<clone>-base`, resumes that snapshot as `count` new VMs (each
+   * `from_snapshot`: its own address, MAC, hostname, kestrel secret and disk copies), then
+   * deletes the snapshot unless `keep_snapshot`. All or nothing: when one clone fails, the
+   * clones already made are deleted and the error thrown.
+   */
+  async clone(source: string, input: unknown): Promise<VmCloneResult> {
+    this.#open();
+    const parsed = VmCloneRequest.safeParse(input);
+    if (!parsed.success) throw fromZodError(parsed.error);
+    const req = parsed.data;
+    const names = req.count === 1
+      ? [req.clone]
+      : Array.from({ length: req.count }, (_, i) => `${req.clone}-${i + 1}`);
+    const rt = this.runtime;
+    for (const name of names) {
+      if (rt.store.get(name) || this.#reserved(name) !== undefined) {
+        throw new VolantError("already_exists", `name: VM ${name} already exists`, {
+          field: "name",
+          name,
+        });
+      }
+    }
+    const snapshot = `${req.clone}-base`;
+    await this.snapshots.create(source, { snapshot });
+    const made: VmRecord[] = [];
+    try {
+      for (const name of names) made.push(await this.create({ name, from_snapshot: snapshot }));
+    } catch (err) {
+      for (const vm of made) {
+        await this.delete(vm.name).catch((e) =>
+          rt.logger.warn("clone not undone", { vm: vm.name, error: e })
+        );
+      }
+      if (!req.keep_snapshot) await this.snapshots.remove(snapshot).catch(() => {});
+      throw err;
+    }
+    if (!req.keep_snapshot) await this.snapshots.remove(snapshot);
+    return { snapshot, snapshot_kept: req.keep_snapshot, vms: made };
   }
 
   /**

@@ -20,6 +20,12 @@
  * @module
  */
 import { decodeBootConfig, READY_MARKER, type ReadyReport, VolantError } from "../../schema/mod.ts";
+import {
+  answerControl,
+  bootIdentity,
+  type FakeControlBehavior,
+  type FakeGuestIdentity,
+} from "./guest_identity.ts";
 import type {
   CreateHooks,
   Driver,
@@ -64,6 +70,8 @@ export interface FakeBehavior {
   saveError: VolantError | null;
   /** `create()` from a saved state fails with this error once it checked the files. */
   restoreError: VolantError | null;
+  /** How the guest answers on its control port (`guest_identity.ts`). */
+  control: FakeControlBehavior;
 }
 
 /** The saved VM in a fake saved state (JSON). */
@@ -80,6 +88,8 @@ interface FakeSavedVm {
   memoryMib: number;
   /** Whether the guest had printed its ready line. */
   ready: boolean;
+  /** Who the guest was (a clone resumes as its parent until told otherwise). */
+  identity: FakeGuestIdentity;
   memoryBytes: number;
 }
 
@@ -98,6 +108,7 @@ export const DEFAULT_FAKE_BEHAVIOR: Readonly<FakeBehavior> = {
   workload: null,
   saveError: null,
   restoreError: null,
+  control: "apply",
 };
 
 /** One simulated VMM process. */
@@ -118,6 +129,10 @@ export interface FakeProcess {
   readonly restoredFrom: string | null;
   /** Whether the guest printed its ready line (carried over by a save). */
   ready: boolean;
+  /** Who the guest is (its boot config's, a saved guest's, or an identity sent since). */
+  identity: FakeGuestIdentity;
+  /** Whether its NICs are connected (false after a restore with `nicsDisconnected`). */
+  nicsConnected: boolean;
   /** VMM-level state. */
   state: VmmState;
   /** False once it exited. */
@@ -176,6 +191,8 @@ export class FakeRegistry {
       behavior,
       restoredFrom: spec.restoreFrom ?? null,
       ready: false,
+      identity: bootIdentity(spec.cmdline, spec.id),
+      nicsConnected: !(spec.restoreFrom !== undefined && spec.nicsDisconnected === true),
       state: "created",
       alive: true,
       exitReason: null,
@@ -256,6 +273,8 @@ export interface FakeDriverOptions {
   behavior?: Partial<FakeBehavior> | ((spec: VmSpec) => Partial<FakeBehavior>);
   /** Whether it saves and restores guests (has `saveState`, takes `restoreFrom`); default true. */
   snapshots?: boolean;
+  /** Whether its guests have a control port (`guestControl`, `connectNics`); default true. */
+  control?: boolean;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -315,6 +334,12 @@ export class FakeDriver implements Driver {
   #behavior: Partial<FakeBehavior> | ((spec: VmSpec) => Partial<FakeBehavior>);
   /** Saves a guest's state (see the module doc); absent with `snapshots: false`. */
   saveState?: (handle: VmmHandle, dir: string) => Promise<SavedState>;
+  /** The guest's control port; absent with `control: false`. */
+  guestControl?: Driver["guestControl"];
+  /** Where the guest's control port is; absent with `control: false`. */
+  guestControlDevice?: string;
+  /** Connects NICs a restore left disconnected; absent with `control: false`. */
+  connectNics?: Driver["connectNics"];
 
   /** Creates a driver over `options.registry` (or a new one). */
   constructor(options: FakeDriverOptions = {}) {
@@ -326,6 +351,11 @@ export class FakeDriver implements Driver {
     this.#unavailable = options.unavailable ?? false;
     this.#behavior = options.behavior ?? {};
     if (options.snapshots !== false) this.saveState = (handle, dir) => this.#saveState(handle, dir);
+    if (options.control !== false) {
+      this.guestControlDevice = "/dev/ttyS1";
+      this.guestControl = (handle, line, opts) => this.#guestControl(handle, line, opts);
+      this.connectNics = (handle) => this.#connectNics(handle);
+    }
   }
 
   /** Replaces the behaviour for VMs created from now on. */
@@ -402,6 +432,7 @@ export class FakeDriver implements Driver {
       // Holding the guest as it was saved, paused.
       p.state = "paused";
       p.ready = saved.ready;
+      p.identity = structuredClone(saved.identity);
     }
     try {
       await hooks.onSpawn?.({ ...p.handle });
@@ -593,6 +624,7 @@ export class FakeDriver implements Driver {
       cpus: p.spec.cpus,
       memoryMib: p.spec.memoryMib,
       ready: p.ready,
+      identity: structuredClone(p.identity),
       memoryBytes: memory.length,
     };
     const state = new TextEncoder().encode(JSON.stringify(saved));
@@ -604,6 +636,34 @@ export class FakeDriver implements Driver {
       bytes: memory.length + state.length,
       ms: Math.round(performance.now() - started),
     };
+  }
+
+  /** The fake kestrel's control port (`guest_identity.ts`). */
+  #guestControl(
+    handle: VmmHandle,
+    line: string,
+    options: { timeoutMs: number; maxBytes: number },
+  ): Promise<string> {
+    try {
+      const p = this.#live(handle);
+      return Promise.resolve(answerControl(p.identity, line, {
+        running: p.state === "running",
+        behavior: p.behavior.control,
+        timeoutMs: options.timeoutMs,
+      }));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Connects the NICs a restore left disconnected. */
+  #connectNics(handle: VmmHandle): Promise<void> {
+    try {
+      this.#live(handle).nicsConnected = true;
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   async cleanup(handle: VmmHandle): Promise<void> {

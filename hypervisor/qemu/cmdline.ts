@@ -22,7 +22,16 @@ export interface QemuPaths {
   consoleSocket: string;
   /** Where a guest's saved state streams through (`<runtimeDir>/migrate.sock`, see migration.ts). */
   migrateSocket: string;
+  /**
+   * The guest control channel (`<runtimeDir>/control.sock`): the guest's second UART
+   * ({@linkcode QEMU_CONTROL_DEVICE}), which kestrel holds open (`schema/guest_control.ts`);
+   * one client.
+   */
+  controlSocket: string;
 }
+
+/** The guest device of QEMU's control channel: the second 16550 UART. */
+export const QEMU_CONTROL_DEVICE = "/dev/ttyS1";
 
 /**
  * Where QEMU's socket and pid file live for a runtime dir.
@@ -40,6 +49,7 @@ export function qemuPaths(runtimeDir: string): QemuPaths {
     pidFile: `${dir}/qemu.pid`,
     consoleSocket: `${dir}/console.sock`,
     migrateSocket: `${dir}/migrate.sock`,
+    controlSocket: `${dir}/control.sock`,
   };
 }
 
@@ -199,6 +209,13 @@ export function qemuArgs(spec: VmSpec, options: QemuArgsOptions): string[] {
       `virtio-net-device,netdev=${id},mac=${nic.mac.toLowerCase()}`,
     );
   }
+  // The control channel: a second UART (the guest's ttyS1; see QEMU_CONTROL_DEVICE).
+  args.push(
+    "-chardev",
+    `socket,id=control,path=${optionValue(paths.controlSocket)},server=on,wait=off`,
+    "-device",
+    "isa-serial,chardev=control,index=1",
+  );
   // A restore: the guest's state arrives later over QMP `migrate-incoming` (see migration.ts).
   if (spec.restoreFrom !== undefined) args.push("-incoming", "defer");
   args.push("-S");

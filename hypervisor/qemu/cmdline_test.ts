@@ -46,6 +46,7 @@ Deno.test("qemuArgs() builds a paused TCG microvm with QMP, serial file, disks a
     "socket,id=qmp,path=/run/volant/vms/web/qmp.sock,server=on,wait=off",
     "socket,id=serial0,path=/run/volant/vms/web/console.sock,server=on,wait=off," +
     "logfile=/log/web/serial.log,logappend=on",
+    "socket,id=control,path=/run/volant/vms/web/control.sock,server=on,wait=off",
   ]);
   deepEqual(values(args, "-mon"), ["chardev=qmp,mode=control"]);
   deepEqual(values(args, "-serial"), ["chardev:serial0"]);
@@ -63,6 +64,7 @@ Deno.test("qemuArgs() builds a paused TCG microvm with QMP, serial file, disks a
     "virtio-blk-device,drive=disk-runtime,serial=runtime",
     "virtio-blk-device,drive=disk-data,serial=data",
     "virtio-net-device,netdev=net-eth0,mac=52:54:00:ab:cd:ef",
+    "isa-serial,chardev=control,index=1",
   ]);
   ok(!args.some((a) => /vhost/.test(a)), "no vhost");
 });
@@ -93,6 +95,7 @@ Deno.test("optionValue() doubles commas and qemuPaths() trims trailing slashes",
     pidFile: "/r/x/qemu.pid",
     consoleSocket: "/r/x/console.sock",
     migrateSocket: "/r/x/migrate.sock",
+    controlSocket: "/r/x/control.sock",
   });
 });
 

@@ -41,9 +41,10 @@ import {
 import { checkSpecFiles, claimRuntimeDir, removeIfPresent } from "../spec_files.ts";
 import { prepareVmmJail } from "../jail/prepare.ts";
 import { qemuDataPaths } from "./data_files.ts";
-import { qemuArgs, qemuPaths, validateSpec } from "./cmdline.ts";
+import { QEMU_CONTROL_DEVICE, qemuArgs, qemuPaths, validateSpec } from "./cmdline.ts";
 import { probeQemu } from "./probe.ts";
 import { loadState, QEMU_STATE_FILE, saveState } from "./migration.ts";
+import { exchangeLine, setNicLinks } from "./control.ts";
 import { QmpClient, qmpExecute } from "./qmp.ts";
 
 /** Options of {@linkcode QemuDriver}. */
@@ -175,7 +176,7 @@ export class QemuDriver implements Driver {
       label: "QEMU",
       runtimeDir: spec.runtimeDir,
       socket: paths.qmpSocket,
-      files: [paths.pidFile, paths.consoleSocket],
+      files: [paths.pidFile, paths.consoleSocket, paths.controlSocket],
       answers: () =>
         qmpExecute(paths.qmpSocket, "query-status", undefined, { timeoutMs: 1_000 })
           .then(() => true),
@@ -212,6 +213,10 @@ export class QemuDriver implements Driver {
           paths.migrateSocket,
           `${spec.restoreFrom}/${QEMU_STATE_FILE}`,
         );
+        // After the load: the saved stream carries the links as they were (up).
+        if (spec.nicsDisconnected) {
+          await setNicLinks((command, args) => this.#qmp(handle, command, args), false);
+        }
       }
       return handle;
     } catch (err) {
@@ -281,6 +286,7 @@ export class QemuDriver implements Driver {
     await removeIfPresent(paths.pidFile);
     await removeIfPresent(paths.consoleSocket);
     await removeIfPresent(paths.migrateSocket);
+    await removeIfPresent(paths.controlSocket);
   }
 
   /** Runs a QMP command on a live VMM; `vmm_failed` when the process is gone. */
@@ -371,6 +377,23 @@ export class QemuDriver implements Driver {
   async cleanup(handle: VmmHandle): Promise<void> {
     await removeIfPresent(handle.apiSocket);
     await this.#removeFiles(handle.runtimeDir);
+  }
+
+  /** The guest's second UART carries the control channel. */
+  readonly guestControlDevice = QEMU_CONTROL_DEVICE;
+
+  /** One line to kestrel's control port and its reply (`control.ts`). */
+  guestControl(
+    handle: VmmHandle,
+    line: string,
+    options: { timeoutMs: number; maxBytes: number },
+  ): Promise<string> {
+    return exchangeLine(qemuPaths(handle.runtimeDir).controlSocket, line, options);
+  }
+
+  /** Connects the NICs a restore left disconnected. */
+  async connectNics(handle: VmmHandle): Promise<void> {
+    await setNicLinks((command, args) => this.#qmp(handle, command, args), true);
   }
 
   consoleSocket(handle: VmmHandle): string {

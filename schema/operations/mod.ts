@@ -37,6 +37,7 @@ import {
 } from "./deployments.ts";
 import { RunAgui } from "./agui.ts";
 import {
+  CloneVm,
   CreateSnapshot,
   DeleteSnapshot,
   GetSnapshot,
@@ -58,6 +59,7 @@ import { ListRegistries, LoginRegistry, LogoutRegistry } from "./registries.ts";
 
 export { GetHealth, GetOpenApi } from "./daemon.ts";
 export {
+  CloneVm,
   CreateSnapshot,
   DeleteSnapshot,
   GetSnapshot,
@@ -148,6 +150,7 @@ export const OPERATIONS = [
   GetSnapshot,
   DeleteSnapshot,
   RestoreVm,
+  CloneVm,
   ListImages,
   PullImage,
   GetImage,

@@ -9,6 +9,8 @@ import {
   SnapshotCreateRequest,
   SnapshotList,
   SnapshotRecord,
+  VmCloneRequest,
+  VmCloneResult,
   VmRestoreRequest,
 } from "../snapshot.ts";
 import { BySnapshot, ByVm } from "./_params.ts";
@@ -94,5 +96,33 @@ export const RestoreVm = defineOperation({
     description: "Go back to the moment a snapshot of this VM was taken (its running state " +
       "is replaced)",
     destructive: true,
+  },
+});
+
+/** `POST /api/v1/vms/:name/clone` */
+export const CloneVm = defineOperation({
+  operationId: "cloneVm",
+  method: "POST",
+  path: "/api/v1/vms/:name/clone",
+  summary: "Clone a running VM: snapshot it (it runs on) and resume the snapshot as count new " +
+    "VMs, each with its own address, MAC, hostname and kestrel secret; resolves at starting",
+  params: ByVm,
+  body: VmCloneRequest,
+  status: 201,
+  response: VmCloneResult,
+  errors: [
+    "invalid_argument",
+    "not_found",
+    "invalid_state",
+    "already_exists",
+    "unsupported",
+    "ip_pool_exhausted",
+  ],
+  access: "admin",
+  mcp: {
+    tool: "vm_clone",
+    title: "Clone a VM",
+    description: "Fork a running VM into new VMs that start where it is now (memory, " +
+      "processes, disks) with their own network identity",
   },
 });
