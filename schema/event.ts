@@ -4,7 +4,7 @@
  * and the OpenAPI document.
  *
  * Every event has `id` (durable and increasing: the SSE `id:`, what `Last-Event-ID` and `?since=`
- * name), `type` (`<kind>.<change>`: `vm.state`, `plugin.installed`, `image.pulled`, …), `name`
+ * name), `type` (`<kind>.<change>`: `vm.state`, `plugin.installed`, `image.pulled`, `snapshot.created`, …), `name`
  * (the name of what changed: a VM, plugin or image reference) and `at` (RFC 3339), plus the
  * kind's own payload (the record after the change, or its last record when it went away).
  *
@@ -15,6 +15,7 @@ import { VmRecord, VmState } from "./vm.ts";
 import { PluginRecord } from "./plugin.ts";
 import { ImageRecord } from "./image.ts";
 import { DeploymentRecord } from "./deployment.ts";
+import { SnapshotRecord } from "./snapshot.ts";
 
 /** An event's durable id: increasing, never reused (also after pruning). */
 export const EventId = z.number().int().positive().describe(
@@ -95,6 +96,25 @@ export const ImageEvent = z.object({
   image: ImageRecord,
 });
 
+/** The changes a snapshot event reports. */
+export const SnapshotEventType = z.enum(["snapshot.created", "snapshot.deleted"]);
+/** {@linkcode SnapshotEventType}. */
+export type SnapshotEventType = z.infer<typeof SnapshotEventType>;
+
+/**
+ * A snapshot was taken (of `snapshot.vm`, by `vms snapshot` or a clone) or deleted; `name` is
+ * the snapshot's, `snapshot` its record (the last one when deleted).
+ */
+export const SnapshotEvent = z.object({
+  id: EventId,
+  type: SnapshotEventType,
+  name: z.string(),
+  at,
+  snapshot: SnapshotRecord,
+});
+/** {@linkcode SnapshotEvent}. */
+export type SnapshotEvent = z.infer<typeof SnapshotEvent>;
+
 /** The changes a deployment event reports. */
 export const DeploymentEventType = z.enum([
   "deployment.created",
@@ -159,6 +179,7 @@ export const VolantEvent = z.discriminatedUnion("type", [
   ImageEvent,
   DeploymentEvent,
   DeploymentReplicaEvent,
+  SnapshotEvent,
 ]);
 /** Any event of the stream. */
 export type VolantEvent = z.infer<typeof VolantEvent>;

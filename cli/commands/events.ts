@@ -94,6 +94,10 @@ export function formatEvent(event: NewEvent, color: boolean): string {
       return `${time}  deployment ${event.name}  ${event.type.slice(11)} (replicas ` +
         `${d.replicas}, generation ${d.generation})`;
     }
+    case "snapshot.created":
+    case "snapshot.deleted":
+      return `${time}  snapshot ${event.name}  ${event.type.slice(9)} (of VM ` +
+        `${event.snapshot.vm}, ${(event.snapshot.bytes / 2 ** 20).toFixed(1)} MiB)`;
     case "deployment.replica": {
       const change = event.change === "failed" ? paint("red", event.change, color) : event.change;
       return `${time}  deployment ${event.name}  ${event.replica} ${change}${
@@ -106,7 +110,8 @@ export function formatEvent(event: NewEvent, color: boolean): string {
 /** Registers `volar events`. */
 export function registerEvents(program: Command, io: Io): void {
   program.command("events").description(
-    "follow events (VM state changes and workload health, deployments, plugins, images)",
+    "follow events (VM state changes and workload health, deployments, plugins, images, " +
+      "snapshots)",
   )
     .option("--vm <name>", "only this VM's events")
     .option(

@@ -218,6 +218,7 @@ export class SnapshotService {
     }
     await Deno.remove(`${this.dir}/${name}`, { recursive: true });
     this.#rt.logger.info("snapshot deleted", { snapshot: name });
+    this.#event("snapshot.deleted", record);
     return record;
   }
 
@@ -326,6 +327,7 @@ export class SnapshotService {
         };
         await Deno.writeTextFile(`${temp}/${META}`, JSON.stringify(stored), { mode: 0o600 });
         await Deno.rename(temp, final);
+        this.#event("snapshot.created", record);
         rt.logger.info("snapshot taken", {
           vm,
           snapshot: name,
@@ -354,6 +356,16 @@ export class SnapshotService {
         );
       }
     }
+  }
+
+  /** Records a snapshot event in the durable event log (what `volar events` follows). */
+  #event(type: "snapshot.created" | "snapshot.deleted", snapshot: SnapshotRecord): void {
+    this.#rt.events.record({
+      type,
+      name: snapshot.name,
+      at: this.#rt.now().toISOString(),
+      snapshot,
+    });
   }
 
   /** Whether VM `row` runs kestrel (an image VM, or a plugin whose init is kestrel). */

@@ -135,6 +135,20 @@ Deno.test("snapshots: a running VM is saved and restored in place (fake driver):
     notEqual(after.agent_secret?.reveal(), before.agent_secret?.reveal(), "a new secret");
     equal(sent.agent.secret, after.agent_secret?.reveal());
     ok(proc.nicsConnected);
+    // Taking and deleting snapshots are events (a refused one is none).
+    await snaps.remove("s1");
+    const events = daemon.store.events.after(0, 100)
+      .filter((e) => e.type.startsWith("snapshot."))
+      .map((
+        e,
+      ) => [e.type, e.name, e.type.startsWith("snapshot.") && "snapshot" in e && e.snapshot.vm]);
+    equal(
+      JSON.stringify(events),
+      JSON.stringify([
+        ["snapshot.created", "s1", "web"],
+        ["snapshot.deleted", "s1", "web"],
+      ]),
+    );
   } finally {
     await env.dispose();
   }
