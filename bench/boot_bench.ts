@@ -31,7 +31,7 @@ import { bootConfigFor, buildCmdline, vmPaths } from "../daemon/services/spec.ts
 import { writeBootInitramfs } from "../kernels/mod.ts";
 import { formatIpv4, macFor, tapNameFor } from "../net/mod.ts";
 import type { VmSpec } from "../hypervisor/driver.ts";
-import { qemuArgs } from "../hypervisor/qemu/cmdline.ts";
+import { QEMU_CONTROL_DEVICE, qemuArgs } from "../hypervisor/qemu/cmdline.ts";
 import { type E2eDaemon, ip, startDaemon } from "../e2e/harness.ts";
 
 /** What both sides of the boot benchmark stop at, as printed with the table. */
@@ -157,6 +157,8 @@ async function rawSpec(setup: RawSetup, name: string): Promise<VmSpec> {
     config: {
       ...bootConfigFor(name, nic),
       agent: { port: AGENT_PORT, secret: AgentSecret.generate().reveal() },
+      // The control channel QEMU wires (qemuArgs adds the UART), as the daemon names it.
+      control_device: QEMU_CONTROL_DEVICE,
     },
     env: { init: "kestrel" },
   });

@@ -77,6 +77,12 @@ Deno.test("a snapshot resumes as clones with their own address, hostname and ran
     equal(await marker(daemon, cip), "clone");
     equal(await marker(daemon, pip), "parent", "the clone's writes are its own");
     notEqual(await cgi(daemon, pip, "rand"), rand2);
+    // The control channel's host end: a socket in the clone's runtime dir, which only root
+    // may enter (root:root 0750 once the jailed QEMU is up).
+    const runDir = await Deno.stat(`${daemon.dir}/run/vms/box2`);
+    equal(runDir.uid, 0);
+    equal(runDir.mode! & 0o007, 0, "others cannot enter the runtime dir");
+    ok((await Deno.lstat(`${daemon.dir}/run/vms/box2/control.sock`)).isSocket);
     const console2 = await Deno.readTextFile(`${daemon.dir}/log/vms/box2/serial.log`);
     match(console2, /new identity \(generation \d+\): box2 /);
     ok(!console2.includes("KESTREL_READY"), "the clone did not boot");

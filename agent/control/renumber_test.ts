@@ -104,18 +104,18 @@ Deno.test({
     const { createNetns, deleteNetns } = await import("../../hypervisor/testing/netns.ts");
     const ns = await createNetns();
     try {
-      const ip = async (...args: string[]) => {
+      const ipNs = async (...args: string[]) => {
         const out = await new Deno.Command("ip", { args: ["-n", ns, ...args], stderr: "piped" })
           .output();
         assert.ok(out.success, `ip ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
       };
       const oldMac = "52:54:00:aa:bb:01";
-      await ip("link", "add", "eth0", "address", oldMac, "type", "veth", "peer", "name", "peer0");
-      await ip("link", "set", "peer0", "up");
-      await ip("link", "set", "eth0", "up");
-      await ip("addr", "add", "10.77.3.10/24", "dev", "eth0");
-      await ip("addr", "add", "10.77.9.9/24", "dev", "eth0");
-      await ip("route", "add", "default", "via", "10.77.3.1", "dev", "eth0");
+      await ipNs("link", "add", "eth0", "address", oldMac, "type", "veth", "peer", "name", "peer0");
+      await ipNs("link", "set", "peer0", "up");
+      await ipNs("link", "set", "eth0", "up");
+      await ipNs("addr", "add", "10.77.3.10/24", "dev", "eth0");
+      await ipNs("addr", "add", "10.77.9.9/24", "dev", "eth0");
+      await ipNs("route", "add", "default", "via", "10.77.3.1", "dev", "eth0");
       const current = {
         ip: "10.77.3.10",
         prefix: 24,

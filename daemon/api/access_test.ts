@@ -433,7 +433,7 @@ Deno.test("TCP: read tokens list, get and wait for deployments and read VM stats
   }
 });
 
-Deno.test("TCP: read tokens list and show snapshots, but cannot take, restore or delete one", async () => {
+Deno.test("TCP: read tokens list and show snapshots, but cannot take, restore, clone or delete one", async () => {
   const env = await makeTestEnv();
   const { app, daemon } = testApp(env);
   try {
@@ -447,9 +447,12 @@ Deno.test("TCP: read tokens list and show snapshots, but cannot take, restore or
     await refusedToReaders(app, reader, [
       ["POST", "/api/v1/vms/web/snapshots", { snapshot: "s1" }],
       ["POST", "/api/v1/vms/web/restore", { from: "s1", force: true }],
+      ["POST", "/api/v1/vms/web/clone", { clone: "web2" }],
+      ["POST", "/api/v1/vms", { name: "web3", from_snapshot: "s1" }],
       ["DELETE", "/api/v1/snapshots/s1", undefined],
     ]);
     equal((await daemon.service.snapshots.list()).length, 0, "nothing was taken");
+    equal(daemon.service.list().length, 1, "nothing was cloned");
     equal((await daemon.service.get("web")).state, "running", "nothing was restored");
     await expectError(
       await call(app, VIA_TCP, "/api/v1/snapshots/s1", { headers: bearer(reader) }),

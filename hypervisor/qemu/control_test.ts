@@ -9,17 +9,21 @@ async function server(
   const dir = await Deno.makeTempDir();
   const path = `${dir}/control.sock`;
   const listener = Deno.listen({ transport: "unix", path });
-  const served = (async () => {
-    for await (const conn of listener) {
-      const buf = new Uint8Array(4096);
-      const n = await conn.read(buf);
-      await answer(new TextDecoder().decode(buf.subarray(0, n ?? 0)), conn).catch(() => {});
-      try {
-        conn.close();
-      } catch {
-        // closed by the answer
-      }
+  const serve = async (conn: Deno.UnixConn) => {
+    const buf = new Uint8Array(4096);
+    const n = await conn.read(buf).catch(() => null);
+    await answer(new TextDecoder().decode(buf.subarray(0, n ?? 0)), conn).catch(() => {});
+    try {
+      conn.close();
+    } catch {
+      // closed by the answer
     }
+  };
+  const handling: Promise<void>[] = [];
+  const served = (async () => {
+    // Each connection on its own: a silent one must not hold up the next.
+    for await (const conn of listener) handling.push(serve(conn));
+    await Promise.all(handling);
   })();
   return {
     path,
